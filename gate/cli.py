@@ -1,0 +1,288 @@
+"""The ``gate`` command line. Wires stages together and maps errors to exit codes; nothing else.
+
+Exit codes: 0 pass · 1 blocked · 2 bad usage, config or input · 3 infrastructure error
+(server, perf_analyzer, timeout) · 130 interrupted. Heavy modules are imported inside the
+commands so ``gate --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+import click
+
+from gate import __version__
+from gate.errors import ConfigError, ExitCode, GateError
+
+_CONFIG = click.argument(
+    "config", type=click.Path(path_type=Path, dir_okay=False), default="gate.yaml", required=False
+)
+_REPO = click.option(
+    "--model-repository",
+    "repository",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Candidate model repository (overrides model.repository in the config).",
+)
+_REPORT_DIR = click.option(
+    "--report-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where reports go (overrides reports.dir in the config).",
+)
+
+
+def _fail(exc: GateError) -> NoReturn:
+    click.echo(f"gate: error: {exc.diagnostics()}", err=True)
+    sys.exit(int(exc.exit_code))
+
+
+def _progress(quiet: bool) -> Callable[[str], None]:
+    def emit(msg: str) -> None:
+        if not quiet:
+            click.echo(f"  · {msg}", err=True)
+
+    return emit
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    from gate.pipeline import Interrupted
+
+    raise Interrupted()
+
+
+def _finish(result: Any, report_dir: Path, quiet: bool) -> NoReturn:
+    """Write the reports (always), print the summary, exit with the run's code."""
+    from gate.report import write_reports
+    from gate.report.text import render_console
+
+    code = result.exit_code
+    try:
+        write_reports(result, report_dir)
+    except GateError as e:
+        click.echo(f"gate: error: {e.diagnostics()}", err=True)
+        code = code if code not in (0,) else int(ExitCode.INFRA)
+    click.echo(render_console(result))
+    sys.exit(code)
+
+
+def _load(config: Path) -> Any:
+    from gate.config import load_config
+
+    try:
+        return load_config(config)
+    except GateError as e:
+        _fail(e)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gate")
+def cli() -> None:
+    """Admission gate for models served by NVIDIA Triton: replay recorded traffic, compare
+    with stored baselines using paired statistics, and block regressions in CI.
+
+    Exit codes: 0 pass, 1 blocked, 2 bad input, 3 infrastructure error."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+@cli.command()
+@_CONFIG
+@_REPO
+@_REPORT_DIR
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+def check(config: Path, repository: Path | None, report_dir: Path | None, quiet: bool) -> None:
+    """Measure the model and judge it against its stored baseline (the whole gate)."""
+    from gate.pipeline import run_check
+
+    cfg = _load(config)
+    out = report_dir or cfg.reports.dir
+    result = run_check(cfg, config, repository=repository, progress=_progress(quiet),
+                       log_dir=out / "logs")
+    _finish(result, out, quiet)
+
+
+@cli.command()
+@_CONFIG
+@_REPO
+@_REPORT_DIR
+@click.option("--runs", type=click.IntRange(1, 50), help="Replays, each on a fresh server.")
+@click.option("-q", "--quiet", is_flag=True)
+def replay(
+    config: Path, repository: Path | None, report_dir: Path | None, runs: int | None, quiet: bool
+) -> None:
+    """Measure only: replay the traffic and write a RunResult with the samples."""
+    from gate.pipeline import run_replay
+
+    cfg = _load(config)
+    result = run_replay(cfg, config, repository=repository, runs=runs, progress=_progress(quiet))
+    _finish(result, report_dir or cfg.reports.dir, quiet)
+
+
+@cli.group()
+def baseline() -> None:
+    """Manage stored baselines."""
+
+
+@baseline.command("record")
+@_CONFIG
+@_REPO
+@_REPORT_DIR
+@click.option("--runs", type=click.IntRange(1, 50), help="Replays (default baseline.runs, 3).")
+@click.option("-q", "--quiet", is_flag=True)
+def baseline_record(
+    config: Path, repository: Path | None, report_dir: Path | None, runs: int | None, quiet: bool
+) -> None:
+    """Replay the traffic K times, each on a fresh server, and store every run."""
+    from gate.pipeline import run_record
+
+    cfg = _load(config)
+    result, path = run_record(cfg, config, repository=repository, runs=runs,
+                              progress=_progress(quiet))
+    if path is not None:
+        click.echo(f"baseline stored: {path}", err=True)
+    _finish(result, (report_dir or cfg.reports.dir) / "baseline", quiet)
+
+
+@baseline.command("show")
+@_CONFIG
+def baseline_show(config: Path) -> None:
+    """Show the stored baselines of the configured model."""
+    from gate.baseline import describe, find_baselines, load_baseline
+
+    cfg = _load(config)
+    paths = find_baselines(cfg.baseline.store, cfg.model.name)
+    if not paths:
+        _fail(ConfigError(f"no baseline for model '{cfg.model.name}' in {cfg.baseline.store}",
+                          hint=f"gate baseline record {config}"))
+    try:
+        for p in paths:
+            b = load_baseline(p)
+            click.echo(json.dumps({"path": str(p), **describe(b), "environment": b.environment},
+                                  indent=2))
+    except GateError as e:
+        _fail(e)
+
+
+@cli.group()
+def traffic() -> None:
+    """Inspect and convert recorded traffic (gate-traffic/1 JSONL)."""
+
+
+@traffic.command("inspect")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def traffic_inspect(file: Path) -> None:
+    """Print count, duration, rate and a tensor summary of a traffic file."""
+    from gate.traffic import format_summary, read_traffic, summarize
+
+    try:
+        click.echo(format_summary(summarize(read_traffic(file)), file))
+    except GateError as e:
+        _fail(e)
+
+
+@traffic.command("import")
+@click.argument("src", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("dest", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--model", required=True, help="Model name for the header.")
+@click.option("--input", "inputs", multiple=True, required=True, metavar="NAME:DTYPE:D1,D2",
+              help="Input spec without batch dim, e.g. INPUT0:FP32:16 (repeatable).")
+@click.option("--rate", type=float, help="Assign arrival times at this constant rate (req/s).")
+def traffic_import(src: Path, dest: Path, model: str, inputs: tuple[str, ...],
+                   rate: float | None) -> None:
+    """Convert a perf_analyzer --input-data JSON file into gate-traffic/1."""
+    from gate.traffic import TensorSpec, import_perf_analyzer_json, write_traffic
+
+    specs = []
+    for spec in inputs:
+        try:
+            name, dtype, dims = spec.split(":")
+            specs.append(TensorSpec(name, dtype.upper(),
+                                    tuple(int(d) for d in dims.split(",") if d)))
+        except ValueError:
+            _fail(ConfigError(f"--input {spec!r}: expected NAME:DTYPE:D1,D2",
+                              hint="e.g. --input INPUT0:FP32:16"))
+    try:
+        t = import_perf_analyzer_json(src, model=model, rate_rps=rate, inputs=specs)
+        write_traffic(dest, t)
+    except GateError as e:
+        _fail(e)
+    click.echo(f"wrote {len(t.requests)} requests to {dest}")
+
+
+@cli.command()
+@click.argument("run_json", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["json", "junit", "markdown", "text"]),
+              default="markdown", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write to this file instead of stdout.")
+def report(run_json: Path, fmt: str, output: Path | None) -> None:
+    """Re-render a report from a saved RunResult (run.json)."""
+    from pydantic import ValidationError
+
+    from gate.report import render
+    from gate.result import RunResult
+
+    try:
+        result = RunResult.from_json(run_json.read_text(encoding="utf-8"))
+    except OSError as e:
+        _fail(ConfigError(f"{run_json}: cannot read: {e.strerror}"))
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        _fail(ConfigError(f"{run_json}: field '{loc}': {err['msg']}",
+                          hint="pass a run.json written by gate"))
+    text = render(result, fmt)
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text)
+
+
+@cli.command()
+@click.option("--install", is_flag=True, help="Install perf_analyzer into the cache if missing.")
+@click.option("--wheel", type=click.Path(path_type=Path, dir_okay=False),
+              help="Install perf_analyzer from this tritonclient wheel (air-gapped runners).")
+@click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False),
+              help="Use the tool paths configured in this gate.yaml.")
+def doctor(install: bool, wheel: Path | None, config: Path | None) -> None:
+    """Report each tool the gate needs, with path and version, and how to fix what is missing."""
+    from gate.tools import doctor as run_doctor
+
+    ts = pa = None
+    if config is not None:
+        cfg = _load(config)
+        ts, pa = cfg.launcher.tritonserver, cfg.measure.perf_analyzer
+    items = run_doctor(tritonserver=ts, perf_analyzer=pa, install=install or wheel is not None,
+                       wheel=wheel)
+    width = max(len(i.name) for i in items)
+    for i in items:
+        mark = "ok " if i.ok else "MISSING"
+        click.echo(f"{mark:7} {i.name:<{width}}  {i.version}")
+        click.echo(f"        {'':<{width}}  path: {i.path}")
+        click.echo(f"        {'':<{width}}  {i.note}")
+    required = {"tritonserver", "perf_analyzer"}
+    sys.exit(0 if all(i.ok for i in items if i.name in required) else int(ExitCode.INFRA))
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("gate: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(int(ExitCode.USAGE))
+    except GateError as e:
+        _fail(e)
+    except KeyboardInterrupt:
+        click.echo("gate: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

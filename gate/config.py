@@ -1,0 +1,303 @@
+"""Gate config (``gate.yaml``) and policy (``policies/*.yaml``): validated, typed, strict.
+
+Unknown keys are errors, never silently ignored (Kayenta's pitfall of falling back to
+defaults on a typo): a misspelt tolerance must not turn into a gate that never blocks.
+Every error is one line naming the file, the field and the fix, and maps to exit code 2.
+Relative paths in a config file are resolved against the folder of that file, so a config
+works the same whatever directory CI runs it from.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gate.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------
+# Policy
+# --------------------------------------------------------------------------------------
+
+
+class Mode(str, Enum):
+    """How a check decides.
+
+    ``regression``: block only on demonstrated harm beyond the tolerance (H0: change <= tol).
+    ``non_inferiority``: block unless the data show the change is within the tolerance
+    (H0: change >= tol); a short or noisy run then blocks rather than passes.
+    """
+
+    REGRESSION = "regression"
+    NON_INFERIORITY = "non_inferiority"
+
+
+class ShiftCheck(_Strict):
+    """The paired shift of the typical (median-like) per-request latency."""
+
+    enabled: bool = True
+    tolerance: float = Field(0.05, gt=0, lt=10, description="relative slowdown allowed")
+    mode: Mode = Mode.REGRESSION
+
+
+class TailCheck(_Strict):
+    """A latency percentile: candidate/baseline ratio with a paired bootstrap CI."""
+
+    percentile: float = Field(gt=0, lt=100)
+    tolerance: float = Field(0.10, gt=0, lt=10)
+    mode: Mode = Mode.REGRESSION
+    enabled: bool = True
+
+
+class LatencyPolicy(_Strict):
+    shift: ShiftCheck = ShiftCheck()
+    tails: tuple[TailCheck, ...] = (TailCheck(percentile=95, tolerance=0.10),)
+    bootstrap_resamples: int = Field(2000, ge=200, le=100_000)
+    min_requests: int = Field(50, ge=10)
+    min_baseline_runs: int = Field(
+        2, ge=2, description="runs needed to estimate run-to-run drift; fewer is an error"
+    )
+
+    @field_validator("tails")
+    @classmethod
+    def _unique_percentiles(cls, v: tuple[TailCheck, ...]) -> tuple[TailCheck, ...]:
+        seen = [t.percentile for t in v]
+        if len(seen) != len(set(seen)):
+            raise ValueError("each percentile may appear once")
+        return v
+
+
+class Policy(_Strict):
+    """Tolerances and error rates: what counts as a regression, and how sure we must be."""
+
+    version: Literal[1] = 1
+    alpha: float = Field(
+        0.05, gt=0, lt=0.5, description="family-wise false-alarm rate across the checks of a run"
+    )
+    seed: int = Field(20261128, description="seed of every resampling, so verdicts reproduce")
+    power: float = Field(0.8, gt=0.5, lt=1, description="power used for minimum detectable effects")
+    latency: LatencyPolicy = LatencyPolicy()
+
+
+# --------------------------------------------------------------------------------------
+# Gate config
+# --------------------------------------------------------------------------------------
+
+
+class ModelConfig(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    repository: Path = Field(description="Triton model repository holding the model's folder")
+    version: str | None = Field(None, pattern=r"^[0-9]+$")
+
+
+class LauncherConfig(_Strict):
+    kind: Literal["local"] = "local"
+    tritonserver: Path | None = Field(None, description="explicit tritonserver binary")
+    startup_timeout_s: float = Field(60, gt=0, le=3600)
+    load_timeout_s: float = Field(180, gt=0, le=3600)
+    stop_timeout_s: float = Field(15, gt=0, le=600)
+    extra_args: tuple[str, ...] = ()
+
+
+class TrafficConfig(_Strict):
+    path: Path
+    warmup_requests: int = Field(50, ge=0, le=100_000)
+
+
+class MeasureConfig(_Strict):
+    perf_analyzer: Path | None = Field(None, description="explicit perf_analyzer binary")
+    protocol: Literal["http", "grpc"] = "http"
+    timeout_s: float = Field(300, gt=0, le=86_400, description="per perf_analyzer run")
+    retries: int = Field(2, ge=0, le=10, description="extra attempts after a hang or crash")
+    max_threads: int = Field(4, ge=1, le=256)
+    runs: int = Field(1, ge=1, le=50, description="candidate replays per gate check")
+
+
+class BaselineConfig(_Strict):
+    store: Path = Path(".gate/baselines")
+    runs: int = Field(3, ge=2, le=50, description="replays, each on a fresh server")
+
+
+class ReportsConfig(_Strict):
+    dir: Path = Path("reports")
+
+
+class GateConfig(_Strict):
+    """The contents of ``gate.yaml``."""
+
+    version: Literal[1] = 1
+    model: ModelConfig
+    launcher: LauncherConfig = LauncherConfig()
+    traffic: TrafficConfig
+    measure: MeasureConfig = MeasureConfig()
+    baseline: BaselineConfig = BaselineConfig()
+    policy: Path | None = Field(None, description="policy YAML; the built-in default if unset")
+    reports: ReportsConfig = ReportsConfig()
+
+
+_FIXES: dict[str, str] = {
+    "extra_forbidden": "remove it or correct its spelling",
+    "missing": "add it",
+}
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<top level>"
+
+
+def _validation_message(path: Path, exc: ValidationError, model: type[BaseModel]) -> ConfigError:
+    err = exc.errors()[0]
+    field = _format_loc(tuple(err["loc"]))
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        msg = f"{path}: unknown key '{field}'"
+        fix = _FIXES[kind]
+        allowed = _allowed_keys(model, tuple(err["loc"])[:-1])
+        if allowed:
+            fix += f" (allowed here: {', '.join(allowed)})"
+    elif kind == "missing":
+        msg = f"{path}: required field '{field}' is missing"
+        fix = "add it"
+    else:
+        got = err.get("input")
+        got_s = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+        msg = f"{path}: field '{field}': {err['msg']} (got {got_s})"
+        fix = "correct the value"
+    more = len(exc.errors()) - 1
+    if more:
+        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return ConfigError(msg, hint=fix)
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return []
+        ann = fields[part].annotation
+        current = _model_in(ann)
+        if current is None:
+            return []
+    fields = getattr(current, "model_fields", None)
+    return sorted(fields) if fields else []
+
+
+def _model_in(ann: Any) -> Any:
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in getattr(ann, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def read_yaml(path: Path, what: str) -> dict[str, Any]:
+    """Read a YAML mapping, turning every failure into a one-line ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: {what} file not found", hint="check the path or create the file"
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read {what} file: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(
+            f"{path}: not valid YAML{where}: {problem}", hint="fix the YAML syntax"
+        ) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: {what} must be a YAML mapping, got {type(data).__name__}",
+            hint="write 'key: value' pairs at the top level",
+        )
+    return data
+
+
+def load_policy(path: Path | None) -> Policy:
+    """Load a policy file; ``None`` gives the built-in defaults (same as policies/default.yaml)."""
+    if path is None:
+        return Policy()
+    data = read_yaml(path, "policy")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as e:
+        raise _validation_message(path, e, Policy) from None
+
+
+def _resolve(base: Path, p: Path | None) -> Path | None:
+    if p is None:
+        return None
+    p = p.expanduser()
+    return p if p.is_absolute() else (base / p)
+
+
+def load_config(path: Path) -> GateConfig:
+    """Load ``gate.yaml``; relative paths become relative to the config file's folder."""
+    data = read_yaml(path, "config")
+    try:
+        cfg = GateConfig.model_validate(data)
+    except ValidationError as e:
+        raise _validation_message(path, e, GateConfig) from None
+    base = path.resolve().parent
+    cfg = cfg.model_copy(
+        update={
+            "model": cfg.model.model_copy(
+                update={"repository": _resolve(base, cfg.model.repository)}
+            ),
+            "traffic": cfg.traffic.model_copy(update={"path": _resolve(base, cfg.traffic.path)}),
+            "baseline": cfg.baseline.model_copy(
+                update={"store": _resolve(base, cfg.baseline.store)}
+            ),
+            "reports": cfg.reports.model_copy(update={"dir": _resolve(base, cfg.reports.dir)}),
+            "policy": _resolve(base, cfg.policy),
+            "launcher": cfg.launcher.model_copy(
+                update={"tritonserver": _resolve(base, cfg.launcher.tritonserver)}
+            ),
+            "measure": cfg.measure.model_copy(
+                update={"perf_analyzer": _resolve(base, cfg.measure.perf_analyzer)}
+            ),
+        }
+    )
+    return cfg
+
+
+def check_model_dir(cfg: GateConfig, config_path: Path) -> Path:
+    """The model's own folder inside the repository, or a ConfigError saying what is missing."""
+    repo = cfg.model.repository
+    if not repo.is_dir():
+        raise ConfigError(
+            f"{config_path}: field 'model.repository': folder {repo} does not exist",
+            hint="point it at the Triton model repository that holds the model's folder",
+        )
+    model_dir = repo / cfg.model.name
+    if not (model_dir / "config.pbtxt").is_file() and not model_dir.is_dir():
+        raise ConfigError(
+            f"{config_path}: field 'model.name': no folder '{cfg.model.name}' in {repo}",
+            hint="the repository must contain <name>/config.pbtxt and a version folder",
+        )
+    return model_dir

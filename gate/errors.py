@@ -1,0 +1,73 @@
+"""The error hierarchy and the exit codes it maps to.
+
+A verdict of BLOCKED is not an error: it is a result (exit 1). Errors are what stopped the
+gate from reaching a verdict, and the gate fails closed on every one of them: bad input is
+exit 2 (the user must fix something), infrastructure is exit 3 (worth a retry).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented process exit codes of every ``gate`` command."""
+
+    PASS = 0
+    BLOCKED = 1
+    USAGE = 2
+    INFRA = 3
+
+
+class GateError(Exception):
+    """Root of every error the gate raises on purpose.
+
+    ``message`` is one line saying what is wrong (naming the file and field where there is
+    one); ``hint`` says what to do about it. ``diagnostics()`` joins both for the user.
+    """
+
+    exit_code: ExitCode = ExitCode.INFRA
+
+    def __init__(self, message: str, *, hint: str | None = None, details: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details = details
+
+    def diagnostics(self) -> str:
+        """One line for the terminal: the problem, then the fix."""
+        if self.hint:
+            return f"{self.message} — {self.hint}"
+        return self.message
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+
+class ConfigError(GateError):
+    """Bad usage, config, policy or input file (exit 2)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class InputError(ConfigError):
+    """A data file (traffic, baseline) is malformed or does not match the model (exit 2)."""
+
+
+class InfraError(GateError):
+    """The server, perf_analyzer, docker or the disk failed (exit 3)."""
+
+    exit_code = ExitCode.INFRA
+
+
+class ToolNotFoundError(InfraError):
+    """A required external tool (tritonserver, perf_analyzer) cannot be found or installed."""
+
+
+class ServerError(InfraError):
+    """tritonserver did not start, did not become ready, or failed to load the model."""
+
+
+class MeasurementError(InfraError):
+    """perf_analyzer crashed, hung past its retries, or produced unusable output."""

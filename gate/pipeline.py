@@ -1,0 +1,459 @@
+"""Orchestration of one gate run: config → tools → traffic → servers → replay → judge → reports.
+
+Every stage is timed into the ``RunResult``; whatever stops the run (bad input, a server that
+does not start, perf_analyzer hanging past its retries, Ctrl-C) is recorded as the run's
+error and the reports are still written. Servers are context managers, so teardown happens
+on every path out of a stage. Library code never prints: progress goes to a callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from gate import __version__
+from gate.baseline import (
+    Baseline,
+    baseline_path,
+    find_baselines,
+    git_commit,
+    model_digest,
+    save_baseline,
+    select_baseline,
+)
+from gate.config import GateConfig, Policy, check_model_dir, load_policy
+from gate.errors import ConfigError, GateError, InputError
+from gate.judge import judge_latency
+from gate.measure.latency import ReplaySpec, replay
+from gate.result import (
+    BaselineRef,
+    ErrorInfo,
+    LatencyRun,
+    ModelInfo,
+    RunResult,
+    StageResult,
+    StageStatus,
+    TrafficInfo,
+    Verdict,
+    now_iso,
+)
+from gate.servers.local import LocalServer
+from gate.tools import Tool, find_perf_analyzer, find_tritonserver
+from gate.traffic import Traffic, read_traffic, validate_against_model, write_perf_analyzer_inputs
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM: the run stops, servers are torn down, reports are still written."""
+
+
+@dataclass
+class Run:
+    """The mutable state of one run: its RunResult and where it writes."""
+
+    result: RunResult
+    progress: Progress
+    log_dir: Path
+
+    @contextlib.contextmanager
+    def stage(self, name: str, detail: str = "") -> Iterator[StageResult]:
+        t0 = time.perf_counter()
+        st = StageResult(name=name, status=StageStatus.OK, seconds=0.0, detail=detail)
+        self.progress(f"{name}…")
+        try:
+            yield st
+        except BaseException as e:
+            st.status = StageStatus.FAILED
+            msg = e.message if isinstance(e, GateError) else (str(e) or type(e).__name__)
+            st.detail = (st.detail + "; " if st.detail else "") + msg
+            raise
+        finally:
+            st.seconds = round(time.perf_counter() - t0, 4)
+            self.result.stages.append(st)
+
+
+def new_result(command: str, config_path: Path | None) -> RunResult:
+    return RunResult(
+        run_id=f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}",
+        command=command,
+        gate_version=__version__,
+        started_at=now_iso(),
+        config_path=str(config_path) if config_path else None,
+    )
+
+
+def record_error(result: RunResult, exc: BaseException) -> None:
+    if isinstance(exc, GateError):
+        result.error = ErrorInfo(
+            kind=exc.kind,
+            message=exc.message,
+            hint=exc.hint,
+            details=exc.details,
+            exit_code=int(exc.exit_code),
+        )
+    elif isinstance(exc, Interrupted | KeyboardInterrupt):
+        result.error = ErrorInfo(
+            kind="Interrupted",
+            message="the run was interrupted (Ctrl-C or SIGTERM); servers were stopped",
+            exit_code=130,
+        )
+    else:
+        result.error = ErrorInfo(
+            kind=type(exc).__name__,
+            message=f"unexpected error: {exc}",
+            hint="this is a bug in gate; please report it with the RunResult JSON",
+            exit_code=3,
+        )
+    result.verdict = Verdict.ERROR
+
+
+# --------------------------------------------------------------------------------------
+# Environment fingerprint
+# --------------------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _gpus() -> tuple[str, str, str]:
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return "none", "0", ""
+    try:
+        out = subprocess.run(
+            [smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown", "?", ""
+    rows = [r.split(",") for r in out.stdout.strip().splitlines() if r.strip()]
+    if out.returncode != 0 or not rows:
+        return "none", "0", ""
+    return rows[0][0].strip(), str(len(rows)), rows[0][-1].strip()
+
+
+def fingerprint(
+    server_version: str, pa: Tool, cfg: GateConfig, traffic_digest: str
+) -> dict[str, str]:
+    gpu, count, driver = _gpus()
+    return {
+        "triton_version": server_version,
+        "perf_analyzer_version": pa.version,
+        "cpu_model": _cpu_model(),
+        "cpu_count": str(os.cpu_count() or 0),
+        "gpu_model": gpu,
+        "gpu_count": count,
+        "gpu_driver": driver,
+        "launcher": cfg.launcher.kind,
+        "protocol": cfg.measure.protocol,
+        "max_threads": str(cfg.measure.max_threads),
+        "traffic_digest": traffic_digest,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Measuring
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    cfg: GateConfig
+    policy: Policy
+    repository: Path
+    model_dir: Path
+    traffic: Traffic
+
+
+def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | None) -> Prepared:
+    """Everything that can be checked before a server starts (bad input is exit 2 here)."""
+    with run.stage("config"):
+        if repository is not None:
+            cfg = cfg.model_copy(
+                update={"model": cfg.model.model_copy(update={"repository": repository})}
+            )
+        policy = load_policy(cfg.policy)
+        run.result.alpha = policy.alpha
+        model_dir = check_model_dir(cfg, config_path)
+        run.result.model = ModelInfo(
+            name=cfg.model.name,
+            repository=str(cfg.model.repository),
+            version=cfg.model.version,
+            digest=model_digest(model_dir),
+        )
+    with run.stage("traffic"):
+        traffic = read_traffic(cfg.traffic.path)
+        if len(traffic.requests) < policy.latency.min_requests:
+            raise InputError(
+                f"{cfg.traffic.path}: {len(traffic.requests)} requests is below the policy's "
+                f"latency.min_requests={policy.latency.min_requests}",
+                hint="record more traffic or lower latency.min_requests in the policy",
+            )
+        run.result.traffic = TrafficInfo(
+            path=str(cfg.traffic.path),
+            digest=traffic.digest(),
+            requests=len(traffic.requests),
+            duration_s=traffic.duration_s,
+        )
+    return Prepared(cfg, policy, cfg.model.repository, model_dir, traffic)
+
+
+def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyRun]:
+    """Replay the traffic ``runs`` times, each on a freshly started server."""
+    cfg = prep.cfg
+    with run.stage("tools") as st:
+        ts = find_tritonserver(cfg.launcher.tritonserver)
+        pa = find_perf_analyzer(cfg.measure.perf_analyzer)
+        st.detail = f"tritonserver {ts.path} ({ts.source}); perf_analyzer {pa.version} ({pa.source})"
+    out: list[LatencyRun] = []
+    run.log_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="gate-pa-") as tmp:
+        work = Path(tmp)
+        pa_inputs = None
+        intervals: list[int] | None = None
+        for i in range(runs):
+            log_path = run.log_dir / f"server-{label}-{i + 1}.log"
+            server = LocalServer(
+                ts,
+                prep.repository,
+                log_path,
+                startup_timeout_s=cfg.launcher.startup_timeout_s,
+                load_timeout_s=cfg.launcher.load_timeout_s,
+                stop_timeout_s=cfg.launcher.stop_timeout_s,
+                extra_args=cfg.launcher.extra_args,
+            )
+            try:
+                with run.stage(f"server start #{i + 1}"):
+                    server.__enter__()
+                with run.stage(f"model load #{i + 1}"):
+                    server.load_model(cfg.model.name)
+                    meta = server.model_metadata(cfg.model.name, cfg.model.version or "")
+                    mcfg = server.model_config(cfg.model.name, cfg.model.version or "")
+                    if pa_inputs is None:
+                        warns = validate_against_model(
+                            prep.traffic,
+                            meta,
+                            int(mcfg.get("max_batch_size", 0)),
+                            str(cfg.traffic.path),
+                        )
+                        run.result.warnings.extend(warns)
+                        pa_inputs = write_perf_analyzer_inputs(
+                            prep.traffic,
+                            work,
+                            warmup=cfg.traffic.warmup_requests,
+                            max_batch_size=int(mcfg.get("max_batch_size", 0)),
+                        )
+                        if pa_inputs.intervals is not None:
+                            intervals = [
+                                int(x) for x in pa_inputs.intervals.read_text().split()
+                            ]
+                    if not run.result.environment:
+                        version = str(server.server_metadata().get("version", "unknown"))
+                        run.result.environment = fingerprint(
+                            version, pa, cfg, prep.traffic.digest()
+                        )
+                with run.stage(f"replay #{i + 1}") as st:
+                    spec = ReplaySpec(
+                        model=cfg.model.name,
+                        version=cfg.model.version,
+                        url=server.http_url if cfg.measure.protocol == "http" else server.grpc_url,
+                        protocol=cfg.measure.protocol,
+                        inputs=pa_inputs,
+                        timeout_s=cfg.measure.timeout_s,
+                        retries=cfg.measure.retries,
+                        max_threads=cfg.measure.max_threads,
+                    )
+                    try:
+                        lr = replay(pa, spec, work, index=i, intervals_us=intervals)
+                    except GateError as e:
+                        if not server.is_alive():
+                            e.message = (
+                                f"{e.message}; tritonserver died during the replay: "
+                                f"{server._last_error() or 'see its log'}"
+                            )
+                        e.details = (e.details or "") + "\n--- server log ---\n" + server.log_tail()
+                        raise
+                    lr.server_log = str(log_path)
+                    out.append(lr)
+                    st.detail = f"{len(lr.latencies_us)} requests, {lr.perf_analyzer.attempts if lr.perf_analyzer else 1} attempt(s)"
+            except BaseException:
+                run.result.server_log_tail = server.log_tail()
+                raise
+            finally:
+                with run.stage(f"server stop #{i + 1}"):
+                    server.stop()
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------------------
+
+
+def _finish(run: Run) -> RunResult:
+    run.result.finished_at = now_iso()
+    return run.result
+
+
+def run_check(
+    cfg: GateConfig,
+    config_path: Path,
+    *,
+    repository: Path | None = None,
+    progress: Progress = _quiet,
+    log_dir: Path | None = None,
+) -> RunResult:
+    """``gate check``: measure the candidate and judge it against the stored baseline."""
+    result = new_result("check", config_path)
+    run = Run(result, progress, log_dir or cfg.reports.dir / "logs")
+    try:
+        prep = prepare(run, cfg, config_path, repository)
+        with run.stage("baseline") as st:
+            if not find_baselines(cfg.baseline.store, cfg.model.name):
+                raise ConfigError(
+                    f"no baseline for model '{cfg.model.name}' in {cfg.baseline.store}",
+                    hint=f"record one first: gate baseline record {config_path}",
+                )
+            st.detail = str(cfg.baseline.store)
+        runs = measure(run, prep, cfg.measure.runs, label="candidate")
+        result.runs = runs
+        with run.stage("judge") as st:
+            base, path, diffs = select_baseline(
+                cfg.baseline.store, cfg.model.name, result.environment
+            )
+            assert result.traffic is not None
+            if base.traffic_digest != result.traffic.digest:
+                raise ConfigError(
+                    f"{path}: field 'traffic_digest': the baseline was recorded with other "
+                    f"traffic ({base.traffic_digest[:19]}…, now {result.traffic.digest[:19]}…)",
+                    hint=f"record the baseline again: gate baseline record {config_path}",
+                )
+            if diffs:
+                result.warnings.append(
+                    "baseline was recorded in another environment (differs in: "
+                    + ", ".join(diffs)
+                    + "); record a baseline on this runner type for a fair comparison"
+                )
+            result.baseline = BaselineRef(
+                path=str(path),
+                recorded_at=base.recorded_at,
+                runs=len(base.runs),
+                model_digest=base.model_digest,
+                traffic_digest=base.traffic_digest,
+                git_commit=base.git_commit,
+            )
+            if result.model and base.model_digest == result.model.digest:
+                result.warnings.append(
+                    "the candidate model is byte-identical to the baseline's (an A/A comparison)"
+                )
+            checks, verdict, warns = judge_latency(
+                prep.policy,
+                [r.latencies_us for r in base.runs],
+                [r.latencies_us for r in runs],
+            )
+            result.checks = checks
+            result.verdict = verdict
+            result.warnings.extend(warns)
+            st.detail = f"{len(checks)} checks → {verdict.value}"
+    except (Exception, Interrupted, KeyboardInterrupt) as e:
+        record_error(result, e)
+    return _finish(run)
+
+
+def run_replay(
+    cfg: GateConfig,
+    config_path: Path,
+    *,
+    repository: Path | None = None,
+    runs: int | None = None,
+    progress: Progress = _quiet,
+) -> RunResult:
+    """``gate replay``: measure only; the RunResult carries the samples, nothing is judged."""
+    result = new_result("replay", config_path)
+    run = Run(result, progress, cfg.reports.dir / "logs")
+    try:
+        prep = prepare(run, cfg, config_path, repository)
+        result.runs = measure(run, prep, runs or cfg.measure.runs, label="replay")
+        result.verdict = Verdict.MEASURED
+    except (Exception, Interrupted, KeyboardInterrupt) as e:
+        record_error(result, e)
+    return _finish(run)
+
+
+def run_record(
+    cfg: GateConfig,
+    config_path: Path,
+    *,
+    repository: Path | None = None,
+    runs: int | None = None,
+    progress: Progress = _quiet,
+) -> tuple[RunResult, Path | None]:
+    """``gate baseline record``: K replays, each on a fresh server, stored atomically."""
+    result = new_result("baseline-record", config_path)
+    run = Run(result, progress, cfg.reports.dir / "logs")
+    path: Path | None = None
+    try:
+        prep = prepare(run, cfg, config_path, repository)
+        k = runs or cfg.baseline.runs
+        if k < prep.policy.latency.min_baseline_runs:
+            raise ConfigError(
+                f"--runs {k} is below the policy's latency.min_baseline_runs="
+                f"{prep.policy.latency.min_baseline_runs}",
+                hint="record at least that many runs: the judge needs them to see drift",
+            )
+        result.runs = measure(run, prep, k, label="baseline")
+        with run.stage("store") as st:
+            assert result.model is not None and result.traffic is not None
+            b = Baseline(
+                model=cfg.model.name,
+                model_digest=result.model.digest,
+                model_repository=str(prep.repository),
+                traffic_digest=result.traffic.digest,
+                traffic_requests=result.traffic.requests,
+                environment=result.environment,
+                recorded_at=now_iso(),
+                git_commit=git_commit(config_path.resolve().parent),
+                gate_version=__version__,
+                runs=result.runs,
+            )
+            path = save_baseline(cfg.baseline.store, b)
+            assert path == baseline_path(cfg.baseline.store, b.model, b.environment)
+            st.detail = str(path)
+            result.baseline = BaselineRef(
+                path=str(path),
+                recorded_at=b.recorded_at,
+                runs=len(b.runs),
+                model_digest=b.model_digest,
+                traffic_digest=b.traffic_digest,
+                git_commit=b.git_commit,
+            )
+        result.verdict = Verdict.MEASURED
+    except (Exception, Interrupted, KeyboardInterrupt) as e:
+        record_error(result, e)
+    return _finish(run), path

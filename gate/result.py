@@ -1,0 +1,179 @@
+"""``RunResult``: the one canonical record of a gate run, and the values inside it.
+
+Every stage writes into it; every report is a pure function of it; a crash mid-run still
+leaves one with the stages that finished and the error that stopped the rest. It is plain
+pydantic so it round-trips through JSON exactly (``gate report run.json`` re-renders later).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from enum import Enum
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RUN_SCHEMA: Final = "gate-run/1"
+
+
+class Verdict(str, Enum):
+    """The outcome of a run. Only PASS exits 0: the gate fails closed."""
+
+    PASS = "PASS"
+    BLOCKED = "BLOCKED"
+    INCONCLUSIVE = "INCONCLUSIVE"
+    ERROR = "ERROR"
+    MEASURED = "MEASURED"  # replay / baseline record: samples taken, nothing judged
+
+
+class CheckStatus(str, Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+class StageStatus(str, Enum):
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StageResult(_Model):
+    name: str
+    status: StageStatus
+    seconds: float
+    detail: str = ""
+
+
+class ErrorInfo(_Model):
+    kind: str
+    message: str
+    hint: str | None = None
+    details: str | None = None
+    exit_code: int
+
+
+class PerfAnalyzerInfo(_Model):
+    path: str
+    version: str
+    args: list[str]
+    attempts: int
+    stderr_tail: str = ""
+    client_summary: str = ""
+
+
+class LatencyRun(_Model):
+    """One replay of the traffic on one freshly started server.
+
+    ``latencies_us[i]`` is the client-side latency of recorded request ``i`` (warm-up
+    excluded), so runs of the same traffic pair by index.
+    """
+
+    index: int
+    started_at: str
+    latencies_us: list[float]
+    send_delay_us: list[float] = Field(
+        default_factory=list, description="actual minus scheduled send time per request"
+    )
+    perf_analyzer: PerfAnalyzerInfo | None = None
+    server_log: str = Field("", description="path of the server log kept for this run")
+
+
+class CheckResult(_Model):
+    """One judged check: the effect with its CI, and why it passed or failed, in one line."""
+
+    name: str
+    metric: str
+    status: CheckStatus
+    mode: str
+    critical: bool = False
+    tolerance: float | None = None
+    effect: float | None = Field(None, description="relative change, e.g. 0.12 for +12%")
+    ci_low: float | None = None
+    ci_high: float | None = None
+    confidence: float | None = None
+    p_value: float | None = None
+    p_adjusted: float | None = None
+    n: int | None = None
+    baseline_runs: int | None = None
+    candidate_runs: int | None = None
+    mde: float | None = Field(
+        None, description="smallest relative change detectable at the policy's power"
+    )
+    reason: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelInfo(_Model):
+    name: str
+    repository: str
+    version: str | None = None
+    digest: str = ""
+
+
+class TrafficInfo(_Model):
+    path: str
+    digest: str
+    requests: int
+    duration_s: float
+
+
+class BaselineRef(_Model):
+    path: str
+    recorded_at: str
+    runs: int
+    model_digest: str
+    traffic_digest: str
+    git_commit: str | None = None
+
+
+class RunResult(_Model):
+    schema_: Literal["gate-run/1"] = Field(RUN_SCHEMA, alias="schema")
+    run_id: str
+    command: str
+    gate_version: str
+    started_at: str
+    finished_at: str | None = None
+    config_path: str | None = None
+    model: ModelInfo | None = None
+    traffic: TrafficInfo | None = None
+    environment: dict[str, str] = Field(default_factory=dict)
+    baseline: BaselineRef | None = None
+    stages: list[StageResult] = Field(default_factory=list)
+    runs: list[LatencyRun] = Field(default_factory=list)
+    checks: list[CheckResult] = Field(default_factory=list)
+    alpha: float | None = None
+    verdict: Verdict = Verdict.ERROR
+    error: ErrorInfo | None = None
+    warnings: list[str] = Field(default_factory=list)
+    server_log_tail: str = ""
+    reports: dict[str, str] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunResult:
+        return cls.model_validate_json(text)
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None:
+            return self.error.exit_code
+        return {
+            Verdict.PASS: 0,
+            Verdict.MEASURED: 0,
+            Verdict.BLOCKED: 1,
+            Verdict.INCONCLUSIVE: 1,
+        }.get(self.verdict, 3)
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
