@@ -100,8 +100,9 @@ def check(config: Path, repository: Path | None, report_dir: Path | None, quiet:
 
     cfg = _load(config)
     out = report_dir or cfg.reports.dir
-    result = run_check(cfg, config, repository=repository, progress=_progress(quiet),
-                       log_dir=out / "logs")
+    result = run_check(
+        cfg, config, repository=repository, progress=_progress(quiet), log_dir=out / "logs"
+    )
     _finish(result, out, quiet)
 
 
@@ -140,8 +141,9 @@ def baseline_record(
     from gate.pipeline import run_record
 
     cfg = _load(config)
-    result, path = run_record(cfg, config, repository=repository, runs=runs,
-                              progress=_progress(quiet))
+    result, path = run_record(
+        cfg, config, repository=repository, runs=runs, progress=_progress(quiet)
+    )
     if path is not None:
         click.echo(f"baseline stored: {path}", err=True)
     _finish(result, (report_dir or cfg.reports.dir) / "baseline", quiet)
@@ -156,13 +158,18 @@ def baseline_show(config: Path) -> None:
     cfg = _load(config)
     paths = find_baselines(cfg.baseline.store, cfg.model.name)
     if not paths:
-        _fail(ConfigError(f"no baseline for model '{cfg.model.name}' in {cfg.baseline.store}",
-                          hint=f"gate baseline record {config}"))
+        _fail(
+            ConfigError(
+                f"no baseline for model '{cfg.model.name}' in {cfg.baseline.store}",
+                hint=f"gate baseline record {config}",
+            )
+        )
     try:
         for p in paths:
             b = load_baseline(p)
-            click.echo(json.dumps({"path": str(p), **describe(b), "environment": b.environment},
-                                  indent=2))
+            click.echo(
+                json.dumps({"path": str(p), **describe(b), "environment": b.environment}, indent=2)
+            )
     except GateError as e:
         _fail(e)
 
@@ -188,11 +195,18 @@ def traffic_inspect(file: Path) -> None:
 @click.argument("src", type=click.Path(path_type=Path, dir_okay=False))
 @click.argument("dest", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--model", required=True, help="Model name for the header.")
-@click.option("--input", "inputs", multiple=True, required=True, metavar="NAME:DTYPE:D1,D2",
-              help="Input spec without batch dim, e.g. INPUT0:FP32:16 (repeatable).")
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    required=True,
+    metavar="NAME:DTYPE:D1,D2",
+    help="Input spec without batch dim, e.g. INPUT0:FP32:16 (repeatable).",
+)
 @click.option("--rate", type=float, help="Assign arrival times at this constant rate (req/s).")
-def traffic_import(src: Path, dest: Path, model: str, inputs: tuple[str, ...],
-                   rate: float | None) -> None:
+def traffic_import(
+    src: Path, dest: Path, model: str, inputs: tuple[str, ...], rate: float | None
+) -> None:
     """Convert a perf_analyzer --input-data JSON file into gate-traffic/1."""
     from gate.traffic import TensorSpec, import_perf_analyzer_json, write_traffic
 
@@ -200,11 +214,16 @@ def traffic_import(src: Path, dest: Path, model: str, inputs: tuple[str, ...],
     for spec in inputs:
         try:
             name, dtype, dims = spec.split(":")
-            specs.append(TensorSpec(name, dtype.upper(),
-                                    tuple(int(d) for d in dims.split(",") if d)))
+            specs.append(
+                TensorSpec(name, dtype.upper(), tuple(int(d) for d in dims.split(",") if d))
+            )
         except ValueError:
-            _fail(ConfigError(f"--input {spec!r}: expected NAME:DTYPE:D1,D2",
-                              hint="e.g. --input INPUT0:FP32:16"))
+            _fail(
+                ConfigError(
+                    f"--input {spec!r}: expected NAME:DTYPE:D1,D2",
+                    hint="e.g. --input INPUT0:FP32:16",
+                )
+            )
     try:
         t = import_perf_analyzer_json(src, model=model, rate_rps=rate, inputs=specs)
         write_traffic(dest, t)
@@ -215,10 +234,19 @@ def traffic_import(src: Path, dest: Path, model: str, inputs: tuple[str, ...],
 
 @cli.command()
 @click.argument("run_json", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["json", "junit", "markdown", "text"]),
-              default="markdown", show_default=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write to this file instead of stdout.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "junit", "markdown", "text"]),
+    default="markdown",
+    show_default=True,
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write to this file instead of stdout.",
+)
 def report(run_json: Path, fmt: str, output: Path | None) -> None:
     """Re-render a report from a saved RunResult (run.json)."""
     from pydantic import ValidationError
@@ -233,8 +261,11 @@ def report(run_json: Path, fmt: str, output: Path | None) -> None:
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
-        _fail(ConfigError(f"{run_json}: field '{loc}': {err['msg']}",
-                          hint="pass a run.json written by gate"))
+        _fail(
+            ConfigError(
+                f"{run_json}: field '{loc}': {err['msg']}", hint="pass a run.json written by gate"
+            )
+        )
     text = render(result, fmt)
     if output:
         output.write_text(text, encoding="utf-8")
@@ -244,10 +275,17 @@ def report(run_json: Path, fmt: str, output: Path | None) -> None:
 
 @cli.command()
 @click.option("--install", is_flag=True, help="Install perf_analyzer into the cache if missing.")
-@click.option("--wheel", type=click.Path(path_type=Path, dir_okay=False),
-              help="Install perf_analyzer from this tritonclient wheel (air-gapped runners).")
-@click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False),
-              help="Use the tool paths configured in this gate.yaml.")
+@click.option(
+    "--wheel",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Install perf_analyzer from this tritonclient wheel (air-gapped runners).",
+)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Use the tool paths configured in this gate.yaml.",
+)
 def doctor(install: bool, wheel: Path | None, config: Path | None) -> None:
     """Report each tool the gate needs, with path and version, and how to fix what is missing."""
     from gate.tools import doctor as run_doctor
@@ -256,8 +294,9 @@ def doctor(install: bool, wheel: Path | None, config: Path | None) -> None:
     if config is not None:
         cfg = _load(config)
         ts, pa = cfg.launcher.tritonserver, cfg.measure.perf_analyzer
-    items = run_doctor(tritonserver=ts, perf_analyzer=pa, install=install or wheel is not None,
-                       wheel=wheel)
+    items = run_doctor(
+        tritonserver=ts, perf_analyzer=pa, install=install or wheel is not None, wheel=wheel
+    )
     width = max(len(i.name) for i in items)
     for i in items:
         mark = "ok " if i.ok else "MISSING"

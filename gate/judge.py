@@ -30,7 +30,7 @@ def _pct(x: float) -> str:
     return f"{x * 100:+.1f}%"
 
 
-def _logs(runs: Samples) -> list[np.ndarray]:
+def _logs(runs: Samples) -> list[stats.FloatArray]:
     out = []
     for r in runs:
         a = np.asarray(r, dtype=np.float64)
@@ -52,9 +52,7 @@ def latency_shift_check(
     k, m = len(lb), len(lc)
     margin = math.log1p(check.tolerance)
     alt = _alt(check.mode)
-    within = [
-        [stats.paired_shift_test(c - b, margin, alpha, alt) for b in lb] for c in lc
-    ]
+    within = [[stats.paired_shift_test(c - b, margin, alpha, alt) for b in lb] for c in lc]
     cb = np.array([[t.estimate for t in row] for row in within])
     bb = np.zeros((k, k))
     for i, j in combinations(range(k), 2):
@@ -130,7 +128,13 @@ def latency_tail_check(
     within = [
         [
             stats.bootstrap_quantile_ratio(
-                ci, bi, q, margin_ratio, alpha, resamples=resamples, seed=seed + 7919 * (x * k + y),
+                ci,
+                bi,
+                q,
+                margin_ratio,
+                alpha,
+                resamples=resamples,
+                seed=seed + 7919 * (x * k + y),
                 alternative=alt,
             )
             for y, bi in enumerate(b)
@@ -193,31 +197,21 @@ def latency_tail_check(
 
 
 def _reason(c: CheckResult, alpha: float) -> str:
+    """The clause that says why, beside the effect and CI the reports already show."""
     assert c.effect is not None and c.tolerance is not None
-    tol = f"tolerance {_pct(c.tolerance)}"
-    ci = f"{int(round((c.confidence or 0) * 100))}% CI {_pct(c.ci_low or 0)}..{_pct(c.ci_high or 0)}"
     drift = c.details.get("run_to_run_sd")
-    drift_s = f", run-to-run drift ±{abs(drift) * 100:.1f}%" if drift is not None else ""
+    drift_s = f"run-to-run drift ±{abs(drift) * 100:.1f}%" if drift is not None else "drift"
     if c.mode == Mode.REGRESSION.value:
         if c.status is CheckStatus.FAIL:
-            return (
-                f"{_pct(c.effect)} slower than baseline ({ci}): beyond the {tol}{drift_s} "
-                f"and significant (p_adj {c.p_adjusted:.2g} < alpha {alpha:g})"
-            )
+            return f"slower beyond the tolerance and beyond the {drift_s}"
         if c.effect > c.tolerance:
-            return (
-                f"{_pct(c.effect)} vs baseline ({ci}) but not shown beyond the {tol}{drift_s} "
-                f"(p_adj {c.p_adjusted:.2g} >= alpha {alpha:g})"
-            )
+            return f"not distinguishable from the {drift_s} and within-run noise"
         if c.effect < 0:
-            return f"{_pct(c.effect)} (faster) vs baseline ({ci}); {tol}"
-        return f"{_pct(c.effect)} vs baseline ({ci}), within the {tol}"
+            return "faster than the baseline"
+        return "within the tolerance"
     if c.status is CheckStatus.FAIL:
-        return (
-            f"{_pct(c.effect)} vs baseline ({ci}): not shown to be within the {tol}{drift_s} "
-            f"(p_adj {c.p_adjusted:.2g} >= alpha {alpha:g})"
-        )
-    return f"{_pct(c.effect)} vs baseline ({ci}): shown within the {tol}"
+        return f"not shown to be within the tolerance given the {drift_s}"
+    return "shown to be within the tolerance"
 
 
 def decide(checks: list[CheckResult], alpha: float) -> tuple[list[CheckResult], Verdict]:
@@ -273,7 +267,11 @@ def judge_latency(
     specs: list[tuple[str, str, ShiftCheck | TailCheck]] = []
     if lp.shift.enabled:
         specs.append(("latency shift", "latency.shift", lp.shift))
-    specs += [(f"latency p{t.percentile:g}", f"latency.p{t.percentile:g}", t) for t in lp.tails if t.enabled]
+    specs += [
+        (f"latency p{t.percentile:g}", f"latency.p{t.percentile:g}", t)
+        for t in lp.tails
+        if t.enabled
+    ]
     for name, metric, spec in specs:
         if problem is not None:
             checks.append(

@@ -230,7 +230,9 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
     with run.stage("tools") as st:
         ts = find_tritonserver(cfg.launcher.tritonserver)
         pa = find_perf_analyzer(cfg.measure.perf_analyzer)
-        st.detail = f"tritonserver {ts.path} ({ts.source}); perf_analyzer {pa.version} ({pa.source})"
+        st.detail = (
+            f"tritonserver {ts.path} ({ts.source}); perf_analyzer {pa.version} ({pa.source})"
+        )
     out: list[LatencyRun] = []
     run.log_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="gate-pa-") as tmp:
@@ -270,9 +272,7 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
                             max_batch_size=int(mcfg.get("max_batch_size", 0)),
                         )
                         if pa_inputs.intervals is not None:
-                            intervals = [
-                                int(x) for x in pa_inputs.intervals.read_text().split()
-                            ]
+                            intervals = [int(x) for x in pa_inputs.intervals.read_text().split()]
                     if not run.result.environment:
                         version = str(server.server_metadata().get("version", "unknown"))
                         run.result.environment = fingerprint(
@@ -301,7 +301,8 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
                         raise
                     lr.server_log = str(log_path)
                     out.append(lr)
-                    st.detail = f"{len(lr.latencies_us)} requests, {lr.perf_analyzer.attempts if lr.perf_analyzer else 1} attempt(s)"
+                    tries = lr.perf_analyzer.attempts if lr.perf_analyzer else 1
+                    st.detail = f"{len(lr.latencies_us)} requests, {tries} attempt(s)"
             except BaseException:
                 run.result.server_log_tail = server.log_tail()
                 raise

@@ -123,7 +123,7 @@ def signed_rank_critical(n: int, alpha: float) -> int:
 
     mu = n * (n + 1) / 4.0
     sigma = math.sqrt(n * (n + 1) * (2 * n + 1) / 24.0)
-    return int(math.floor(mu - 0.5 + norm.ppf(alpha) * sigma))
+    return math.floor(mu - 0.5 + float(norm.ppf(alpha)) * sigma)
 
 
 def signed_rank_ci(x: ArrayLike, alpha: float) -> tuple[float, float]:
@@ -313,7 +313,11 @@ def pairwise_run_test(
         p = 0.0 if exceeds else 1.0
     else:
         tstat = (est - margin) / se
-        p = float(t_dist.sf(tstat, df)) if alternative == "greater" else float(t_dist.cdf(tstat, df))
+        p = (
+            float(t_dist.sf(tstat, df))
+            if alternative == "greater"
+            else float(t_dist.cdf(tstat, df))
+        )
     return RunLevelTest(
         estimate=est,
         ci_low=est - tcrit * se,

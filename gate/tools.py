@@ -474,7 +474,9 @@ def doctor(
             )
         else:
             pa = find_perf_analyzer(perf_analyzer, install=False)
-        items.append(DoctorItem("perf_analyzer", True, str(pa.path), pa.version, f"from {pa.source}"))
+        items.append(
+            DoctorItem("perf_analyzer", True, str(pa.path), pa.version, f"from {pa.source}")
+        )
     except ToolNotFoundError as e:
         items.append(DoctorItem("perf_analyzer", False, "-", "-", e.diagnostics()))
     items.append(_docker())

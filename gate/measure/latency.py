@@ -94,7 +94,9 @@ def parse_export(path: Path, total: int, warmup: int) -> tuple[list[float], list
         experiments = data["experiments"]
         reqs = [r for exp in experiments for r in exp["requests"]]
     except (ValueError, KeyError, TypeError) as e:
-        raise MeasurementError(f"perf_analyzer's profile export {path} is unreadable: {e}") from None
+        raise MeasurementError(
+            f"perf_analyzer's profile export {path} is unreadable: {e}"
+        ) from None
     if len(reqs) != total:
         raise MeasurementError(
             f"perf_analyzer exported {len(reqs)} requests, expected {total}",
@@ -111,7 +113,9 @@ def parse_export(path: Path, total: int, warmup: int) -> tuple[list[float], list
     return lat_us[warmup:].tolist(), offsets_us.tolist()
 
 
-def _run_once(argv: list[str], env: dict[str, str], timeout_s: float) -> tuple[int | None, str, str]:
+def _run_once(
+    argv: list[str], env: dict[str, str], timeout_s: float
+) -> tuple[int | None, str, str]:
     """Run perf_analyzer in its own process group; on timeout kill the group. rc None = hang."""
     proc = subprocess.Popen(
         argv,
@@ -138,8 +142,23 @@ def _run_once(argv: list[str], env: dict[str, str], timeout_s: float) -> tuple[i
 
 def _client_summary(stdout: str) -> str:
     lines = stdout.splitlines()
-    keep = [ln.strip() for ln in lines if ln.strip().startswith(("Request count", "Throughput",
-            "Avg latency", "p50", "p90", "p95", "p99", "Avg send", "[WARNING]"))]
+    keep = [
+        ln.strip()
+        for ln in lines
+        if ln.strip().startswith(
+            (
+                "Request count",
+                "Throughput",
+                "Avg latency",
+                "p50",
+                "p90",
+                "p95",
+                "p99",
+                "Avg send",
+                "[WARNING]",
+            )
+        )
+    ]
     return "\n".join(keep)
 
 
@@ -202,6 +221,7 @@ def replay(
         )
     raise MeasurementError(
         f"perf_analyzer failed {attempts} time(s): {failures[-1]}",
-        hint="read the server log and perf_analyzer's stderr in the report; exit 3 is worth a retry",
+        hint="read the server log and perf_analyzer's stderr in the report; "
+        "exit 3 is worth a retry",
         details="\n".join(failures),
     )

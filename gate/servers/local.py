@@ -116,7 +116,11 @@ class LocalServer:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(1, _PORT_ATTEMPTS + 1):
-            self.http_port, self.grpc_port, self.metrics_port = free_port(), free_port(), free_port()
+            self.http_port, self.grpc_port, self.metrics_port = (
+                free_port(),
+                free_port(),
+                free_port(),
+            )
             with open(self.log_path, "ab") as log:
                 log.write(f"### gate: starting {' '.join(self._argv())}\n".encode())
                 log.flush()
@@ -173,10 +177,8 @@ class LocalServer:
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=self.stop_timeout_s)
-            except subprocess.TimeoutExpired:
-                pass
         # the group may hold stubs that outlive the server: always sweep it
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
@@ -221,9 +223,7 @@ class LocalServer:
     def _http(
         self, method: str, path: str, *, timeout: float, body: bytes | None = None
     ) -> tuple[int, bytes]:
-        req = urllib.request.Request(
-            f"http://{self.http_url}{path}", data=body, method=method
-        )
+        req = urllib.request.Request(f"http://{self.http_url}{path}", data=body, method=method)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return int(resp.status), resp.read()

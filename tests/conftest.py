@@ -1,0 +1,186 @@
+"""Shared fixtures. Server tests use the real tritonserver (from nvidia-pytriton) and the
+real perf_analyzer (from the tritonclient wheel, installed into the gate cache on first use).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+
+def gate_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gate", *args]
+
+
+@dataclass
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+    children: set[int]
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_gate(*args: str, timeout: float = 300, cwd: Path | None = None) -> Completed:
+    """Run the real CLI, watching every process it starts so tests can prove teardown."""
+    proc = subprocess.Popen(
+        gate_cmd(*args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd or ROOT,
+    )
+    children = watch_children(proc, timeout)
+    out, err = proc.communicate()
+    return Completed(proc.returncode, out, err, children)
+
+
+def watch_children(proc: subprocess.Popen[str], timeout: float) -> set[int]:
+    """Poll the process tree until ``proc`` exits, returning every descendant pid seen."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout
+    try:
+        parent = psutil.Process(proc.pid)
+    except psutil.NoSuchProcess:
+        return seen
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"gate did not finish within {timeout}s")
+        try:
+            seen.update(c.pid for c in parent.children(recursive=True))
+            # tritonserver runs in its own session; its stubs are its children
+            for c in list(parent.children()):
+                seen.update(g.pid for g in c.children(recursive=True))
+        except psutil.NoSuchProcess:
+            pass
+        time.sleep(0.05)
+    return seen
+
+
+def alive(pids: set[int]) -> list[str]:
+    """Descriptions of the pids that still run (zombies excluded)."""
+    left = []
+    for pid in pids:
+        try:
+            p = psutil.Process(pid)
+            if p.status() != psutil.STATUS_ZOMBIE:
+                left.append(f"{pid} {p.name()}")
+        except psutil.NoSuchProcess:
+            pass
+    return left
+
+
+@dataclass
+class DemoProject:
+    root: Path
+    config: Path
+    store: Path
+    reports: Path
+
+    def write_config(self, name: str = "gate.yaml", **overrides: str) -> Path:
+        text = self.config.read_text()
+        for key, value in overrides.items():
+            text = text.replace(f"@{key}@", value)
+        path = self.root / name
+        path.write_text(text)
+        return path
+
+
+CONFIG_TEMPLATE = """\
+version: 1
+model:
+  name: {model}
+  repository: {repository}
+launcher:
+  kind: local
+  startup_timeout_s: 60
+  load_timeout_s: 120
+traffic:
+  path: {traffic}
+  warmup_requests: 30
+measure:
+  timeout_s: 120
+  retries: 2
+baseline:
+  store: {store}
+  runs: {runs}
+policy: {policy}
+reports:
+  dir: {reports}
+"""
+
+
+def write_config(
+    path: Path,
+    *,
+    model: str = "demo",
+    repository: Path = FIXTURES / "models" / "v1",
+    traffic: Path = FIXTURES / "traffic" / "demo.jsonl.gz",
+    store: Path,
+    runs: int = 4,
+    policy: Path = ROOT / "policies" / "default.yaml",
+    reports: Path,
+    extra: str = "",
+) -> Path:
+    path.write_text(
+        CONFIG_TEMPLATE.format(
+            model=model,
+            repository=repository,
+            traffic=traffic,
+            store=store,
+            runs=runs,
+            policy=policy,
+            reports=reports,
+        )
+        + textwrap.dedent(extra)
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def tools_ready() -> None:
+    """Fail early and clearly if the real tools are missing (they are installed by pip)."""
+    from gate.tools import find_perf_analyzer, find_tritonserver
+
+    find_tritonserver()
+    find_perf_analyzer()  # installs into the cache on first use
+
+
+@pytest.fixture(scope="session")
+def recorded_baseline(
+    tmp_path_factory: pytest.TempPathFactory, tools_ready: None
+) -> Iterator[tuple[Path, Path]]:
+    """A baseline of the demo model (4 runs, each on a fresh server), recorded once."""
+    root = tmp_path_factory.mktemp("baseline")
+    store = root / "store"
+    cfg = write_config(root / "gate.yaml", store=store, reports=root / "reports")
+    res = run_gate("baseline", "record", str(cfg), "-q", timeout=400)
+    assert res.returncode == 0, res.output
+    assert not alive(res.children), "baseline record left processes behind"
+    yield store, cfg
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # fast tests first: a broken statistic should not wait for servers
+    items.sort(key=lambda it: 1 if it.get_closest_marker("server") else 0)
+
+
+os.environ.setdefault("PYTHONUNBUFFERED", "1")

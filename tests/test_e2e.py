@@ -1,0 +1,189 @@
+"""End-to-end: the real CLI, the real tritonserver, the real perf_analyzer.
+
+These tests start servers (a few seconds each) and are marked ``server``; CI runs them all.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FIXTURES, ROOT, alive, gate_cmd, run_gate, watch_children, write_config
+
+pytestmark = pytest.mark.server
+
+
+def _junit_failures(path: Path) -> list[str]:
+    tree = ET.parse(path)
+    return [f.get("message", "") for f in tree.iter("failure")]
+
+
+def test_identical_model_passes(recorded_baseline: tuple[Path, Path], tmp_path: Path) -> None:
+    """A/A: the unchanged model passes. alpha is 0.001 here so that this real-machine A/A
+    test flakes at most once in a thousand runs (the default alpha 0.05 is a user choice)."""
+    store, _ = recorded_baseline
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nalpha: 0.001\n")
+    cfg = write_config(tmp_path / "gate.yaml", store=store, reports=tmp_path / "r", policy=policy)
+    res = run_gate("check", str(cfg), timeout=300)
+    assert res.returncode == 0, res.output
+    assert "PASS" in res.stdout
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["verdict"] == "PASS"
+    assert {c["name"] for c in run["checks"]} == {"latency shift", "latency p95"}
+    assert len(run["runs"][0]["latencies_us"]) == 400
+    stage_names = [s["name"] for s in run["stages"]]
+    for expected in ("config", "traffic", "tools", "server start #1", "replay #1", "judge"):
+        assert expected in stage_names
+    assert _junit_failures(tmp_path / "r" / "junit.xml") == []
+    assert (tmp_path / "r" / "summary.md").read_text().count("PASS") >= 1
+    assert not alive(res.children)
+
+
+def test_slow_model_is_blocked(recorded_baseline: tuple[Path, Path], tmp_path: Path) -> None:
+    store, _ = recorded_baseline
+    cfg = write_config(
+        tmp_path / "gate.yaml",
+        store=store,
+        reports=tmp_path / "r",
+        repository=FIXTURES / "models" / "slow",
+    )
+    res = run_gate("check", str(cfg), timeout=300)
+    assert res.returncode == 1, res.output
+    assert "BLOCKED" in res.stdout
+    failures = _junit_failures(tmp_path / "r" / "junit.xml")
+    assert failures, "a blocked run must carry a JUnit failure"
+    assert any("latency shift" in f and "tolerance" in f and "CI" in f for f in failures)
+    md = (tmp_path / "r" / "summary.md").read_text()
+    assert "BLOCKED" in md
+    assert not alive(res.children)
+
+
+def test_model_that_fails_to_load_is_exit_3(
+    recorded_baseline: tuple[Path, Path], tmp_path: Path
+) -> None:
+    store, _ = recorded_baseline
+    cfg = write_config(
+        tmp_path / "gate.yaml",
+        store=store,
+        reports=tmp_path / "r",
+        repository=FIXTURES / "models" / "broken",
+    )
+    res = run_gate("check", str(cfg), timeout=300)
+    assert res.returncode == 3, res.output
+    # the server's own error message reaches the user and the report
+    assert "weights.npz is missing" in res.output
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["verdict"] == "ERROR" and run["error"]["exit_code"] == 3
+    assert "weights.npz is missing" in run["server_log_tail"]
+    assert any(s["status"] == "failed" for s in run["stages"])
+    assert not alive(res.children), "tritonserver must not outlive a failed load"
+
+
+def test_traffic_that_does_not_match_the_model_is_exit_2(
+    recorded_baseline: tuple[Path, Path], tmp_path: Path
+) -> None:
+    store, _ = recorded_baseline
+    from gate.traffic import Request, TensorSpec, Traffic, read_traffic, write_traffic
+
+    t = read_traffic(FIXTURES / "traffic" / "demo-small.jsonl")
+    renamed = Traffic(
+        model="demo",
+        inputs=(TensorSpec("FEATURES", "FP32", (16,)),),
+        requests=tuple(Request(r.t_us, {"FEATURES": r.inputs["INPUT0"]}) for r in t.requests),
+    )
+    path = tmp_path / "wrong.jsonl"
+    write_traffic(path, renamed)
+    cfg = write_config(tmp_path / "gate.yaml", store=store, reports=tmp_path / "r", traffic=path)
+    res = run_gate("check", str(cfg), timeout=300)
+    assert res.returncode == 2, res.output
+    assert "INPUT0" in res.output or "FEATURES" in res.output
+    assert not alive(res.children)
+
+
+def test_ctrl_c_during_replay_leaves_nothing_behind(
+    recorded_baseline: tuple[Path, Path], tmp_path: Path
+) -> None:
+    store, _ = recorded_baseline
+    cfg = write_config(tmp_path / "gate.yaml", store=store, reports=tmp_path / "r")
+    proc = subprocess.Popen(
+        gate_cmd("check", str(cfg)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stderr is not None
+    seen: set[int] = set()
+    import psutil
+
+    parent = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 120
+    saw_pa = False
+    # wait until perf_analyzer is running, then press Ctrl-C (SIGINT to the gate process)
+    while time.monotonic() < deadline and proc.poll() is None:
+        kids = parent.children(recursive=True)
+        seen.update(k.pid for k in kids)
+        if any(k.name() == "perf_analyzer" for k in kids if k.is_running()):
+            saw_pa = True
+            break
+        time.sleep(0.02)
+    assert saw_pa, "perf_analyzer never started"
+    for k in parent.children(recursive=True):
+        seen.add(k.pid)
+        seen.update(g.pid for g in k.children(recursive=True))
+    proc.send_signal(signal.SIGINT)
+    seen |= watch_children(proc, 120)  # type: ignore[arg-type]
+    out, err = proc.communicate()
+    assert proc.returncode == 130, out + err
+    assert not alive(seen), f"left behind: {alive(seen)}"
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["error"]["kind"] == "Interrupted"
+
+
+def test_replay_pairs_requests_by_index(tmp_path: Path, tools_ready: None) -> None:
+    """The probe model sleeps INPUT0[0] ms: latencies must follow the traffic's payloads."""
+    from gate.traffic import Request, TensorSpec, Traffic, write_traffic
+
+    n = 80
+    ms = [(i * 7) % 5 * 10.0 for i in range(n)]  # 0, 20, 40, 10, 30, ... ms
+    reqs = []
+    for i, m in enumerate(ms):
+        x = np.zeros((1, 16), dtype=np.float32)
+        x[0, 0] = m
+        reqs.append(Request(i * 60_000, {"INPUT0": x}))
+    path = tmp_path / "probe.jsonl"
+    write_traffic(path, Traffic("probe", (TensorSpec("INPUT0", "FP32", (16,)),), tuple(reqs)))
+    cfg = write_config(
+        tmp_path / "gate.yaml",
+        model="probe",
+        repository=FIXTURES / "models" / "probe",
+        traffic=path,
+        store=tmp_path / "store",
+        reports=tmp_path / "r",
+    )
+    res = run_gate("replay", str(cfg), "-q", timeout=300)
+    assert res.returncode == 0, res.output
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    lat_ms = np.array(run["runs"][0]["latencies_us"]) / 1000.0
+    assert lat_ms.size == n
+    excess = lat_ms - np.array(ms)
+    # every request took at least its own sleep, and the pattern matches index by index
+    # (a request paired with a payload that sleeps longer would show a negative excess;
+    # one paired with a shorter sleep an excess of >= 10 ms, the step between levels)
+    assert np.all(excess > -0.5), excess.min()
+    assert np.mean(excess < 9.5) >= 0.95, np.round(excess, 2)
+    assert not alive(res.children)
+
+
+def test_doctor_finds_the_real_tools(tools_ready: None) -> None:
+    res = run_gate("doctor", timeout=120)
+    assert res.returncode == 0, res.output
+    assert "tritonserver" in res.stdout and "perf_analyzer" in res.stdout
+    assert "2." in res.stdout  # a perf_analyzer version like 2.48.0
