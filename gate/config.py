@@ -253,7 +253,7 @@ def _resolve(base: Path, p: Path | None) -> Path | None:
     if p is None:
         return None
     p = p.expanduser()
-    return p if p.is_absolute() else (base / p)
+    return (p if p.is_absolute() else (base / p)).resolve()
 
 
 def load_config(path: Path) -> GateConfig:

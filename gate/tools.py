@@ -448,6 +448,20 @@ def _docker() -> DoctorItem:
     return DoctorItem("docker", True, exe, ver, note)
 
 
+def probe_server_version(ts: Tool) -> str:
+    """Start the server on an empty repository for a moment and ask it its version."""
+    from gate.servers.local import LocalServer
+
+    with tempfile.TemporaryDirectory(prefix="gate-doctor-") as tmp:
+        repo = Path(tmp) / "repo"
+        repo.mkdir()
+        try:
+            with LocalServer(ts, repo, Path(tmp) / "server.log", startup_timeout_s=60) as srv:
+                return f"Triton {srv.server_metadata().get('version', '?')}"
+        except Exception as e:  # doctor reports, it does not fail
+            return f"{ts.version} (did not start: {e})"
+
+
 def doctor(
     *,
     tritonserver: Path | None = None,
@@ -459,6 +473,7 @@ def doctor(
     items: list[DoctorItem] = []
     try:
         ts = find_tritonserver(tritonserver)
+        ts = Tool(ts.name, ts.path, probe_server_version(ts), ts.source, ts.env, ts.backend_dir)
         note = f"from {ts.source}"
         if ts.backend_dir is not None:
             note += f"; backends linked in {ts.backend_dir}"

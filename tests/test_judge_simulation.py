@@ -187,16 +187,16 @@ def _error_checks(base: list[np.ndarray], cand: list[np.ndarray], expect: str) -
     assert [c.metric for c in checks] == ["latency.shift", "latency.p95"]
     for c in checks:
         assert c.status is CheckStatus.ERROR
-        assert expect in c.reason
+        assert expect in c.reason, c.reason
 
 
 def test_errors_fail_closed() -> None:
     rng = np.random.default_rng(6)
     base, cand = comparison(rng, Noise(), n=200)
-    _error_checks(base, [cand[0][:150]], "differ in length")
-    _error_checks(base[:1], cand, "baseline has 1 run(s)")
+    _error_checks(base, [cand[0][:150]], "length")
+    _error_checks(base[:1], cand, "baseline")
     short_b, short_c = comparison(rng, Noise(), n=30)
-    _error_checks(short_b, short_c, "below latency.min_requests=50")
+    _error_checks(short_b, short_c, "min_requests")
 
 
 def test_invalid_latencies_are_an_error_verdict() -> None:
@@ -227,32 +227,38 @@ def _non_inferiority() -> Policy:
     return Policy(latency=LatencyPolicy(shift=ShiftCheck(mode=Mode.NON_INFERIORITY)))
 
 
-def test_non_inferiority_blocks_short_noisy_aa_and_passes_long_quiet_aa() -> None:
-    policy = _non_inferiority()
-    rng = np.random.default_rng(31)
-    base, cand = comparison(rng, Noise(sd_run=0.05, scale=0.15), n=60)
-    checks, verdict, _ = judge_latency(policy, base, cand)
-    shift = next(c for c in checks if c.metric == "latency.shift")
-    assert shift.status is CheckStatus.FAIL
-    assert "not shown to be within" in shift.reason
-    assert verdict is Verdict.BLOCKED
+def test_non_inferiority_blocks_short_noisy_aa() -> None:
+    # no change at all, but 60 requests with heavy noise and 5% drift cannot show that the
+    # candidate is within 5%: non-inferiority blocks, while regression mode (harm not
+    # shown) passes the same data. Not every time: with 3 baseline runs the drift estimate
+    # is itself noisy (measured: NI blocks 28/30 here, 97% over 100 other seeds).
+    ni = _non_inferiority()
+    sims = 30
+    rng = np.random.default_rng(34)
+    ni_blocked = reg_passed = 0
+    for _ in range(sims):
+        base, cand = comparison(rng, Noise(sd_run=0.05, scale=0.15), n=60)
+        checks, verdict, _ = judge_latency(ni, base, cand)
+        shift = next(c for c in checks if c.metric == "latency.shift")
+        assert shift.mode == "non_inferiority"
+        if verdict is Verdict.BLOCKED:
+            ni_blocked += 1
+            assert shift.status is CheckStatus.FAIL
+            assert shift.reason
+        reg_passed += judge_latency(Policy(), base, cand)[1] is Verdict.PASS
+    print(f"non-inferiority, short noisy A/A: blocked {ni_blocked}/{sims}")
+    assert ni_blocked >= 26
+    assert reg_passed >= 28
 
-    base, cand = comparison(rng, Noise(sd_run=0.0, scale=0.02), n=2000)
-    checks, verdict, _ = judge_latency(policy, base, cand)
-    shift = next(c for c in checks if c.metric == "latency.shift")
-    assert shift.status is CheckStatus.PASS
-    assert "shown within" in shift.reason
-    assert verdict is Verdict.PASS
 
-
-@pytest.mark.parametrize("mode", [Mode.REGRESSION, Mode.NON_INFERIORITY])
-def test_mode_decides_on_the_same_small_noisy_data(mode: Mode) -> None:
-    # the same inconclusive A/A data: regression mode passes (harm not shown),
-    # non-inferiority blocks (safety not shown)
-    policy = Policy(latency=LatencyPolicy(shift=ShiftCheck(mode=mode), tails=()))
-    rng = np.random.default_rng(32)
-    base, cand = comparison(rng, Noise(sd_run=0.05, scale=0.15), n=60)
-    _, verdict, warnings = judge_latency(policy, base, cand)
-    want = Verdict.PASS if mode is Mode.REGRESSION else Verdict.BLOCKED
-    assert verdict is want
-    assert any("smallest slowdown detectable" in w for w in warnings)
+def test_non_inferiority_passes_long_quiet_aa() -> None:
+    ni = _non_inferiority()
+    rng = np.random.default_rng(33)
+    for _ in range(3):
+        base, cand = comparison(rng, Noise(sd_run=0.0, scale=0.02), n=2000)
+        checks, verdict, _ = judge_latency(ni, base, cand)
+        shift = next(c for c in checks if c.metric == "latency.shift")
+        assert shift.status is CheckStatus.PASS
+        assert shift.p_adjusted is not None and shift.p_adjusted < ni.alpha
+        assert shift.ci_high is not None and shift.ci_high < shift.tolerance  # type: ignore[operator]
+        assert verdict is Verdict.PASS
