@@ -318,7 +318,10 @@ def test_pairwise_run_test_equals_ttest_ind(k: int, m: int, alternative: str) ->
         base = rng.normal(6.4, 0.05, k)
         cand = rng.normal(6.4 + float(rng.uniform(-0.1, 0.2)), 0.05, m)
         res = stats.pairwise_run_test(
-            _pairwise(cand, base), _pairwise(base, base), margin, alpha,
+            _pairwise(cand, base),
+            _pairwise(base, base),
+            margin,
+            alpha,
             alternative,  # type: ignore[arg-type]
             _pairwise(cand, cand),
         )
@@ -338,16 +341,17 @@ def test_pairwise_run_test_equals_ttest_ind(k: int, m: int, alternative: str) ->
 
 @pytest.mark.parametrize("k", [2, 3, 6])
 @pytest.mark.parametrize("alternative", ["greater", "less"])
-def test_pairwise_run_test_single_candidate_is_prediction_t_test(
-    k: int, alternative: str
-) -> None:
+def test_pairwise_run_test_single_candidate_is_prediction_t_test(k: int, alternative: str) -> None:
     rng = np.random.default_rng(k)
     margin, alpha = math.log1p(0.05), 0.05
     for _ in range(5):
         base = rng.normal(6.4, 0.05, k)
         cand = rng.normal(6.45, 0.05, 1)
         res = stats.pairwise_run_test(
-            _pairwise(cand, base), _pairwise(base, base), margin, alpha,
+            _pairwise(cand, base),
+            _pairwise(base, base),
+            margin,
+            alpha,
             alternative,  # type: ignore[arg-type]
             np.zeros((1, 1)),
         )
@@ -371,8 +375,9 @@ def test_pairwise_run_test_errors_and_degenerate() -> None:
     base = np.array([6.0, 6.0, 6.0])
     for cand, want in ((6.2, 0.0), (6.01, 1.0)):
         c = np.array([cand])
-        res = stats.pairwise_run_test(_pairwise(c, base), _pairwise(base, base), 0.05, 0.05,
-                                      "greater")
+        res = stats.pairwise_run_test(
+            _pairwise(c, base), _pairwise(base, base), 0.05, 0.05, "greater"
+        )
         assert res.p_value == want
 
 
