@@ -295,7 +295,7 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
                         if not server.is_alive():
                             e.message = (
                                 f"{e.message}; tritonserver died during the replay: "
-                                f"{server._last_error() or 'see its log'}"
+                                f"{server.last_error() or 'see its log'}"
                             )
                         e.details = (e.details or "") + "\n--- server log ---\n" + server.log_tail()
                         raise

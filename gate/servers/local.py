@@ -155,7 +155,7 @@ class LocalServer:
             if self.proc.poll() is not None:
                 raise ServerError(
                     f"tritonserver exited with code {self.proc.returncode} during startup: "
-                    f"{self._last_error() or 'see the server log'}",
+                    f"{self.last_error() or 'see the server log'}",
                     hint=f"read the server log {self.log_path}",
                     details=self.log_tail(),
                 )
@@ -262,7 +262,7 @@ class LocalServer:
             client.close()
         if not self._model_ready(name):
             raise ServerError(
-                f"model '{name}' is not ready after loading: {self._last_error()}",
+                f"model '{name}' is not ready after loading: {self.last_error()}",
                 details=self.log_tail(),
             )
 
@@ -306,6 +306,6 @@ class LocalServer:
     def log_tail(self, lines: int = 80) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
-    def _last_error(self) -> str:
+    def last_error(self) -> str:
         errs = _error_lines(self.log_text(), 3)
         return " | ".join(ln.strip() for ln in errs.splitlines()) if errs else ""
