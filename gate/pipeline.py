@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import shutil
-import subprocess
 import tempfile
 import time
 import uuid
@@ -47,7 +45,7 @@ from gate.result import (
     now_iso,
 )
 from gate.servers.local import LocalServer
-from gate.tools import Tool, find_perf_analyzer, find_tritonserver
+from gate.tools import Tool, find_perf_analyzer, find_tritonserver, query_gpus
 from gate.traffic import Traffic, read_traffic, validate_against_model, write_perf_analyzer_inputs
 
 Progress = Callable[[str], None]
@@ -136,30 +134,15 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _gpus() -> tuple[str, str, str]:
-    smi = shutil.which("nvidia-smi")
-    if not smi:
-        return "none", "0", ""
-    try:
-        out = subprocess.run(
-            [smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown", "?", ""
-    rows = [r.split(",") for r in out.stdout.strip().splitlines() if r.strip()]
-    if out.returncode != 0 or not rows:
-        return "none", "0", ""
-    return rows[0][0].strip(), str(len(rows)), rows[0][-1].strip()
-
-
 def fingerprint(
     server_version: str, pa: Tool, cfg: GateConfig, traffic_digest: str
 ) -> dict[str, str]:
-    gpu, count, driver = _gpus()
+    q = query_gpus()
+    if q.error is not None:
+        gpu, count, driver = "unknown", "?", ""
+    else:
+        gpu = q.gpus[0][0] if q.gpus else "none"
+        count, driver = str(len(q.gpus)), (q.gpus[0][1] if q.gpus else "")
     return {
         "triton_version": server_version,
         "perf_analyzer_version": pa.version,

@@ -199,6 +199,11 @@ def find_tritonserver(configured: Path | None = None) -> Tool:
 
 def _probe_pa(path: Path, env: dict[str, str]) -> str | None:
     """The version perf_analyzer reports, or None if it does not run or is not the real one."""
+    return _probe_pa_output(path, env)[0]
+
+
+def _probe_pa_output(path: Path, env: dict[str, str]) -> tuple[str | None, str]:
+    """(version or None, the last line it printed) of ``perf_analyzer --version``."""
     try:
         proc = subprocess.run(
             [str(path), "--version"],
@@ -209,11 +214,12 @@ def _probe_pa(path: Path, env: dict[str, str]) -> str | None:
             env=env,
             check=False,
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, str(e)
     out = proc.stdout + proc.stderr
     m = re.search(_PA_MARKER + r"\s+(\S+)", out)
-    return m.group(1) if m else None
+    last = out.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+    return (m.group(1) if m else None), last[0]
 
 
 def _pa_cache_root(version: str) -> Path:
@@ -338,28 +344,19 @@ def install_perf_analyzer(version: str | None = None, wheel: Path | None = None)
             _assemble_libs(work / "lib")
             if root.exists():
                 shutil.rmtree(root)
-            os.replace(work, root)
-            # re-point lib links: they are absolute, so the rename kept them valid
+            os.replace(work, root)  # lib links are absolute: the rename keeps them valid
         finally:
             if work.exists():
                 shutil.rmtree(work, ignore_errors=True)
-        tool = _cached_pa(version)
-        if tool is None:
-            env = {"LD_LIBRARY_PATH": str(root / "lib")}
-            probe = subprocess.run(
-                [str(root / "bin" / "perf_analyzer"), "--version"],
-                capture_output=True,
-                text=True,
-                errors="replace",
-                env=Tool("pa", root, "", "", env=env).environ(),
-                check=False,
-            )
+        env = {"LD_LIBRARY_PATH": str(root / "lib")}
+        binary = root / "bin" / "perf_analyzer"
+        got, said = _probe_pa_output(binary, Tool("perf_analyzer", binary, "", "", env).environ())
+        if got is None:
             raise ToolNotFoundError(
-                f"perf_analyzer {version} was installed but does not run: "
-                f"{(probe.stderr or probe.stdout).strip().splitlines()[-1:]}",
+                f"perf_analyzer {version} was installed but does not run: {said}",
                 hint="run 'gate doctor' for details; glibc >= 2.38 needs 2.60.0, older 2.48.0",
             )
-        return tool
+        return Tool("perf_analyzer", binary, got, "cache", env=env)
 
 
 def find_perf_analyzer(configured: Path | None = None, *, install: bool = True) -> Tool:
@@ -403,10 +400,20 @@ class DoctorItem:
     note: str
 
 
-def _gpus() -> DoctorItem:
+@dataclass(frozen=True)
+class GpuQuery:
+    """What ``nvidia-smi`` says: no tool (smi None), a failure (error), or the GPUs found."""
+
+    smi: str | None
+    gpus: tuple[tuple[str, str], ...] = ()  # (name, driver version) per GPU
+    error: str | None = None
+
+
+def query_gpus() -> GpuQuery:
+    """Ask nvidia-smi for each GPU's name and driver; the one place the gate does so."""
     smi = shutil.which("nvidia-smi")
     if not smi:
-        return DoctorItem("GPUs", True, "-", "none", "no nvidia-smi: CPU only (fine for the demo)")
+        return GpuQuery(None)
     try:
         out = subprocess.run(
             [smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
@@ -416,11 +423,23 @@ def _gpus() -> DoctorItem:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
-        return DoctorItem("GPUs", False, smi, "?", f"nvidia-smi failed: {e}")
-    lines = [ln.strip() for ln in out.stdout.splitlines() if ln.strip()]
-    if out.returncode != 0 or not lines:
-        return DoctorItem("GPUs", True, smi, "none", "nvidia-smi found no GPU: CPU only")
-    return DoctorItem("GPUs", True, smi, "; ".join(lines), f"{len(lines)} GPU(s)")
+        return GpuQuery(smi, error=str(e))
+    rows = [r.split(",") for r in out.stdout.strip().splitlines() if r.strip()]
+    if out.returncode != 0:
+        return GpuQuery(smi)
+    return GpuQuery(smi, tuple((r[0].strip(), r[-1].strip()) for r in rows))
+
+
+def _gpus() -> DoctorItem:
+    q = query_gpus()
+    if q.smi is None:
+        return DoctorItem("GPUs", True, "-", "none", "no nvidia-smi: CPU only (fine for the demo)")
+    if q.error is not None:
+        return DoctorItem("GPUs", False, q.smi, "?", f"nvidia-smi failed: {q.error}")
+    if not q.gpus:
+        return DoctorItem("GPUs", True, q.smi, "none", "nvidia-smi found no GPU: CPU only")
+    names = "; ".join(f"{name}, {driver}" for name, driver in q.gpus)
+    return DoctorItem("GPUs", True, q.smi, names, f"{len(q.gpus)} GPU(s)")
 
 
 def _docker() -> DoctorItem:
