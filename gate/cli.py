@@ -36,6 +36,75 @@ _REPORT_DIR = click.option(
 )
 
 
+_SET = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config field, e.g. --set launcher.kind=docker (repeatable; YAML value).",
+)
+_NOTIFY = click.option(
+    "--notify",
+    is_flag=True,
+    help="Send the notifications configured under notify: (Slack / JSON webhook).",
+)
+_REPORT_URL = click.option(
+    "--report-url",
+    metavar="URL",
+    help="Link to the report in notifications (default: this GitHub Actions run).",
+)
+_PREVIOUS = click.option(
+    "--previous",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The previous run.json or history JSONL, to notify on recovery.",
+)
+
+
+def _read_run(run_json: Path) -> Any:
+    """A saved RunResult, or exit 2 naming the file and the field."""
+    from pydantic import ValidationError
+
+    from gate.result import RunResult
+
+    try:
+        return RunResult.from_json(run_json.read_text(encoding="utf-8"))
+    except OSError as e:
+        _fail(ConfigError(f"{run_json}: cannot read: {e.strerror}"))
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        _fail(
+            ConfigError(
+                f"{run_json}: field '{loc}': {err['msg']}", hint="pass a run.json written by gate"
+            )
+        )
+
+
+def _previous_verdict(path: Path | None, model: str | None) -> str | None:
+    from gate.notify import previous_verdict
+
+    try:
+        return previous_verdict(path, model) if path is not None else None
+    except GateError as e:
+        _fail(e)
+
+
+def _notify(result: Any, cfg: Any, *, previous: str | None, report_url: str | None) -> None:
+    """Send notifications; a failure is a warning in the run and on stderr, never a verdict."""
+    import os
+
+    from gate.notify import send_notifications
+
+    for notice in send_notifications(result, cfg, previous=previous, report_url=report_url):
+        if notice.level != "warning":
+            click.echo(f"gate: {notice.message}", err=True)
+            continue
+        result.warnings.append(notice.message)
+        click.echo(f"gate: warning: {notice.message}", err=True)
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            click.echo(f"::warning title=gate notify::{notice.message}")
+
+
 def _fail(exc: GateError) -> NoReturn:
     click.echo(f"gate: error: {exc.diagnostics()}", err=True)
     sys.exit(int(exc.exit_code))
@@ -70,11 +139,11 @@ def _finish(result: Any, report_dir: Path, quiet: bool) -> NoReturn:
     sys.exit(code)
 
 
-def _load(config: Path) -> Any:
+def _load(config: Path, overrides: tuple[str, ...] = ()) -> Any:
     from gate.config import load_config
 
     try:
-        return load_config(config)
+        return load_config(config, overrides)
     except GateError as e:
         _fail(e)
 
@@ -94,15 +163,31 @@ def cli() -> None:
 @_REPO
 @_REPORT_DIR
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
-def check(config: Path, repository: Path | None, report_dir: Path | None, quiet: bool) -> None:
+@_SET
+@_NOTIFY
+@_REPORT_URL
+@_PREVIOUS
+def check(
+    config: Path,
+    repository: Path | None,
+    report_dir: Path | None,
+    quiet: bool,
+    overrides: tuple[str, ...],
+    notify: bool,
+    report_url: str | None,
+    previous: Path | None,
+) -> None:
     """Measure the model and judge it against its stored baseline (the whole gate)."""
     from gate.pipeline import run_check
 
-    cfg = _load(config)
+    cfg = _load(config, overrides)
+    prev = _previous_verdict(previous, cfg.model.name) if notify else None
     out = report_dir or cfg.reports.dir
     result = run_check(
         cfg, config, repository=repository, progress=_progress(quiet), log_dir=out / "logs"
     )
+    if notify:
+        _notify(result, cfg.notify, previous=prev, report_url=report_url)
     _finish(result, out, quiet)
 
 
@@ -249,28 +334,118 @@ def traffic_import(
 )
 def report(run_json: Path, fmt: str, output: Path | None) -> None:
     """Re-render a report from a saved RunResult (run.json)."""
-    from pydantic import ValidationError
-
     from gate.report import render
-    from gate.result import RunResult
 
-    try:
-        result = RunResult.from_json(run_json.read_text(encoding="utf-8"))
-    except OSError as e:
-        _fail(ConfigError(f"{run_json}: cannot read: {e.strerror}"))
-    except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        _fail(
-            ConfigError(
-                f"{run_json}: field '{loc}': {err['msg']}", hint="pass a run.json written by gate"
-            )
-        )
+    result = _read_run(run_json)
     text = render(result, fmt)
     if output:
         output.write_text(text, encoding="utf-8")
     else:
         click.echo(text)
+
+
+@cli.command("notify")
+@click.argument("run_json", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="gate.yaml whose notify: section to use (default: the built-in defaults).",
+)
+@_REPORT_URL
+@_PREVIOUS
+@click.option(
+    "--event",
+    "events",
+    multiple=True,
+    type=click.Choice(["blocked", "inconclusive", "error", "recovery"]),
+    help="Notify on these outcomes (repeatable; overrides notify.events).",
+)
+@click.option("--dry-run", is_flag=True, help="Print the payloads instead of sending them.")
+def notify_cmd(
+    run_json: Path,
+    config: Path | None,
+    report_url: str | None,
+    previous: Path | None,
+    events: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Post a saved run's verdict to Slack / a JSON webhook (URLs from the environment).
+
+    A failed notification is a warning: the exit code is 0 unless the input is bad (2)."""
+    from gate.config import NotifyConfig
+    from gate.notify import send_notifications
+
+    result = _read_run(run_json)
+    ncfg = _load(config).notify if config is not None else NotifyConfig()
+    prev = _previous_verdict(previous, result.model.name if result.model else None)
+
+    def show(channel: str, payload: dict[str, Any]) -> None:
+        click.echo(json.dumps({"channel": channel, "payload": payload}, indent=2))
+
+    for notice in send_notifications(
+        result,
+        ncfg,
+        previous=prev,
+        report_url=report_url,
+        events=events or None,
+        dry_run=show if dry_run else None,
+    ):
+        level = "warning: " if notice.level == "warning" else ""
+        click.echo(f"gate: {level}{notice.message}", err=True)
+
+
+@cli.command()
+@click.option(
+    "--changed-since",
+    "ref",
+    metavar="REF",
+    help="Plan the models whose inputs changed since the merge base of REF and HEAD.",
+)
+@click.option("--all", "everything", is_flag=True, help="Plan every model (nightly jobs).")
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=".",
+    show_default=True,
+    help="A folder inside the git repository to plan.",
+)
+@click.option(
+    "--plan",
+    "plan_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Plan file (default: gate-plan.yaml at the repository root, if present).",
+)
+@click.option(
+    "--github-output",
+    is_flag=True,
+    help="Also append matrix=… and count=… to the file named by $GITHUB_OUTPUT.",
+)
+def plan(
+    ref: str | None, everything: bool, root: Path, plan_path: Path | None, github_output: bool
+) -> None:
+    """Print a CI matrix (JSON) of the models to gate: {"include": [{"model", "config"}, …]}."""
+    import os
+
+    from gate.plan import GITHUB_MATRIX_LIMIT, make_plan, write_github_output
+
+    try:
+        result = make_plan(root, ref=ref, plan_path=plan_path, everything=everything)
+    except GateError as e:
+        _fail(e)
+    click.echo(result.summary(), err=True)
+    if len(result.include) > GITHUB_MATRIX_LIMIT:
+        click.echo(
+            f"gate plan: warning: {len(result.include)} jobs exceed GitHub's matrix limit of "
+            f"{GITHUB_MATRIX_LIMIT}; split the plan (gate-plan.yaml) into several workflows",
+            err=True,
+        )
+    click.echo(json.dumps(result.matrix(), separators=(",", ":")))
+    if github_output:
+        out = os.environ.get("GITHUB_OUTPUT")
+        if not out:
+            _fail(ConfigError("--github-output: $GITHUB_OUTPUT is not set", hint="run in Actions"))
+        write_github_output(result, out)
 
 
 @cli.command()

@@ -9,6 +9,7 @@ works the same whatever directory CI runs it from.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
@@ -130,6 +131,31 @@ class ReportsConfig(_Strict):
     dir: Path = Path("reports")
 
 
+NotifyEvent = Literal["blocked", "inconclusive", "error", "recovery"]
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class NotifyConfig(_Strict):
+    """Who hears about a verdict (``gate check --notify``, ``gate notify``).
+
+    Webhook URLs are secrets: the config names the environment variable that holds one
+    (set from a CI secret), never the URL itself; a URL here is refused (exit 2).
+    """
+
+    events: tuple[NotifyEvent, ...] = Field(
+        ("blocked", "error"),
+        description="which outcomes notify: blocked, inconclusive, error, recovery (to PASS)",
+    )
+    slack_webhook_env: str | None = Field(
+        "GATE_SLACK_WEBHOOK", pattern=_ENV_NAME, description="variable holding a Slack webhook"
+    )
+    webhook_env: str | None = Field(
+        "GATE_WEBHOOK_URL", pattern=_ENV_NAME, description="variable holding a JSON webhook URL"
+    )
+    timeout_s: float = Field(10, gt=0, le=60, description="per attempt")
+    retries: int = Field(2, ge=0, le=5, description="extra attempts after a timeout or 5xx")
+
+
 class GateConfig(_Strict):
     """The contents of ``gate.yaml``."""
 
@@ -141,6 +167,7 @@ class GateConfig(_Strict):
     baseline: BaselineConfig = BaselineConfig()
     policy: Path | None = Field(None, description="policy YAML; the built-in default if unset")
     reports: ReportsConfig = ReportsConfig()
+    notify: NotifyConfig = NotifyConfig()
 
 
 _FIXES: dict[str, str] = {
@@ -256,13 +283,66 @@ def _resolve(base: Path, p: Path | None) -> Path | None:
     return (p if p.is_absolute() else (base / p)).resolve()
 
 
-def load_config(path: Path) -> GateConfig:
-    """Load ``gate.yaml``; relative paths become relative to the config file's folder."""
+def _reject_webhook_urls(path: Path, data: dict[str, Any]) -> None:
+    """Refuse a URL anywhere in ``notify:`` without echoing it (it is a leaked secret)."""
+    section = data.get("notify")
+    if not isinstance(section, dict):
+        return
+    for key, value in section.items():
+        if isinstance(value, str) and ("://" in value or "/" in value):
+            raise ConfigError(
+                f"{path}: field 'notify.{key}' holds a URL (not shown); webhook URLs are "
+                "secrets and must not be in the repository",
+                hint="store it as a CI secret exported in an environment variable and set "
+                "notify.slack_webhook_env / notify.webhook_env to the variable's name "
+                "(and rotate the webhook: it was committed)",
+            )
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """``data`` with ``KEY.SUB=VALUE`` overrides applied (``gate check --set``).
+
+    The value is read as YAML (``3`` is a number, ``[a, b]`` a list, ``null`` unsets), so an
+    override is exactly what the same line in ``gate.yaml`` would be; relative paths are
+    then resolved against the config file's folder like every other path.
+    """
+    out: dict[str, Any] = dict(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(
+                f"--set {item!r}: expected KEY=VALUE", hint="e.g. --set launcher.kind=docker"
+            )
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        for part in parts[:-1]:
+            child = node.get(part)
+            child = dict(child) if isinstance(child, dict) else {}
+            node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def load_config(path: Path, overrides: Sequence[str] = ()) -> GateConfig:
+    """Load ``gate.yaml``; relative paths become relative to the config file's folder.
+
+    ``overrides`` are ``KEY.SUB=VALUE`` strings applied on top (see ``apply_overrides``).
+    """
     data = read_yaml(path, "config")
+    _reject_webhook_urls(path, data)
+    if overrides:
+        data = apply_overrides(data, overrides)
+        _reject_webhook_urls(Path(f"{path} (with --set)"), data)
     try:
         cfg = GateConfig.model_validate(data)
     except ValidationError as e:
-        raise _validation_message(path, e, GateConfig) from None
+        where = Path(f"{path} (with --set)") if overrides else path
+        raise _validation_message(where, e, GateConfig) from None
     base = path.resolve().parent
     cfg = cfg.model_copy(
         update={
