@@ -381,7 +381,9 @@ def notify_cmd(
     prev = _previous_verdict(previous, result.model.name if result.model else None)
 
     def show(channel: str, payload: dict[str, Any]) -> None:
-        click.echo(json.dumps({"channel": channel, "payload": payload}, indent=2, ensure_ascii=False))
+        click.echo(
+            json.dumps({"channel": channel, "payload": payload}, indent=2, ensure_ascii=False)
+        )
 
     for notice in send_notifications(
         result,

@@ -127,7 +127,9 @@ def test_other_path_fields_are_inputs(repo: Path) -> None:
     write(
         repo,
         "models/bert/gate.yaml",
-        gate_yaml("bert", extra="launcher: {kind: local, tritonserver: ../../tools/tritonserver}\n"),
+        gate_yaml(
+            "bert", extra="launcher: {kind: local, tritonserver: ../../tools/tritonserver}\n"
+        ),
     )
     commit(repo, "add tool")
     git(repo, "branch", "-f", "main", "HEAD")
