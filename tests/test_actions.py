@@ -355,3 +355,66 @@ def test_pre_commit_hook_names_a_real_command(hook: dict[str, Any]) -> None:
         [sys.executable, "-m", "gate", *sub, "--help"], capture_output=True, text=True, timeout=60
     )
     assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.server
+def test_check_script_with_the_real_gate_blocks_a_slow_model(
+    recorded_baseline: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The action's check script around a real gate check: the slow model is BLOCKED, the
+    outputs name real report files, the summary is the gate's Markdown, step-exit is 1."""
+    from conftest import FIXTURES, write_config
+
+    store, _ = recorded_baseline
+    cfg = write_config(tmp_path / "gate.yaml", store=store, reports=tmp_path / "unused")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nalpha: 0.01\n")
+    _, outputs, summary, log = _run_check(
+        tmp_path,
+        {
+            "GATE_CONFIG": str(cfg),
+            "GATE_POLICY": "policy.yaml",  # relative to the workspace, like an action input
+            "GATE_MODEL_REPOSITORY": str(FIXTURES / "models" / "slow"),
+            "GATE_REPORT_DIR": "out/demo",
+        },
+    )
+    assert outputs["verdict"] == "BLOCKED", log
+    assert outputs["exit-code"] == "1" and outputs["step-exit"] == "1"
+    assert outputs["report-dir"] == str(tmp_path / "out" / "demo")
+    for key in ("json", "junit", "markdown"):
+        assert Path(outputs[key]).is_file(), key
+    assert "BLOCKED" in summary
+    assert f"policy={policy}" in log  # the override reached gate check
+    assert not (tmp_path / "unused").exists()
+    assert "::error title=gate::BLOCKED" in log
+
+
+def test_install_script_installs_the_gate_into_its_own_venv(tmp_path: Path) -> None:
+    """The action's install step for real: pip installs this repository into a venv under
+    RUNNER_TEMP, the venv's bin goes to $GITHUB_PATH and the version to $GITHUB_OUTPUT."""
+    out, path = tmp_path / "out", tmp_path / "path"
+    out.write_text("")
+    path.write_text("")
+    env = {
+        **os.environ,
+        "RUNNER_TEMP": str(tmp_path),
+        "GITHUB_OUTPUT": str(out),
+        "GITHUB_PATH": str(path),
+        "GATE_ACTION_ROOT": str(ROOT),
+        "GATE_PYTHON": sys.executable,
+    }
+    res = subprocess.run(
+        ["bash", str(ACTIONS_DIR / "scripts" / "install-gate.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    venv_bin = tmp_path / "triton-gate-venv" / "bin"
+    assert path.read_text().strip() == str(venv_bin)
+    from gate import __version__
+
+    assert out.read_text().strip() == f"version={__version__}"
+    ver = subprocess.run([str(venv_bin / "gate"), "--version"], capture_output=True, text=True)
+    assert ver.returncode == 0 and __version__ in ver.stdout
