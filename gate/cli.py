@@ -102,11 +102,15 @@ def _notify(result: Any, cfg: Any, *, previous: str | None, report_url: str | No
         result.warnings.append(notice.message)
         click.echo(f"gate: warning: {notice.message}", err=True)
         if os.environ.get("GITHUB_ACTIONS") == "true":
-            click.echo(f"::warning title=gate notify::{notice.message}")
+            safe = notice.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+            click.echo(f"::warning title=gate notify::{safe}")
 
 
 def _fail(exc: GateError) -> NoReturn:
-    click.echo(f"gate: error: {exc.diagnostics()}", err=True)
+    # One line, always: a path with a newline must not start a line of its own in a CI log
+    # (where a line beginning with "::" is a workflow command).
+    text = exc.diagnostics().replace("\r", "\\r").replace("\n", "\\n")
+    click.echo(f"gate: error: {text}", err=True)
     sys.exit(int(exc.exit_code))
 
 

@@ -357,6 +357,14 @@ def test_pre_commit_hook_names_a_real_command(hook: dict[str, Any]) -> None:
     assert res.returncode == 0, res.stderr
 
 
+def test_check_script_keeps_inputs_out_of_workflow_commands(tmp_path: Path) -> None:
+    """An input with a newline cannot start a line of its own (a workflow command)."""
+    evil = "dir\n::stop-commands::pwned\n"
+    _, outputs, _, log = _run_check(tmp_path, {"GATE_CONFIG": evil, "GATE_REPORT_DIR": evil})
+    assert outputs["exit-code"] == "2"
+    assert not [line for line in log.splitlines() if line.startswith("::stop-commands")]
+
+
 @pytest.mark.server
 def test_check_script_with_the_real_gate_blocks_a_slow_model(
     recorded_baseline: tuple[Path, Path], tmp_path: Path

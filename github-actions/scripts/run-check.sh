@@ -12,6 +12,12 @@ config="${GATE_CONFIG:-gate.yaml}"
 report_dir="$(realpath -m -- "${GATE_REPORT_DIR:-gate-reports}")"
 args=(check "$config" --report-dir "$report_dir")
 
+esc() {  # a value made safe inside a workflow command (::error::...): one line, no %-codes
+  local s="${1//%/%25}"
+  s="${s//$'\r'/%0D}"
+  printf '%s' "${s//$'\n'/%0A}"
+}
+
 abs() {  # a local path relative to the workspace, made absolute; URLs are kept
   case "$1" in
     *://*) printf '%s' "$1" ;;
@@ -37,7 +43,7 @@ while IFS= read -r line; do
   if [[ -n "$line" ]]; then args+=("$line"); fi
 done <<<"${GATE_ARGS:-}"
 
-echo "gate ${args[*]}"
+echo "gate $(esc "${args[*]}")"
 # The action writes the step summary itself (below); the gate must not write it twice.
 GITHUB_STEP_SUMMARY="" "$gate_bin" "${args[@]}"
 code=$?
@@ -65,7 +71,7 @@ if [[ "$verdict" == "INCONCLUSIVE" && "${GATE_FAIL_ON_INCONCLUSIVE:-true}" != "t
 fi
 case "$code" in
   0) ;;
-  1) echo "::error title=gate::$verdict: the model did not pass the gate (reports: $report_dir)" ;;
+  1) echo "::error title=gate::$(esc "$verdict"): the model did not pass the gate (reports: $(esc "$report_dir"))" ;;
   2) echo "::error title=gate::bad usage, config or input (exit 2): see the log above" ;;
   130) echo "::error title=gate::interrupted" ;;
   *) echo "::error title=gate::infrastructure error (exit $code): worth a retry" ;;
