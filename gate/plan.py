@@ -223,6 +223,39 @@ def _path_fields(obj: Any, prefix: str = "") -> Iterator[tuple[str, Path]]:
             yield from _path_fields(v, f"{prefix}.{k}")
 
 
+def _raw_strings(obj: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Every string value in the raw YAML mapping, with its dotted key."""
+    if isinstance(obj, str):
+        yield prefix, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _raw_strings(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(obj, list):
+        for i, item in enumerate(obj):
+            yield from _raw_strings(item, f"{prefix}[{i}]")
+
+
+def _existing_paths(config_file: Path) -> Iterator[tuple[str, Path]]:
+    """String values of the config that name an existing file or folder next to it.
+
+    A safety net for path fields typed as plain strings (an eval set, a key file): a
+    spurious match only gates a model once more, a missed input would let a change through.
+    """
+    from gate.config import read_yaml
+
+    base = config_file.parent
+    for name, value in _raw_strings(read_yaml(config_file, "config")):
+        if not value or "\n" in value or "://" in value or len(value) > 4096:
+            continue
+        candidate = Path(value).expanduser()
+        candidate = candidate if candidate.is_absolute() else base / candidate
+        try:
+            if candidate.exists():
+                yield name, candidate
+        except OSError:
+            continue
+
+
 def _relative(root: Path, p: Path) -> str | None:
     try:
         return PurePosixPath(p.resolve().relative_to(root)).as_posix()
@@ -261,8 +294,10 @@ def load_target(root: Path, config_rel: str, watch: Iterable[str] = ()) -> Targe
     cfg = load_config(root / config_rel)
     target = Target(model=cfg.model.name, config=config_rel, globs=list(watch))
     target.inputs["config"] = config_rel
-    for name, value in _path_fields(cfg):
-        if name in _OUTPUT_FIELDS:
+    found = dict(_existing_paths(root / config_rel))
+    found.update(_path_fields(cfg))  # typed fields win (model.repository is special)
+    for name, value in found.items():
+        if name in _OUTPUT_FIELDS or name.split("[")[0] in _OUTPUT_FIELDS:
             continue
         if name == "model.repository":
             value = value / cfg.model.name

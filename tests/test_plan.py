@@ -271,3 +271,21 @@ def test_cli_prints_matrix_and_github_output(repo: Path, tmp_path: Path) -> None
         gate_cmd("plan", "--root", str(repo)), capture_output=True, text=True, cwd=ROOT, timeout=60
     )
     assert bad.returncode == 2 and "--changed-since REF or --all" in bad.stderr
+
+
+def test_string_typed_paths_are_inputs_too(tmp_path: Path) -> None:
+    """A path field typed as a plain string (as a new section may have: an eval set) is
+    still found: any string in the config naming an existing file or folder counts."""
+    from gate.plan import _existing_paths
+
+    (tmp_path / "evals").mkdir()
+    (tmp_path / "evals" / "set.jsonl").write_text("{}\n")
+    cfg = tmp_path / "gate.yaml"
+    cfg.write_text(
+        "accuracy:\n  eval_set: evals/set.jsonl\n  metric: top1\n"
+        "model: {name: evals}\nnotes: [nothing/here, evals]\n"
+    )
+    found = dict(_existing_paths(cfg))
+    assert found["accuracy.eval_set"] == tmp_path / "evals" / "set.jsonl"
+    assert found["notes[1]"] == tmp_path / "evals"
+    assert "accuracy.metric" not in found and "notes[0]" not in found
