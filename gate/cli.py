@@ -338,9 +338,23 @@ def traffic_import(
 )
 def report(run_json: Path, fmt: str, output: Path | None) -> None:
     """Re-render a report from a saved RunResult (run.json)."""
-    from gate.report import render
+    from pydantic import ValidationError
 
-    result = _read_run(run_json)
+    from gate.report import render
+    from gate.result import RunResult
+
+    try:
+        result = RunResult.from_json(run_json.read_text(encoding="utf-8"))
+    except OSError as e:
+        _fail(ConfigError(f"{run_json}: cannot read: {e.strerror}"))
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        _fail(
+            ConfigError(
+                f"{run_json}: field '{loc}': {err['msg']}", hint="pass a run.json written by gate"
+            )
+        )
     text = render(result, fmt)
     if output:
         output.write_text(text, encoding="utf-8")
