@@ -24,6 +24,7 @@ never searched. An optional ``gate-plan.yaml`` at the root says otherwise::
         watch: [models/shared/preprocess/**]   # more inputs of this one model
     always:                         # a change here gates every model
       - ci/triton-image.txt
+    runner: [self-hosted, gpu]      # optional: labels for matrix.runner (also per entry)
 
 A config that does not load is an error (exit 2), never a silently skipped model: the gate
 fails closed.
@@ -66,6 +67,9 @@ class _Strict(BaseModel):
 class ConfigEntry(_Strict):
     path: str = Field(min_length=1, description="glob of gate configs, relative to the root")
     watch: tuple[str, ...] = Field((), description="more globs this model depends on")
+    runner: tuple[str, ...] | None = Field(
+        None, description="runner labels for this model's job (matrix.runner)"
+    )
 
 
 class PlanFile(_Strict):
@@ -74,6 +78,9 @@ class PlanFile(_Strict):
     version: int = Field(1, ge=1, le=1)
     configs: tuple[str | ConfigEntry, ...] = DEFAULT_CONFIG_GLOBS
     always: tuple[str, ...] = ()
+    runner: tuple[str, ...] | None = Field(
+        None, description="default runner labels of every job (matrix.runner)"
+    )
 
     def entries(self) -> list[ConfigEntry]:
         return [ConfigEntry(path=c) if isinstance(c, str) else c for c in self.configs]
@@ -273,6 +280,7 @@ class Target:
     """label -> repository-relative path (a file or a folder)"""
     globs: list[str] = field(default_factory=list)
     store: str | None = None
+    runner: tuple[str, ...] | None = None
 
     def reasons(self, changed: Sequence[str], always: Sequence[str]) -> list[str]:
         """Why this target must be gated (empty: it need not)."""
@@ -350,11 +358,19 @@ def discover(root: Path, plan_file: PlanFile) -> list[Target]:
     """Every gate config the plan's globs match, loaded, in path order."""
     files = [f for f in known_files(root) if (root / f).is_file()]
     chosen: dict[str, list[str]] = {}
+    runners: dict[str, tuple[str, ...] | None] = {}
     for entry in plan_file.entries():
         hits = [f for f in files if matches(entry.path, f)]
         for f in hits:
             chosen.setdefault(f, []).extend(entry.watch)
-    return [load_target(root, f, watch) for f, watch in sorted(chosen.items())]
+            if entry.runner is not None or f not in runners:
+                runners[f] = entry.runner if entry.runner is not None else plan_file.runner
+    targets = []
+    for f, watch in sorted(chosen.items()):
+        t = load_target(root, f, watch)
+        t.runner = runners.get(f)
+        targets.append(t)
+    return targets
 
 
 def make_plan(
@@ -410,6 +426,8 @@ def make_plan(
         }
         if t.store is not None:
             entry["store"] = t.store
+        if t.runner is not None:
+            entry["runner"] = list(t.runner)
         include.append(entry)
     return Plan(
         include=include,

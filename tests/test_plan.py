@@ -289,3 +289,23 @@ def test_string_typed_paths_are_inputs_too(tmp_path: Path) -> None:
     assert found["accuracy.eval_set"] == tmp_path / "evals" / "set.jsonl"
     assert found["notes[1]"] == tmp_path / "evals"
     assert "accuracy.metric" not in found and "notes[0]" not in found
+
+
+def test_runner_labels_per_model(repo: Path) -> None:
+    write(
+        repo,
+        "gate-plan.yaml",
+        "version: 1\n"
+        "runner: [self-hosted, gpu]\n"
+        "configs:\n"
+        "  - models/*/gate.yaml\n"
+        "  - path: models/bert/gate.yaml\n"
+        "    runner: [self-hosted, gpu, a100]\n",
+    )
+    commit(repo)
+    got = {e["model"]: e["runner"] for e in make_plan(repo, ref=None, everything=True).include}
+    assert got == {
+        "bert": ["self-hosted", "gpu", "a100"],
+        "ens": ["self-hosted", "gpu"],
+        "resnet": ["self-hosted", "gpu"],
+    }
