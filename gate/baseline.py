@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gate.accuracy_record import AccuracyRecord
 from gate.errors import ConfigError, InfraError, InputError
 from gate.result import LatencyRun
 
@@ -54,6 +55,7 @@ class Baseline(BaseModel):
     git_commit: str | None = None
     gate_version: str
     runs: list[LatencyRun]
+    accuracy: AccuracyRecord | None = None
 
 
 def env_key(environment: dict[str, str]) -> str:

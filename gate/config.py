@@ -76,6 +76,79 @@ class LatencyPolicy(_Strict):
         return v
 
 
+class AccuracyCheck(_Strict):
+    """One accuracy metric judged paired per sample against the baseline's stored scores.
+
+    ``tolerance``: for proportions (top1, topK) the largest acceptable **drop in absolute
+    terms** (0.01 = one percentage point); for continuous scores (mae, mse, user metrics) the
+    largest acceptable relative worsening of the mean (0.05 = 5%).
+    """
+
+    metric: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    tolerance: float = Field(gt=0, lt=1)
+    mode: Mode = Mode.NON_INFERIORITY
+    enabled: bool = True
+
+
+class AccuracyPolicy(_Strict):
+    """Accuracy checks; they run when ``accuracy.eval_set`` is set in gate.yaml."""
+
+    enabled: bool = True
+    checks: tuple[AccuracyCheck, ...] | None = Field(
+        None,
+        description="default: top1 (tolerance 0.01) for class labels, mae (0.05) for targets",
+    )
+    min_accuracy: float | None = Field(
+        None, gt=0, lt=1, description="absolute floor on top-1 accuracy (needs no baseline)"
+    )
+    min_samples: int = Field(200, ge=10, description="smaller eval sets are an error")
+
+    @field_validator("checks")
+    @classmethod
+    def _unique_metrics(
+        cls, v: tuple[AccuracyCheck, ...] | None
+    ) -> tuple[AccuracyCheck, ...] | None:
+        names = [c.metric for c in v or ()]
+        if len(names) != len(set(names)):
+            raise ValueError("each metric may appear once")
+        return v
+
+
+class AgreementPolicy(_Strict):
+    """Output agreement with the baseline model, for "same model, faster engine" changes."""
+
+    enabled: bool = False
+    min_top1: float | None = Field(
+        0.99, gt=0, le=1, description="share of samples whose top-1 class is unchanged"
+    )
+    max_abs_diff: float | None = Field(None, gt=0, description="largest |Δ| of any output value")
+    p99_abs_diff: float | None = Field(None, gt=0, description="99th percentile of |Δ|")
+    mode: Mode = Mode.NON_INFERIORITY
+
+
+class SloPolicy(_Strict):
+    """Absolute service-level objectives, judged with their own CI; no baseline needed.
+
+    Each objective is ``"METRIC <= LIMIT"`` or ``"METRIC >= LIMIT"``, e.g.
+    ``latency.p95_ms <= 82``, ``accuracy.top1 >= 0.943``, ``memory.host_mb <= 1200``
+    (short forms ``p95_ms`` and ``accuracy`` also work). ``non_inferiority`` (default)
+    passes only when the CI shows the objective met; ``regression`` blocks only when the CI
+    shows it broken.
+    """
+
+    mode: Mode = Mode.NON_INFERIORITY
+    objectives: tuple[str, ...] = ()
+
+    @field_validator("objectives")
+    @classmethod
+    def _parse(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from gate.checks.slo import parse_objective
+
+        for text in v:
+            parse_objective(text)  # ValueError names what is wrong
+        return v
+
+
 class Policy(_Strict):
     """Tolerances and error rates: what counts as a regression, and how sure we must be."""
 
@@ -86,6 +159,9 @@ class Policy(_Strict):
     seed: int = Field(20261128, description="seed of every resampling, so verdicts reproduce")
     power: float = Field(0.8, gt=0.5, lt=1, description="power used for minimum detectable effects")
     latency: LatencyPolicy = LatencyPolicy()
+    accuracy: AccuracyPolicy = AccuracyPolicy()
+    agreement: AgreementPolicy = AgreementPolicy()
+    slo: SloPolicy = SloPolicy()
 
 
 # --------------------------------------------------------------------------------------
@@ -125,6 +201,21 @@ class MeasureConfig(_Strict):
 class BaselineConfig(_Strict):
     store: Path = Path(".gate/baselines")
     runs: int = Field(3, ge=2, le=50, description="replays, each on a fresh server")
+
+
+class AccuracyConfig(_Strict):
+    """How to evaluate the eval set (what to judge is in the policy's ``accuracy:``)."""
+
+    eval_set: Path = Field(description="gate-eval/1 JSONL(.gz) or .npz, see gate.evalset")
+    output: str | None = Field(None, description="output to score; default the model's first")
+    batch_size: int | None = Field(None, ge=1, description="default: the model's max_batch_size")
+    concurrency: int = Field(4, ge=1, le=64, description="requests in flight")
+    protocol: Literal["http", "grpc"] | None = Field(None, description="default measure.protocol")
+    timeout_s: float = Field(300, gt=0, le=86_400)
+    max_output_mb: float = Field(16, ge=0, description="bound on the outputs kept per run")
+    custom_metrics: dict[str, str] = Field(
+        default_factory=dict, description="name: module:function (per-sample score)"
+    )
 
 
 class ReportsConfig(_Strict):
@@ -168,6 +259,7 @@ class GateConfig(_Strict):
     policy: Path | None = Field(None, description="policy YAML; the built-in default if unset")
     reports: ReportsConfig = ReportsConfig()
     notify: NotifyConfig = NotifyConfig()
+    accuracy: AccuracyConfig | None = None
 
 
 _FIXES: dict[str, str] = {
@@ -363,6 +455,14 @@ def load_config(path: Path, overrides: Sequence[str] = ()) -> GateConfig:
             ),
         }
     )
+    if cfg.accuracy is not None:
+        cfg = cfg.model_copy(
+            update={
+                "accuracy": cfg.accuracy.model_copy(
+                    update={"eval_set": _resolve(base, cfg.accuracy.eval_set)}
+                )
+            }
+        )
     return cfg
 
 

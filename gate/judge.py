@@ -247,9 +247,12 @@ def decide(checks: list[CheckResult], alpha: float) -> tuple[list[CheckResult], 
 
 
 def judge_latency(
-    policy: Policy, base: Samples, cand: Samples
+    policy: Policy, base: Samples, cand: Samples, *, extra: Sequence[CheckResult] = ()
 ) -> tuple[list[CheckResult], Verdict, list[str]]:
-    """All latency checks of the policy on stored samples: checks, verdict and warnings."""
+    """All latency checks of the policy on stored samples: checks, verdict and warnings.
+
+    ``extra``: undecided checks of other families (accuracy, agreement, SLOs) that join the
+    same Holm family and verdict."""
     lp = policy.latency
     checks: list[CheckResult] = []
     warnings: list[str] = []
@@ -308,8 +311,11 @@ def judge_latency(
                 reason=f"statistics failed: {e}",
             )
         checks.append(res)
+    checks.extend(extra)
     checks, verdict = decide(checks, policy.alpha)
     for c in checks:
+        if not c.metric.startswith("latency."):
+            continue
         if c.mde is not None and c.tolerance is not None and c.mde > 2 * c.tolerance:
             warnings.append(
                 f"{c.name}: with {c.n} requests and {c.baseline_runs} baseline runs the "

@@ -28,6 +28,7 @@ from gate.baseline import (
     save_baseline,
     select_baseline,
 )
+from gate.checks import stage as acc_stage
 from gate.config import GateConfig, Policy, check_model_dir, load_policy
 from gate.errors import ConfigError, GateError, InputError
 from gate.judge import judge_latency
@@ -172,6 +173,7 @@ class Prepared:
     repository: Path
     model_dir: Path
     traffic: Traffic
+    accuracy: acc_stage.AccuracyPlan | None = None
 
 
 def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | None) -> Prepared:
@@ -204,7 +206,16 @@ def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | Non
             requests=len(traffic.requests),
             duration_s=traffic.duration_s,
         )
-    return Prepared(cfg, policy, cfg.model.repository, model_dir, traffic)
+    acc_plan = None
+    if cfg.accuracy is not None or policy.slo.objectives or policy.agreement.enabled:
+        with run.stage("eval set") as st:
+            acc_plan = acc_stage.plan(cfg, policy, cfg.policy)
+            if acc_plan is not None:
+                st.detail = (
+                    f"{acc_plan.evalset.size} samples ({acc_plan.evalset.kind}s); "
+                    f"scores: {', '.join(acc_plan.metrics)}"
+                )
+    return Prepared(cfg, policy, cfg.model.repository, model_dir, traffic, acc_plan)
 
 
 def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyRun]:
@@ -248,6 +259,8 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
                             str(cfg.traffic.path),
                         )
                         run.result.warnings.extend(warns)
+                        if prep.accuracy is not None:
+                            acc_stage.bind_model(prep.accuracy, meta, mcfg)
                         pa_inputs = write_perf_analyzer_inputs(
                             prep.traffic,
                             work,
@@ -286,6 +299,20 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
                     out.append(lr)
                     tries = lr.perf_analyzer.attempts if lr.perf_analyzer else 1
                     st.detail = f"{len(lr.latencies_us)} requests, {tries} attempt(s)"
+                if i == 0 and prep.accuracy is not None:
+                    # after the replay, in the same server: accuracy requests never overlap it
+                    with run.stage("accuracy") as st:
+                        rec = acc_stage.evaluate(
+                            prep.accuracy,
+                            cfg,
+                            http_url=server.http_url,
+                            grpc_url=server.grpc_url,
+                            model_version=cfg.model.version or "",
+                        )
+                        run.result.accuracy = rec
+                        st.detail = f"{rec.samples} samples in {rec.seconds:.2f} s: " + ", ".join(
+                            f"{k} {v:.4g}" for k, v in rec.summary.items()
+                        )
             except BaseException:
                 run.result.server_log_tail = server.log_tail()
                 raise
@@ -319,15 +346,32 @@ def run_check(
     try:
         prep = prepare(run, cfg, config_path, repository)
         with run.stage("baseline") as st:
-            if not find_baselines(cfg.baseline.store, cfg.model.name):
+            have_base = bool(find_baselines(cfg.baseline.store, cfg.model.name))
+            if not have_base and not acc_stage.needs_baseline(
+                prep.policy, prep.accuracy is not None
+            ):
+                st.detail = "none: only absolute SLOs are judged (a new model)"
+            elif not have_base:
                 raise ConfigError(
                     f"no baseline for model '{cfg.model.name}' in {cfg.baseline.store}",
                     hint=f"record one first: gate baseline record {config_path}",
                 )
-            st.detail = str(cfg.baseline.store)
+            else:
+                st.detail = str(cfg.baseline.store)
         runs = measure(run, prep, cfg.measure.runs, label="candidate")
         result.runs = runs
         with run.stage("judge") as st:
+            if not have_base:
+                extra = acc_stage.extra_checks(
+                    prep.policy, prep.accuracy, result, None, has_baseline=False,
+                    baseline_where="",
+                )
+                checks, verdict, warns = judge_latency(prep.policy, [], [], extra=extra)
+                result.checks, result.verdict = checks, verdict
+                result.warnings.extend(warns)
+                result.warnings.append("no baseline: only absolute SLOs were judged")
+                st.detail = f"{len(checks)} checks → {verdict.value}"
+                return _finish(run)
             base, path, diffs = select_baseline(
                 cfg.baseline.store, cfg.model.name, result.environment
             )
@@ -356,10 +400,19 @@ def run_check(
                 result.warnings.append(
                     "the candidate model is byte-identical to the baseline's (an A/A comparison)"
                 )
+            extra = acc_stage.extra_checks(
+                prep.policy,
+                prep.accuracy,
+                result,
+                base.accuracy,
+                has_baseline=True,
+                baseline_where=str(path),
+            )
             checks, verdict, warns = judge_latency(
                 prep.policy,
                 [r.latencies_us for r in base.runs],
                 [r.latencies_us for r in runs],
+                extra=extra,
             )
             result.checks = checks
             result.verdict = verdict
@@ -425,6 +478,7 @@ def run_record(
                 git_commit=git_commit(config_path.resolve().parent),
                 gate_version=__version__,
                 runs=result.runs,
+                accuracy=result.accuracy,
             )
             path = save_baseline(cfg.baseline.store, b)
             assert path == baseline_path(cfg.baseline.store, b.model, b.environment)

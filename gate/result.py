@@ -13,6 +13,8 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gate.accuracy_record import AccuracyRecord
+
 RUN_SCHEMA: Final = "gate-run/1"
 
 
@@ -153,6 +155,12 @@ class RunResult(_Model):
     warnings: list[str] = Field(default_factory=list)
     server_log_tail: str = ""
     reports: dict[str, str] = Field(default_factory=dict)
+    accuracy: AccuracyRecord | None = Field(
+        None, description="per-sample scores of the eval set (see gate.measure.accuracy)"
+    )
+    slo: dict[str, float] = Field(
+        default_factory=dict, description="measured value per SLO objective"
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
