@@ -38,6 +38,7 @@ STATUS_TAGS: dict[CheckStatus, str] = {
 _DIRECTION: dict[str, tuple[str, str]] = {
     "latency": ("slower", "faster"),
     "memory": ("larger", "smaller"),
+    "accuracy": ("worse", "better"),  # accuracy effects are drops / relative worsening
 }
 _DEFAULT_DIRECTION = ("higher", "lower")
 
@@ -183,7 +184,11 @@ def _change_phrase(check: CheckResult) -> str:
     if check.effect is None or math.isnan(check.effect):
         why = one_line(check.reason)
         return f"{check.name} failed" + (f" ({why})" if why else "")
-    up, down = _DIRECTION.get(check.metric, _DEFAULT_DIRECTION)
+    if check.metric.startswith(("slo.", "agreement.")):
+        return _issue_phrase(check)  # absolute limits: the reason carries value and limit
+    up, down = _DIRECTION.get(check.metric.split(".")[0], None) or _DIRECTION.get(
+        check.metric, _DEFAULT_DIRECTION
+    )
     word = up if check.effect >= 0 else down
     phrase = f"{check.name} is {abs(check.effect) * 100:.1f}% {word} than the baseline"
     if check.tolerance is not None:
