@@ -196,13 +196,13 @@ def quantile_ci(x: ArrayLike, q: float, alpha: float) -> tuple[float, float]:
     n = xs.size
     if n == 0:
         raise ValueError("empty sample")
-    ranks = np.arange(0, n + 1)
-    cdf = binom.cdf(ranks, n, q)  # cdf[j] = P(B <= j)
-    ok_hi = np.nonzero(cdf >= 1 - alpha)[0]  # u - 1 = j
-    hi = float(xs[ok_hi[0]]) if ok_hi.size and ok_hi[0] < n else math.inf
-    sf = binom.sf(ranks - 1, n, q)  # sf[l] = P(B >= l)
-    ok_lo = np.nonzero((sf >= 1 - alpha) & (ranks >= 1))[0]
-    lo = float(xs[ok_lo[-1] - 1]) if ok_lo.size else -math.inf
+    # upper: j = u - 1 = smallest j with P(B <= j) >= 1 - alpha (binom.ppf's definition)
+    j = int(binom.ppf(1 - alpha, n, q))
+    hi = float(xs[j]) if j < n else math.inf
+    # lower: largest l with P(B >= l) >= 1 - alpha, i.e. P(B <= l - 1) <= alpha
+    k = int(binom.ppf(alpha, n, q))  # smallest k with P(B <= k) >= alpha
+    l_rank = k + 1 if binom.cdf(k, n, q) <= alpha * (1 + 1e-12) else k
+    lo = float(xs[l_rank - 1]) if l_rank >= 1 else -math.inf
     return lo, hi
 
 
