@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gate import stats_accuracy as sa  # noqa: E402
+from gate import stats_accuracy as sa
 
 
 def simulate(
@@ -62,8 +62,13 @@ def table(runs: int, seed: int, sizes: list[int], tolerance: float) -> list[dict
     rows = []
     for n in sizes:
         for mult in (0.0, 1.0, 2.0):
-            rates = simulate(n=n, drop=mult * tolerance, runs=runs, seed=seed + n + int(mult * 10),
-                             tolerance=tolerance)
+            rates = simulate(
+                n=n,
+                drop=mult * tolerance,
+                runs=runs,
+                seed=seed + n + int(mult * 10),
+                tolerance=tolerance,
+            )
             rows.append({"n": n, "true_drop": mult * tolerance, **rates})
     return rows
 
@@ -77,13 +82,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     rows = table(args.runs, args.seed, [int(s) for s in args.sizes.split(",")], args.tolerance)
-    print(f"block rate over {args.runs} runs; acc 0.93, 1% flips each way, tolerance "
-          f"{args.tolerance:g}, alpha 0.05")
+    print(
+        f"block rate over {args.runs} runs; acc 0.93, 1% flips each way, tolerance "
+        f"{args.tolerance:g}, alpha 0.05"
+    )
     print("| N | true drop | gate regression | gate non-inferiority | naive |")
     print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['n']} | {r['true_drop']:.3f} | {r['gate_regression']:.3f} | "
-              f"{r['gate_non_inferiority']:.3f} | {r['naive']:.3f} |")
+        print(
+            f"| {r['n']} | {r['true_drop']:.3f} | {r['gate_regression']:.3f} | "
+            f"{r['gate_non_inferiority']:.3f} | {r['naive']:.3f} |"
+        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"runs": args.runs, "rows": rows}, indent=2))

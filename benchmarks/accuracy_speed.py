@@ -1,6 +1,6 @@
 """Time the accuracy, agreement and SLO judges on large eval sets (vectorised numpy).
 
-    .venv/bin/python benchmarks/accuracy_speed.py --sizes 10000,100000,1000000
+.venv/bin/python benchmarks/accuracy_speed.py --sizes 10000,100000,1000000
 """
 
 from __future__ import annotations
@@ -14,18 +14,24 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gate.accuracy_record import AccuracyRecord, EncodedArray  # noqa: E402
-from gate.checks.accuracy import accuracy_checks, agreement_checks  # noqa: E402
-from gate.checks.slo import Measurement, Objective, slo_check  # noqa: E402
-from gate.config import AccuracyCheck, AgreementPolicy, Policy  # noqa: E402
-from gate.judge import decide  # noqa: E402
+from gate.accuracy_record import AccuracyRecord, EncodedArray
+from gate.checks.accuracy import accuracy_checks, agreement_checks
+from gate.checks.slo import Measurement, Objective, slo_check
+from gate.config import AccuracyCheck, AgreementPolicy, Policy
+from gate.judge import decide
 
 
 def record(top1: np.ndarray, mae: np.ndarray, out: np.ndarray) -> AccuracyRecord:
     return AccuracyRecord(
-        eval_set="bench", eval_set_digest="sha256:0", samples=top1.size, output="P", kind="label",
-        scores={"top1": EncodedArray.encode(top1.astype(np.uint8)),
-                "err": EncodedArray.encode(mae)},
+        eval_set="bench",
+        eval_set_digest="sha256:0",
+        samples=top1.size,
+        output="P",
+        kind="label",
+        scores={
+            "top1": EncodedArray.encode(top1.astype(np.uint8)),
+            "err": EncodedArray.encode(mae),
+        },
         higher_is_better={"top1": True, "err": False},
         outputs=EncodedArray.encode(out),
         top_indices=EncodedArray.encode(np.argmax(out, 1)[:, None].astype(np.int32)),
@@ -38,12 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
     pol = Policy()
-    checks = (AccuracyCheck(metric="top1", tolerance=0.01),
-              AccuracyCheck(metric="err", tolerance=0.05))
+    checks = (
+        AccuracyCheck(metric="top1", tolerance=0.01),
+        AccuracyCheck(metric="err", tolerance=0.05),
+    )
     agree = AgreementPolicy(enabled=True, min_top1=0.99, max_abs_diff=1e-3, p99_abs_diff=1e-3)
     from scipy import stats  # noqa: F401  (imported once, outside the timings)
 
-    print("| samples | decode + accuracy checks | agreement (10 outputs/sample) | p95 SLO | total |")
+    print(
+        "| samples | decode + accuracy checks | agreement (10 outputs/sample) | p95 SLO | total |"
+    )
     print("|---|---|---|---|---|")
     for n in (int(s) for s in args.sizes.split(",")):
         b = rng.random(n) < 0.93
@@ -58,8 +68,15 @@ def main(argv: list[str] | None = None) -> int:
         res += agreement_checks(agree, base, cand, alpha=0.05, power=0.8, where="bench")
         t2 = time.perf_counter()
         obj = Objective("latency.p95_ms", "<=", 2.0, "latency.p95_ms <= 2")
-        res.append(slo_check(obj, Measurement("quantile", "ms", samples=lat, q=0.95),
-                             mode="non_inferiority", alpha=0.05, power=0.8))
+        res.append(
+            slo_check(
+                obj,
+                Measurement("quantile", "ms", samples=lat, q=0.95),
+                mode="non_inferiority",
+                alpha=0.05,
+                power=0.8,
+            )
+        )
         decide(res, 0.05)
         t3 = time.perf_counter()
         print(f"| {n} | {t1 - t0:.3f} s | {t2 - t1:.3f} s | {t3 - t2:.3f} s | {t3 - t0:.3f} s |")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled demo, from a fresh machine: set up, record a baseline of the
 # demo model (3 replays, each on a fresh embedded tritonserver), then gate two candidates:
-# the unchanged model (expected PASS, exit 0) and a slower version (expected BLOCKED, exit 1).
+# the unchanged model (expected PASS, exit 0), a slower version and a less accurate version
+# (both expected BLOCKED, exit 1).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit $?
@@ -18,7 +19,10 @@ $GATE check "$CFG" --report-dir reports/demo/unchanged; same=$?
 echo; echo "== candidate 2: the slower model in fixtures/models/slow (expect BLOCKED)"
 $GATE check "$CFG" --model-repository fixtures/models/slow --report-dir reports/demo/slower; slow=$?
 
+echo; echo "== candidate 3: a less accurate model in fixtures/models/lessaccurate (expect BLOCKED on accuracy)"
+$GATE check "$CFG" --model-repository fixtures/models/lessaccurate --report-dir reports/demo/lessaccurate; worse=$?
+
 echo
-echo "unchanged model: exit $same (expected 0)   slower model: exit $slow (expected 1)"
+echo "unchanged model: exit $same (expected 0)   slower model: exit $slow (expected 1)   less accurate model: exit $worse (expected 1)"
 echo "reports: reports/demo/unchanged/ and reports/demo/slower/ (run.json, junit.xml, summary.md)"
-[ "$same" -eq 0 ] && [ "$slow" -eq 1 ]
+[ "$same" -eq 0 ] && [ "$slow" -eq 1 ] && [ "$worse" -eq 1 ]

@@ -32,16 +32,28 @@ def acc_baseline(
     policy.write_text(
         "version: 1\nalpha: 0.001\nagreement: {enabled: true, max_abs_diff: 0.0001}\n"
     )
-    cfg = write_config(root / "gate.yaml", store=root / "store", reports=root / "r", runs=2,
-                       policy=policy, extra=ACC)
+    cfg = write_config(
+        root / "gate.yaml",
+        store=root / "store",
+        reports=root / "r",
+        runs=2,
+        policy=policy,
+        extra=ACC,
+    )
     res = run_gate("baseline", "record", str(cfg), "-q", timeout=400)
     assert res.returncode == 0, res.output
     yield root / "store", policy
 
 
 def _run(tmp_path: Path, store: Path, policy: Path, repo: str = "v1") -> tuple[int, dict, str]:
-    cfg = write_config(tmp_path / "gate.yaml", store=store, reports=tmp_path / "r",
-                       policy=policy, repository=FIXTURES / "models" / repo, extra=ACC)
+    cfg = write_config(
+        tmp_path / "gate.yaml",
+        store=store,
+        reports=tmp_path / "r",
+        policy=policy,
+        repository=FIXTURES / "models" / repo,
+        extra=ACC,
+    )
     res = run_gate("check", str(cfg), timeout=300)
     assert not alive(res.children)
     run = json.loads((tmp_path / "r" / "run.json").read_text())
@@ -84,13 +96,13 @@ def test_new_model_gated_on_slos_alone(tmp_path: Path, tools_ready: None) -> Non
             "accuracy: {checks: []}\n"
             f"slo:\n  objectives: ['latency.p95_ms <= 5000', 'accuracy.top1 >= {limit}']\n"
         )
-        cfg = write_config(tmp_path / "gate.yaml", store=store, reports=tmp_path / limit,
-                           policy=policy, extra=ACC)
+        cfg = write_config(
+            tmp_path / "gate.yaml", store=store, reports=tmp_path / limit, policy=policy, extra=ACC
+        )
         res = run_gate("check", str(cfg), timeout=300)
         assert res.returncode == want, res.output
         run = json.loads((tmp_path / limit / "run.json").read_text())
-        assert {c["metric"] for c in run["checks"]} == {"slo.latency.p95_ms",
-                                                       "slo.accuracy.top1"}
+        assert {c["metric"] for c in run["checks"]} == {"slo.latency.p95_ms", "slo.accuracy.top1"}
     assert not store.exists()
 
 
@@ -99,8 +111,13 @@ def test_eval_set_not_matching_the_model_is_exit_2_and_stores_nothing(
 ) -> None:
     ev = tmp_path / "eval.npz"
     np.savez(ev, INPUT0=np.zeros((300, 8), np.float32), label=np.zeros(300, np.int64))
-    cfg = write_config(tmp_path / "gate.yaml", store=tmp_path / "store", reports=tmp_path / "r",
-                       runs=2, extra=f"accuracy:\n  eval_set: {ev}\n")
+    cfg = write_config(
+        tmp_path / "gate.yaml",
+        store=tmp_path / "store",
+        reports=tmp_path / "r",
+        runs=2,
+        extra=f"accuracy:\n  eval_set: {ev}\n",
+    )
     res = run_gate("baseline", "record", str(cfg), "-q", timeout=300)
     assert res.returncode == 2, res.output
     assert "item shape [8] but the model expects [16]" in res.stderr + res.stdout

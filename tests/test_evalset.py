@@ -63,8 +63,10 @@ def test_jsonl_and_npz_encodings_have_the_same_digest(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((30, 16)).astype(np.float32)
     y = rng.integers(0, 4, size=30)
-    samples = [{"inputs": {"INPUT0": {"data": xi.tolist()}}, "label": int(yi)} for xi, yi in
-               zip(x, y, strict=True)]
+    samples = [
+        {"inputs": {"INPUT0": {"data": xi.tolist()}}, "label": int(yi)}
+        for xi, yi in zip(x, y, strict=True)
+    ]
     a = read_eval_set(_write(tmp_path / "e.jsonl", HEADER, samples))
     np.savez(tmp_path / "e.npz", INPUT0=x, label=y)
     b = read_eval_set(tmp_path / "e.npz")
@@ -88,8 +90,10 @@ def test_regression_targets(tmp_path: Path) -> None:
         ([_sample(label=1.5)], "field 'label': must be a non-negative integer"),
         ([_sample(label="cat")], "field 'label'"),
         ([_sample(label=True)], "field 'label'"),
-        ([_sample(), {"inputs": {"INPUT0": {"data": [0.5] * 16}}, "target": 1.0}],
-         "earlier samples have a label"),
+        (
+            [_sample(), {"inputs": {"INPUT0": {"data": [0.5] * 16}}, "target": 1.0}],
+            "earlier samples have a label",
+        ),
         ([{"inputs": {"INPUT0": {"data": [0.5] * 15}}, "label": 0}], "15 values"),
         ([{"inputs": {"X": {"data": [0.5] * 16}}, "label": 0}], "header declares"),
         ([_sample(extra=1)], "unknown key 'extra'"),
@@ -112,14 +116,22 @@ def test_npz_with_float_labels_is_an_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("meta_change", "match"),
     [
-        ({"inputs": [{"name": "INPUT0", "datatype": "FP16", "shape": [-1, 16]}]},
-         "datatype FP32 but the model expects FP16"),
-        ({"inputs": [{"name": "INPUT0", "datatype": "FP32", "shape": [-1, 8]}]},
-         r"item shape \[16\] but the model expects \[8\]"),
-        ({"inputs": [{"name": "IN", "datatype": "FP32", "shape": [-1, 16]}]},
-         "'INPUT0' is not an input of the model"),
-        ({"outputs": [{"name": "PROBS", "datatype": "FP32", "shape": [-1, 2]}]},
-         "class index 3 but output 'PROBS' has 2 classes"),
+        (
+            {"inputs": [{"name": "INPUT0", "datatype": "FP16", "shape": [-1, 16]}]},
+            "datatype FP32 but the model expects FP16",
+        ),
+        (
+            {"inputs": [{"name": "INPUT0", "datatype": "FP32", "shape": [-1, 8]}]},
+            r"item shape \[16\] but the model expects \[8\]",
+        ),
+        (
+            {"inputs": [{"name": "IN", "datatype": "FP32", "shape": [-1, 16]}]},
+            "'INPUT0' is not an input of the model",
+        ),
+        (
+            {"outputs": [{"name": "PROBS", "datatype": "FP32", "shape": [-1, 2]}]},
+            "class index 3 but output 'PROBS' has 2 classes",
+        ),
     ],
 )
 def test_eval_set_mismatching_the_model(
@@ -149,7 +161,7 @@ def test_policy_errors_are_config_errors(tmp_path: Path) -> None:
     pol = Policy.model_validate({"accuracy": {"checks": [{"metric": "mae", "tolerance": 0.05}]}})
     with pytest.raises(ConfigError, match="needs regression targets"):
         stage.plan(cfg, pol, None)
-    with pytest.raises(ValueError, match="unknown metric 'gpu.util'"):
+    with pytest.raises(ValueError, match=r"unknown metric 'gpu\.util'"):
         parse_objective("gpu.util <= 3")
     p = tmp_path / "policy.yaml"
     p.write_text("version: 1\nslo:\n  objectives: ['latency.p95 <= 3']\n")
@@ -160,7 +172,7 @@ def test_policy_errors_are_config_errors(tmp_path: Path) -> None:
         {"model": {"name": "d", "repository": "."}, "traffic": {"path": "t"}}
     )
     pol = Policy.model_validate({"slo": {"objectives": ["accuracy >= 0.9"]}})
-    with pytest.raises(ConfigError, match="sets no accuracy.eval_set"):
+    with pytest.raises(ConfigError, match=r"sets no accuracy.eval_set"):
         stage.plan(no_eval, pol, None)
 
 
@@ -177,13 +189,17 @@ def test_custom_metric_by_module_function(tmp_path: Path) -> None:
 
 def _record(scores: dict[str, np.ndarray], outputs: np.ndarray | None = None) -> AccuracyRecord:
     return AccuracyRecord(
-        eval_set="e", eval_set_digest="sha256:x", samples=len(next(iter(scores.values()))),
-        output="PROBS", kind="label",
+        eval_set="e",
+        eval_set_digest="sha256:x",
+        samples=len(next(iter(scores.values()))),
+        output="PROBS",
+        kind="label",
         scores={k: EncodedArray.encode(v) for k, v in scores.items()},
         higher_is_better={k: True for k in scores},
         outputs=EncodedArray.encode(outputs) if outputs is not None else None,
         top_indices=EncodedArray.encode(np.argmax(outputs, 1)[:, None].astype(np.int32))
-        if outputs is not None else None,
+        if outputs is not None
+        else None,
     )
 
 
@@ -197,7 +213,7 @@ def test_accuracy_drop_blocks_and_unchanged_passes() -> None:
     base = _record({"top1": b})
     same = accuracy_checks(pol, checks, base, _record({"top1": b.copy()}), where="b")
     drop = accuracy_checks(pol, checks, base, _record({"top1": worse}), where="b")
-    (same_c,), v_same = decide(same, pol.alpha)
+    (_same_c,), v_same = decide(same, pol.alpha)
     (drop_c,), v_drop = decide(drop, pol.alpha)
     assert v_same is Verdict.PASS and v_drop is Verdict.BLOCKED
     assert drop_c.status is CheckStatus.FAIL
@@ -222,29 +238,47 @@ def test_agreement_identical_and_changed_outputs() -> None:
     out = rng.random((1000, 4)).astype(np.float32)
     ap = AgreementPolicy(enabled=True, min_top1=0.99, max_abs_diff=1e-3, p99_abs_diff=1e-3)
     base = _record({"top1": np.ones(1000, np.uint8)}, out)
-    same = agreement_checks(ap, base, _record({"top1": np.ones(1000, np.uint8)}, out.copy()),
-                            alpha=0.05, power=0.8, where="b")
+    same = agreement_checks(
+        ap,
+        base,
+        _record({"top1": np.ones(1000, np.uint8)}, out.copy()),
+        alpha=0.05,
+        power=0.8,
+        where="b",
+    )
     assert decide(same, 0.05)[1] is Verdict.PASS
     noisy = out + rng.normal(0, 0.01, out.shape).astype(np.float32)
-    changed = agreement_checks(ap, base, _record({"top1": np.ones(1000, np.uint8)}, noisy),
-                               alpha=0.05, power=0.8, where="b")
+    changed = agreement_checks(
+        ap,
+        base,
+        _record({"top1": np.ones(1000, np.uint8)}, noisy),
+        alpha=0.05,
+        power=0.8,
+        where="b",
+    )
     checks, verdict = decide(changed, 0.05)
     assert verdict is Verdict.BLOCKED
     assert {c.name for c in checks if c.status is CheckStatus.FAIL} >= {
-        "agreement max |Δ| <= 0.001", "agreement p99 |Δ| <= 0.001"}
+        "agreement max |Δ| <= 0.001",
+        "agreement p99 |Δ| <= 0.001",
+    }
 
 
 def test_slo_checks_on_a_run_without_baseline() -> None:
     rng = np.random.default_rng(2)
     lat = list(rng.lognormal(np.log(50_000), 0.2, size=2000))  # ~50 ms median
-    r = RunResult(run_id="x", command="check", gate_version="0", started_at="t",
-                  runs=[LatencyRun(index=0, started_at="t", latencies_us=lat)])
+    r = RunResult(
+        run_id="x",
+        command="check",
+        gate_version="0",
+        started_at="t",
+        runs=[LatencyRun(index=0, started_at="t", latencies_us=lat)],
+    )
     ok = slo_checks(("p95_ms <= 82",), r, mode="non_inferiority", alpha=0.05, power=0.8)
     bad = slo_checks(("latency.p95_ms <= 60",), r, mode="non_inferiority", alpha=0.05, power=0.8)
     assert decide(ok, 0.05)[1] is Verdict.PASS
     checks, verdict = decide(bad, 0.05)
     assert verdict is Verdict.BLOCKED
     assert "vs SLO <= 60 ms" in checks[0].reason and "90% CI" in checks[0].reason
-    with pytest.raises(ConfigError, match="'memory.host_mb' is not measured in this run"):
-        slo_checks(("memory.host_mb <= 1200",), r, mode="non_inferiority", alpha=0.05,
-                   power=0.8)
+    with pytest.raises(ConfigError, match=r"'memory.host_mb' is not measured in this run"):
+        slo_checks(("memory.host_mb <= 1200",), r, mode="non_inferiority", alpha=0.05, power=0.8)

@@ -35,8 +35,9 @@ def _restricted_mle_numeric(losses: int, gains: int, n: int, delta: float) -> fl
 
     lo = max(0.0, -delta) + 1e-12
     hi = (1 - delta) / 2 - 1e-12
-    res = optimize.minimize_scalar(negll, bounds=(lo, hi), method="bounded",
-                                   options={"xatol": 1e-12})
+    res = optimize.minimize_scalar(
+        negll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12}
+    )
     return float(res.x)
 
 

@@ -220,6 +220,13 @@ def extra_checks(
                     }
                 )
             )
+    for c in out:
+        if c.metric.startswith("accuracy.") and c.mde and c.tolerance and c.mde > 2 * c.tolerance:
+            result.warnings.append(
+                f"{c.name}: with {c.n} eval samples the smallest worsening detectable with "
+                f"{policy.power:.0%} power is {c.mde * 100:.2f} (tolerance "
+                f"{c.tolerance * 100:.2f}, same units); use a larger eval set to tighten it"
+            )
     slos = slo_checks(
         policy.slo.objectives,
         result,

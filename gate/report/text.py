@@ -186,7 +186,7 @@ def _change_phrase(check: CheckResult) -> str:
         return f"{check.name} failed" + (f" ({why})" if why else "")
     if check.metric.startswith(("slo.", "agreement.")):
         return _issue_phrase(check)  # absolute limits: the reason carries value and limit
-    up, down = _DIRECTION.get(check.metric.split(".")[0], None) or _DIRECTION.get(
+    up, down = _DIRECTION.get(check.metric.split(".")[0]) or _DIRECTION.get(
         check.metric, _DEFAULT_DIRECTION
     )
     word = up if check.effect >= 0 else down
