@@ -89,7 +89,7 @@ def test_less_accurate_model_is_blocked(acc_baseline: tuple[Path, Path], tmp_pat
 def test_new_model_gated_on_slos_alone(tmp_path: Path, tools_ready: None) -> None:
     """No baseline at all: a policy with only SLOs runs, and blocks a broken objective."""
     store = tmp_path / "empty-store"
-    for limit, want in (("0.90", 0), ("0.96", 1)):
+    for limit, want, protocol in (("0.90", 0, "grpc"), ("0.96", 1, "http")):
         policy = tmp_path / f"slo-{limit}.yaml"
         policy.write_text(
             "version: 1\nlatency: {shift: {enabled: false}, tails: []}\n"
@@ -97,11 +97,16 @@ def test_new_model_gated_on_slos_alone(tmp_path: Path, tools_ready: None) -> Non
             f"slo:\n  objectives: ['latency.p95_ms <= 5000', 'accuracy.top1 >= {limit}']\n"
         )
         cfg = write_config(
-            tmp_path / "gate.yaml", store=store, reports=tmp_path / limit, policy=policy, extra=ACC
+            tmp_path / "gate.yaml",
+            store=store,
+            reports=tmp_path / limit,
+            policy=policy,
+            extra=ACC + f"  protocol: {protocol}\n  batch_size: 5\n",
         )
         res = run_gate("check", str(cfg), timeout=300)
         assert res.returncode == want, res.output
         run = json.loads((tmp_path / limit / "run.json").read_text())
+        assert run["accuracy"]["protocol"] == protocol and run["accuracy"]["batch_size"] == 5
         assert {c["metric"] for c in run["checks"]} == {"slo.latency.p95_ms", "slo.accuracy.top1"}
     assert not store.exists()
 

@@ -282,3 +282,40 @@ def test_slo_checks_on_a_run_without_baseline() -> None:
     assert "vs SLO <= 60 ms" in checks[0].reason and "90% CI" in checks[0].reason
     with pytest.raises(ConfigError, match=r"'memory.host_mb' is not measured in this run"):
         slo_checks(("memory.host_mb <= 1200",), r, mode="non_inferiority", alpha=0.05, power=0.8)
+
+
+def test_user_metric_from_an_entry_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``gate.metrics`` entry point group (an installed plugin), resolved by name."""
+    import importlib.metadata as md
+
+    ep = md.EntryPoint(name="margin", value="tests.metrics_fixture:margin", group="gate.metrics")
+    real = md.entry_points
+
+    def fake(**kw: Any) -> Any:
+        return [ep] if kw.get("group") == "gate.metrics" else real(**kw)
+
+    monkeypatch.setattr(md, "entry_points", fake)
+    cfg = _cfg(tmp_path, FIXTURES / "eval" / "demo.jsonl.gz")
+    pol = Policy.model_validate({"accuracy": {"checks": [{"metric": "margin", "tolerance": 0.1}]}})
+    plan = stage.plan(cfg, pol, None)
+    assert plan is not None and plan.user["margin"].__name__ == "margin"
+
+
+def test_min_accuracy_floor_needs_no_baseline() -> None:
+    rng = np.random.default_rng(3)
+    top1 = (rng.random(5000) < 0.925).astype(np.uint8)
+    r = RunResult(run_id="x", command="check", gate_version="0", started_at="t")
+    r.accuracy = _record({"top1": top1})
+    for floor, want in ((0.90, Verdict.PASS), (0.93, Verdict.BLOCKED)):
+        pol = Policy.model_validate({"accuracy": {"min_accuracy": floor}})
+        checks = stage.extra_checks(
+            pol, _FakePlan(), r, None, has_baseline=False, baseline_where=""
+        )
+        assert [c.metric for c in checks] == ["accuracy.min_accuracy"]
+        assert decide(checks, 0.05)[1] is want
+
+
+class _FakePlan:
+    """Only what extra_checks reads from a plan when there is no baseline."""
+
+    checks = ()

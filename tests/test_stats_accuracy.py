@@ -64,11 +64,19 @@ def test_tango_z_at_zero_margin_is_the_mcnemar_score_statistic() -> None:
 
 def test_tango_ci_inverts_the_test() -> None:
     alpha = 0.05
-    lo, hi = sa.tango_ci(30, 12, 1000, alpha)
     z = stats.norm.ppf(1 - alpha)
+    lo, hi = sa.tango_ci(30, 12, 1000, alpha, correction=0.0)
     assert sa.tango_z(30, 12, 1000, lo) == pytest.approx(z, abs=1e-6)
     assert sa.tango_z(30, 12, 1000, hi) == pytest.approx(-z, abs=1e-6)
     assert lo < 18 / 1000 < hi
+    # with the continuity correction (the default) the CI is wider and agrees with the
+    # one-sided p-values: the margin at a bound is exactly significant at alpha
+    clo, chi = sa.tango_ci(30, 12, 1000, alpha)
+    assert clo < lo and chi > hi
+    p_greater = sa.paired_proportion_drop_counts(30, 12, 1000, clo, alpha, "greater").p_value
+    p_less = sa.paired_proportion_drop_counts(30, 12, 1000, chi, alpha, "less").p_value
+    assert p_greater == pytest.approx(alpha, abs=1e-6)
+    assert p_less == pytest.approx(alpha, abs=1e-6)
 
 
 def test_tango_ci_coverage_by_simulation() -> None:
