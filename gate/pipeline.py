@@ -207,7 +207,7 @@ def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | Non
             duration_s=traffic.duration_s,
         )
     acc_plan = None
-    if cfg.accuracy is not None or policy.slo.objectives or policy.agreement.enabled:
+    if cfg.accuracy is not None or acc_stage.policy_needs_eval(policy):
         with run.stage("eval set") as st:
             acc_plan = acc_stage.plan(cfg, policy, cfg.policy)
             if acc_plan is not None:

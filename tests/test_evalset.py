@@ -319,3 +319,14 @@ class _FakePlan:
     """Only what extra_checks reads from a plan when there is no baseline."""
 
     checks = ()
+
+
+def test_accuracy_floor_without_eval_set_is_a_config_error() -> None:
+    no_eval = GateConfig.model_validate(
+        {"model": {"name": "d", "repository": "."}, "traffic": {"path": "t"}}
+    )
+    pol = Policy.model_validate({"accuracy": {"min_accuracy": 0.9}})
+    with pytest.raises(ConfigError, match="accuracy floor needs an eval set"):
+        stage.plan(no_eval, pol, None)
+    # without a floor, SLOs or agreement there is nothing to plan
+    assert stage.plan(no_eval, Policy(), None) is None

@@ -247,7 +247,7 @@ def agreement_checks(
     """Output agreement with the baseline model (undecided checks)."""
     out: list[CheckResult] = []
     ni = ap.mode is Mode.NON_INFERIORITY
-    if ap.min_top1 is not None:
+    if ap.min_top1 is not None and cand.kind == "label":  # no classes in regression outputs
         tb, tc = _top1(base), _top1(cand)
         if tb is None or tc is None:
             raise ConfigError(

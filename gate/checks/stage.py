@@ -61,8 +61,12 @@ def plan(cfg: GateConfig, policy: Policy, policy_path: Path | None) -> AccuracyP
                 "but gate.yaml sets no accuracy.eval_set",
                 hint="add accuracy: {eval_set: PATH} to gate.yaml, or remove the objective",
             )
-        if policy.accuracy.min_accuracy is not None and policy.accuracy.checks:
-            pass  # checks without an eval set are simply not run
+        if policy.accuracy.enabled and policy.accuracy.min_accuracy is not None:
+            raise ConfigError(
+                f"{where}: field 'accuracy.min_accuracy': an accuracy floor needs an eval set, "
+                "but gate.yaml sets no accuracy.eval_set",
+                hint="add accuracy: {eval_set: PATH} to gate.yaml, or remove the floor",
+            )
         if policy.agreement.enabled:
             raise ConfigError(
                 f"{where}: field 'agreement.enabled': output agreement needs an eval set, but "
@@ -164,6 +168,12 @@ def evaluate(
         digest=p.digest,
         max_output_bytes=int(cfg.accuracy.max_output_mb * 1e6),
     )
+
+
+def policy_needs_eval(policy: Policy) -> bool:
+    """Whether the policy asks for something that only an eval set or SLOs can give."""
+    floor = policy.accuracy.enabled and policy.accuracy.min_accuracy is not None
+    return bool(policy.slo.objectives) or policy.agreement.enabled or floor
 
 
 def needs_baseline(policy: Policy, has_eval_set: bool) -> bool:
