@@ -152,12 +152,12 @@ def test_replay_pairs_requests_by_index(tmp_path: Path, tools_ready: None) -> No
     from gate.traffic import Request, TensorSpec, Traffic, write_traffic
 
     n = 80
-    ms = [(i * 7) % 5 * 10.0 for i in range(n)]  # 0, 20, 40, 10, 30, ... ms
+    ms = [(i * 7) % 5 * 20.0 for i in range(n)]  # 0, 40, 80, 20, 60, ... ms
     reqs = []
     for i, m in enumerate(ms):
         x = np.zeros((1, 16), dtype=np.float32)
         x[0, 0] = m
-        reqs.append(Request(i * 60_000, {"INPUT0": x}))
+        reqs.append(Request(i * 100_000, {"INPUT0": x}))
     path = tmp_path / "probe.jsonl"
     write_traffic(path, Traffic("probe", (TensorSpec("INPUT0", "FP32", (16,)),), tuple(reqs)))
     cfg = write_config(
@@ -176,9 +176,11 @@ def test_replay_pairs_requests_by_index(tmp_path: Path, tools_ready: None) -> No
     excess = lat_ms - np.array(ms)
     # every request took at least its own sleep, and the pattern matches index by index
     # (a request paired with a payload that sleeps longer would show a negative excess;
-    # one paired with a shorter sleep an excess of >= 10 ms, the step between levels)
+    # one paired with a shorter sleep an excess of >= 20 ms, the step between levels). A
+    # loaded CI machine adds queueing to some requests, so the bound is on most of them.
     assert np.all(excess > -0.5), excess.min()
-    assert np.mean(excess < 9.5) >= 0.95, np.round(excess, 2)
+    assert np.mean(excess < 19.5) >= 0.9, np.round(excess, 2)
+    assert np.median(excess) < 10, np.round(excess, 2)
     assert not alive(res.children)
 
 
