@@ -35,6 +35,7 @@ from gate.judge import judge_latency
 from gate.measure.latency import ReplaySpec, replay
 from gate.result import (
     BaselineRef,
+    Comparison,
     ErrorInfo,
     LatencyRun,
     ModelInfo,
@@ -332,6 +333,25 @@ def _finish(run: Run) -> RunResult:
     return run.result
 
 
+def _comparison(
+    policy: Policy, base: list[LatencyRun], cand: list[LatencyRun], warnings: list[str]
+) -> Comparison | None:
+    """The baseline's samples and percentile ratios the HTML report draws (never fatal)."""
+    from gate.report.comparison import build_comparison
+
+    try:
+        return build_comparison(
+            [r.latencies_us for r in base],
+            [r.latencies_us for r in cand],
+            alpha=policy.alpha,
+            resamples=policy.latency.bootstrap_resamples,
+            seed=policy.seed,
+        )
+    except (ValueError, ArithmeticError) as e:
+        warnings.append(f"the report's latency comparison could not be computed: {e}")
+        return None
+
+
 def run_check(
     cfg: GateConfig,
     config_path: Path,
@@ -417,6 +437,7 @@ def run_check(
             result.checks = checks
             result.verdict = verdict
             result.warnings.extend(warns)
+            result.comparison = _comparison(prep.policy, base.runs, runs, result.warnings)
             st.detail = f"{len(checks)} checks → {verdict.value}"
     except (Exception, Interrupted, KeyboardInterrupt) as e:
         record_error(result, e)

@@ -134,6 +134,35 @@ class BaselineRef(_Model):
     git_commit: str | None = None
 
 
+class PercentileRatio(_Model):
+    """One latency percentile, candidate over baseline, with a paired bootstrap CI."""
+
+    percentile: float
+    baseline_us: float
+    candidate_us: float
+    ratio: float
+    ci_low: float
+    ci_high: float
+
+
+class Comparison(_Model):
+    """What the HTML report needs of the baseline, so ``run.json`` re-renders without a store.
+
+    ``baseline_latencies_us[k][j]`` is baseline run ``k``'s latency of request
+    ``indices[j]`` (``indices`` empty: every request, in order). Large traffic is thinned to
+    evenly spaced request indices (pairing kept), so the record stays bounded; the
+    ``percentiles`` were computed on every request before thinning.
+    """
+
+    requests: int
+    indices: list[int] = Field(default_factory=list)
+    baseline_latencies_us: list[list[float]] = Field(default_factory=list)
+    percentiles: list[PercentileRatio] = Field(default_factory=list)
+    confidence: float = 0.95
+    resamples: int = 0
+    seed: int = 0
+
+
 class RunResult(_Model):
     schema_: Literal["gate-run/1"] = Field(RUN_SCHEMA, alias="schema")
     run_id: str
@@ -160,6 +189,9 @@ class RunResult(_Model):
     )
     slo: dict[str, float] = Field(
         default_factory=dict, description="measured value per SLO objective"
+    )
+    comparison: Comparison | None = Field(
+        None, description="baseline samples (thinned) and percentile ratios for the HTML report"
     )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)

@@ -522,7 +522,7 @@ def test_escape_cell() -> None:
 
 def test_render_dispatch() -> None:
     result = blocked()
-    assert set(FORMATS) == {"json", "junit", "markdown", "text"}
+    assert set(FORMATS) == {"json", "junit", "markdown", "text", "html"}
     assert render(result, "junit") == render_junit(result)
     assert render(result, "markdown") == render_markdown(result)
     assert render(result, "text") == render_console(result)
@@ -544,7 +544,12 @@ def test_write_reports(tmp_path: Path) -> None:
     assert back.reports["junit"] == str(out / "junit.xml")
     ET.parse(out / "junit.xml")
     assert (out / "summary.md").read_text(encoding="utf-8").startswith("## ❌ BLOCKED")
-    assert sorted(p.name for p in out.iterdir()) == ["junit.xml", "run.json", "summary.md"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "junit.xml",
+        "report.html",
+        "run.json",
+        "summary.md",
+    ]
 
     text = write_reports(result, out, formats=["text"])
     assert text == {"text": str(out / "summary.txt")}
@@ -561,7 +566,7 @@ def test_write_reports_keeps_json_when_a_renderer_breaks(
     monkeypatch.setitem(report._RENDERERS, "junit", broken)
     result = blocked()
     paths = write_reports(result, tmp_path)
-    assert set(paths) == {"json", "markdown"}
+    assert set(paths) == {"json", "markdown", "html"}
     assert not (tmp_path / "junit.xml").exists()
     back = RunResult.from_json((tmp_path / "run.json").read_text(encoding="utf-8"))
     assert "junit" not in back.reports

@@ -28,10 +28,10 @@ __all__ = [
     "write_reports",
 ]
 
-FORMATS: tuple[str, ...] = ("json", "junit", "markdown", "text")
+FORMATS: tuple[str, ...] = ("json", "junit", "markdown", "text", "html")
 """Every format ``render`` knows."""
 
-FORMATS_DEFAULT: tuple[str, ...] = ("json", "junit", "markdown")
+FORMATS_DEFAULT: tuple[str, ...] = ("json", "junit", "markdown", "html")
 """What ``write_reports`` writes unless told otherwise."""
 
 FILENAMES: dict[str, str] = {
@@ -39,14 +39,22 @@ FILENAMES: dict[str, str] = {
     "junit": "junit.xml",
     "markdown": "summary.md",
     "text": "summary.txt",
+    "html": "report.html",
 }
 """The file each format is written to inside the reports directory."""
+
+def _render_html(result: RunResult) -> str:
+    from gate.report.html import render_html  # numpy + matplotlib: only when asked for
+
+    return render_html(result)
+
 
 _RENDERERS: dict[str, Callable[[RunResult], str]] = {
     "json": render_json,
     "junit": render_junit,
     "markdown": render_markdown,
     "text": render_console,
+    "html": _render_html,
 }
 
 _HINT = "make sure the reports directory (reports.dir in gate.yaml) is writable and has free space"

@@ -1,0 +1,200 @@
+"""The baseline side of a run, kept in the ``RunResult`` so the HTML report needs no store.
+
+``build_comparison`` runs once in ``gate check`` (where the baseline is loaded anyway): it
+computes the latency percentile ratios p50/p90/p95/p99 with a seeded paired bootstrap on every
+request, and keeps the baseline's latencies thinned to at most ``max_points`` evenly spaced
+request indices (the pairing with the candidate is kept). ``gate report run.json --format
+html`` then re-renders the same figures later, anywhere, from ``run.json`` alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from gate.result import Comparison, PercentileRatio, RunResult
+
+__all__ = [
+    "MAX_POINTS",
+    "PERCENTILES",
+    "PairedSamples",
+    "build_comparison",
+    "paired_samples",
+    "pooled_quantile_ratio",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+PERCENTILES: tuple[float, ...] = (50.0, 90.0, 95.0, 99.0)
+"""The percentiles the HTML report shows as ratios with CIs."""
+
+MAX_POINTS = 5000
+"""Most request indices kept per baseline run in ``run.json`` (a few hundred KB at most)."""
+
+
+def _matrix(runs: Sequence[Sequence[float]], side: str) -> FloatArray:
+    if not runs:
+        raise ValueError(f"no {side} runs")
+    lengths = {len(r) for r in runs}
+    if len(lengths) != 1:
+        raise ValueError(f"{side} runs differ in length ({sorted(lengths)})")
+    m = np.asarray(runs, dtype=np.float64)
+    if m.shape[1] == 0:
+        raise ValueError(f"{side} runs are empty")
+    if not np.all(np.isfinite(m)) or np.any(m <= 0):
+        raise ValueError(f"{side} latencies must be finite and positive")
+    return m
+
+
+def pooled_quantile_ratio(
+    candidate: Sequence[Sequence[float]] | FloatArray,
+    baseline: Sequence[Sequence[float]] | FloatArray,
+    q: float,
+    alpha: float,
+    *,
+    resamples: int,
+    seed: int,
+) -> tuple[float, float, float]:
+    """``Q_q(all candidate runs) / Q_q(all baseline runs)`` with a paired bootstrap CI.
+
+    ``candidate`` is M runs × N requests, ``baseline`` K runs × N requests, paired by request
+    index. One bootstrap draw resamples request indices and takes the same indices from every
+    run on both sides, so the pairing (same payload, same moment of the replay) and the
+    run-to-run spread are both kept. Pooling runs (rather than a per-request median of
+    runs) leaves the tails their true weight when M ≠ K. For M = K = 1 this is exactly
+    ``gate.stats.bootstrap_quantile_ratio`` (same seed, same draws). Returns (ratio, low,
+    high), the interval at ``alpha`` per side.
+    """
+    c = np.asarray(candidate, dtype=np.float64)
+    b = np.asarray(baseline, dtype=np.float64)
+    if c.ndim != 2 or b.ndim != 2 or c.shape[1] != b.shape[1]:
+        raise ValueError("paired samples must be runs × requests with equal request counts")
+    n = c.shape[1]
+    rng = np.random.default_rng(seed)
+    ratios = np.empty(resamples, dtype=np.float64)
+    width = max(c.shape[0], b.shape[0])
+    chunk = max(1, min(resamples, 2_000_000 // max(n * width, 1)))
+    done = 0
+    while done < resamples:
+        size = min(chunk, resamples - done)
+        idx = rng.integers(0, n, size=(size, n))
+        # (runs, size, n) -> (size, runs * n): every run's values at the drawn indices.
+        cs = np.moveaxis(c[:, idx], 0, 1).reshape(size, -1)
+        bs = np.moveaxis(b[:, idx], 0, 1).reshape(size, -1)
+        ratios[done : done + size] = np.percentile(cs, q, axis=1) / np.percentile(bs, q, axis=1)
+        done += size
+    point = float(np.percentile(c, q) / np.percentile(b, q))
+    lo, hi = np.percentile(ratios, [100 * alpha, 100 * (1 - alpha)])
+    return point, float(lo), float(hi)
+
+
+def _thin(n: int, max_points: int) -> list[int]:
+    """Evenly spaced indices into ``range(n)``, at most ``max_points``; [] means all."""
+    if n <= max_points:
+        return []
+    return [int(i) for i in np.unique(np.linspace(0, n - 1, max_points).round().astype(int))]
+
+
+def build_comparison(
+    baseline: Sequence[Sequence[float]],
+    candidate: Sequence[Sequence[float]],
+    *,
+    alpha: float,
+    resamples: int,
+    seed: int,
+    percentiles: Sequence[float] = PERCENTILES,
+    max_points: int = MAX_POINTS,
+) -> Comparison:
+    """The ``Comparison`` for a run: percentile ratios on all requests, thinned baseline.
+
+    ``alpha`` is per side, as in the checks (a ``1 - 2 alpha`` interval). Raises
+    ``ValueError`` on runs that are not replays of one traffic.
+    """
+    b = _matrix(baseline, "baseline")
+    c = _matrix(candidate, "candidate")
+    if b.shape[1] != c.shape[1]:
+        raise ValueError(
+            f"baseline has {b.shape[1]} requests per run, candidate {c.shape[1]}: "
+            "not replays of one traffic"
+        )
+    rows = []
+    for i, q in enumerate(percentiles):
+        ratio, lo, hi = pooled_quantile_ratio(
+            c, b, q, alpha, resamples=resamples, seed=seed + 104729 * i
+        )
+        rows.append(
+            PercentileRatio(
+                percentile=float(q),
+                baseline_us=float(np.percentile(b, q)),
+                candidate_us=float(np.percentile(c, q)),
+                ratio=ratio,
+                ci_low=lo,
+                ci_high=hi,
+            )
+        )
+    n = b.shape[1]
+    indices = _thin(n, max_points)
+    kept = b[:, indices] if indices else b
+    return Comparison(
+        requests=n,
+        indices=indices,
+        baseline_latencies_us=[[round(float(v), 1) for v in run] for run in kept],
+        percentiles=rows,
+        confidence=1 - 2 * alpha,
+        resamples=resamples,
+        seed=seed,
+    )
+
+
+class PairedSamples:
+    """Baseline and candidate latencies at the same request indices, as arrays for plots."""
+
+    def __init__(self, baseline: FloatArray, candidate: FloatArray) -> None:
+        self.baseline = baseline  # K × n
+        self.candidate = candidate  # M × n
+
+    @property
+    def log_ratios(self) -> FloatArray:
+        """Per request, ln(median candidate run / median baseline run): the paired shift.
+
+        The median over runs is taken on each side first, so every request counts once;
+        with one run per side it is plainly ``ln(c_i / b_i)``.
+        """
+        return np.asarray(
+            np.log(np.median(self.candidate, axis=0)) - np.log(np.median(self.baseline, axis=0)),
+            dtype=np.float64,
+        )
+
+
+def paired_samples(result: RunResult) -> PairedSamples | None:
+    """The candidate's runs and the stored baseline at the same (thinned) request indices.
+
+    ``None`` when the run holds no baseline samples or they do not line up with the runs.
+    """
+    comp = result.comparison
+    if comp is None or not comp.baseline_latencies_us or not result.runs:
+        return None
+    if any(len(r.latencies_us) != comp.requests for r in result.runs):
+        return None
+    b = np.asarray(comp.baseline_latencies_us, dtype=np.float64)
+    c = np.asarray([r.latencies_us for r in result.runs], dtype=np.float64)
+    if comp.indices:
+        c = c[:, comp.indices]
+    if b.shape[1] != c.shape[1] or b.size == 0:
+        return None
+    keep = np.all(np.isfinite(b) & (b > 0), axis=0) & np.all(np.isfinite(c) & (c > 0), axis=0)
+    if not keep.any():
+        return None
+    return PairedSamples(b[:, keep], c[:, keep])
+
+
+def tolerance_for(result: RunResult, metric: str) -> float | None:
+    """The tolerance of the check measuring ``metric`` (e.g. ``latency.p95``), if any."""
+    for check in result.checks:
+        tol = check.tolerance
+        if check.metric == metric and tol is not None and math.isfinite(tol):
+            return tol
+    return None
