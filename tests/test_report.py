@@ -609,6 +609,6 @@ def test_write_reports_write_failure_attempts_the_rest(
     assert (tmp_path / "run.json").is_file()
     assert (tmp_path / "summary.md").is_file()
     back = RunResult.from_json((tmp_path / "run.json").read_text(encoding="utf-8"))
-    assert set(back.reports) == {"json", "markdown"}
+    assert set(back.reports) == {"json", "markdown", "html"}
     assert any("No space left on device" in w for w in back.warnings)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

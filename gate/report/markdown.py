@@ -115,6 +115,9 @@ class _Limits:
     stages: bool = True
     warnings: int | None = None
     warning_chars: int | None = None
+    other_checks: bool = True  # checks that did not fail (folded away when checks failed)
+    other_rows: int | None = None
+    failing_rows: int | None = None
 
 
 _FULL = _Limits()
@@ -163,31 +166,59 @@ def _p_cell(check: CheckResult) -> str:
     return f"{fmt_p(check.p_value)} ({fmt_p(check.p_adjusted)})"
 
 
-def _checks(result: RunResult) -> str:
-    if not result.checks:
-        return "_No checks were run._"
-    rows = []
-    for c in result.checks:
-        name = c.name + (" (critical)" if c.critical else "")
-        rows.append(
-            [
-                name,
-                _CHECK_STATUS[c.status],
-                fmt_pct(c.effect),
-                _ci_cell(c),
-                fmt_pct(c.tolerance),
-                _p_cell(c),
-                NA if c.n is None else c.n,
-                fmt_pct(c.mde),
-            ]
-        )
-    header = ["Check", "Status", "Effect", "CI", "Tolerance", "p (adj.)", "N", "MDE"]
-    text = "### Checks\n\n" + _table(header, rows)
-    notable = [c for c in result.checks if c.status is not CheckStatus.PASS or c.reason]
+def _check_row(c: CheckResult) -> list[object]:
+    name = c.name + (" (critical)" if c.critical else "")
+    return [
+        name,
+        _CHECK_STATUS[c.status],
+        fmt_pct(c.effect),
+        _ci_cell(c),
+        fmt_pct(c.tolerance),
+        _p_cell(c),
+        NA if c.n is None else c.n,
+        fmt_pct(c.mde),
+    ]
+
+
+_CHECK_HEADER = ["Check", "Status", "Effect", "CI", "Tolerance", "p (adj.)", "N", "MDE"]
+
+
+def _check_table(checks: Sequence[CheckResult], result: RunResult, limit: int | None) -> str:
+    """Table of ``checks`` (at most ``limit`` rows) and one line per notable check."""
+    shown = list(checks) if limit is None else list(checks[:limit])
+    text = _table(_CHECK_HEADER, [_check_row(c) for c in shown])
+    notable = [c for c in shown if c.status is not CheckStatus.PASS or c.reason]
     if notable:
         text += "\n\n" + "\n".join(
             f"- {escape_cell(describe_check(c, alpha=result.alpha))}" for c in notable
         )
+    if len(shown) < len(checks):
+        text += f"\n\n_… and {len(checks) - len(shown)} more left out to fit; see run.json._"
+    return text
+
+
+def _checks(result: RunResult, limits: _Limits = _FULL) -> str:
+    """Failing checks in the open; the rest folded in ``<details>`` (all open on a pass)."""
+    if not result.checks:
+        return "_No checks were run._"
+    failing = [c for c in result.checks if c.status in (CheckStatus.FAIL, CheckStatus.ERROR)]
+    if not failing:
+        if not limits.other_checks:
+            return f"### Checks\n\n_{len(result.checks)} checks, none failed; see run.json._"
+        return "### Checks\n\n" + _check_table(result.checks, result, limits.other_rows)
+    text = "### Failing checks\n\n" + _check_table(failing, result, limits.failing_rows)
+    others = [c for c in result.checks if c.status not in (CheckStatus.FAIL, CheckStatus.ERROR)]
+    if others:
+        counts = ", ".join(
+            f"{n} {status.value}"
+            for status in (CheckStatus.PASS, CheckStatus.SKIPPED)
+            if (n := sum(1 for c in others if c.status is status))
+        )
+        if limits.other_checks:
+            body = _check_table(others, result, limits.other_rows)
+            text += "\n\n" + _details(f"Other checks ({counts})", body)
+        else:
+            text += f"\n\n_Other checks ({counts}) left out to fit; see run.json._"
     return text
 
 
@@ -309,7 +340,7 @@ def _context(result: RunResult, limits: _Limits) -> str | None:
 def _compose(result: RunResult, limits: _Limits, note: str | None) -> str:
     sections = [
         _headline(result),
-        _checks(result),
+        _checks(result, limits),
         _warnings(result, limits),
         _error(result, limits),
         _stages(result, limits),
@@ -320,46 +351,69 @@ def _compose(result: RunResult, limits: _Limits, note: str | None) -> str:
     return "\n\n".join(s for s in sections if s) + "\n"
 
 
-def _note(max_chars: int, limits: _Limits) -> str | None:
+@dataclass(frozen=True)
+class _Budget:
+    """The size a report must fit: characters (a PR comment), and optionally UTF-8 bytes."""
+
+    chars: int
+    bytes: int | None = None
+
+    def ok(self, text: str) -> bool:
+        if len(text) > self.chars:
+            return False
+        return self.bytes is None or len(text.encode("utf-8")) <= self.bytes
+
+    def describe(self) -> str:
+        if self.bytes is not None and self.bytes <= self.chars:
+            return f"{self.bytes:,} bytes"
+        return f"{self.chars:,} characters"
+
+
+def _note(budget: _Budget, limits: _Limits) -> str | None:
     if limits == _FULL:
         return None
     return (
-        f"> ✂️ This report was shortened to fit {max_chars:,} characters; "
-        "the full record is in run.json."
+        f"> ✂️ This report was shortened to fit {budget.describe()}; the full record is in run.json."
     )
 
 
 # --------------------------------------------------------------------------------------
-# Fitting into max_chars
+# Fitting into the budget
 # --------------------------------------------------------------------------------------
 
 
-def _fits(result: RunResult, limits: _Limits, max_chars: int) -> str | None:
-    text = _compose(result, limits, _note(max_chars, limits))
-    return text if len(text) <= max_chars else None
+def _fits(result: RunResult, limits: _Limits, budget: _Budget) -> str | None:
+    text = _compose(result, limits, _note(budget, limits))
+    return text if budget.ok(text) else None
 
 
-def _fit_budgets(result: RunResult, max_chars: int, structure: _Limits) -> str | None:
+def _best(ok: Callable[[int], bool], upper: int) -> int:
+    """The largest n in [0, upper] with ``ok(n)`` (``ok`` monotone), 0 if none."""
+    lo, hi, found = 0, upper, 0
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            found, lo = mid, mid + 1
+        else:
+            hi = mid - 1
+    return found
+
+
+def _fit_budgets(result: RunResult, budget: _Budget, structure: _Limits) -> str | None:
     """With the sections ``structure`` keeps, the most of the error details and the log.
 
     Error details (a traceback, a tool's stderr) get up to a quarter of the space first,
     then the end of the server log as much as fits, then the details whatever is left.
     """
-    if _fits(result, replace(structure, log_chars=0, error_details_chars=0), max_chars) is None:
+    if _fits(result, replace(structure, log_chars=0, error_details_chars=0), budget) is None:
         return None
+    max_chars = budget.chars
     log_len = min(len(result.server_log_tail), max_chars)
     details_len = len(result.error.details or "") if result.error is not None else 0
     details_len = min(details_len, max_chars)
 
     def best(make: Callable[[int], _Limits], upper: int) -> int:
-        lo, hi, found = 0, upper, 0
-        while lo <= hi:
-            mid = (lo + hi) // 2
-            if _fits(result, make(mid), max_chars) is not None:
-                found, lo = mid, mid + 1
-            else:
-                hi = mid - 1
-        return found
+        return _best(lambda n: _fits(result, make(n), budget) is not None, upper)
 
     details = best(
         lambda n: replace(structure, log_chars=0, error_details_chars=n),
@@ -367,39 +421,62 @@ def _fit_budgets(result: RunResult, max_chars: int, structure: _Limits) -> str |
     )
     log = best(lambda n: replace(structure, log_chars=n, error_details_chars=details), log_len)
     details = best(lambda n: replace(structure, log_chars=log, error_details_chars=n), details_len)
-    return _fits(result, replace(structure, log_chars=log, error_details_chars=details), max_chars)
+    return _fits(result, replace(structure, log_chars=log, error_details_chars=details), budget)
 
 
-def render_markdown(result: RunResult, *, max_chars: int = 60000) -> str:
+def render_markdown(
+    result: RunResult, *, max_chars: int = 60000, max_bytes: int | None = None
+) -> str:
     """The run as GitHub-flavoured Markdown of at most ``max_chars`` characters.
+
+    ``max_bytes`` also bounds its UTF-8 size (``$GITHUB_STEP_SUMMARY`` takes 1 MiB per step;
+    a PR comment 65,536 characters). The first line is the verdict; checks that failed or
+    could not be evaluated come next in an open table; the others are folded in a
+    ``<details>`` (all checks in the open when none failed).
 
     When the whole does not fit, the error details and the server log are shortened first
     (keeping their ends); then stage details are shortened, and the environment, the stage
-    table and most warnings left out, in that order; a note says so. The headline, the
-    one-sentence why and the table of checks are never cut: if they alone exceed
-    ``max_chars`` the text is longer than asked rather than silently incomplete.
+    table and most warnings left out; then the rows of checks that did not fail; in that
+    order; a note says so. The headline, the one-sentence why and the failing checks are cut
+    only when they alone exceed the budget (thousands of failing checks), and then the table
+    says how many rows were left out, never silently.
     """
+    budget = _Budget(max_chars, max_bytes)
     text = _compose(result, _FULL, None)
-    if len(text) <= max_chars:
+    if budget.ok(text):
         return text
 
+    lean = replace(
+        _FULL,
+        context=False,
+        stages=False,
+        warnings=_WARNINGS_SHORT,
+        warning_chars=_WARNING_CHARS_SHORT,
+    )
     structures = [
         _FULL,
         replace(_FULL, stage_detail_chars=_STAGE_DETAIL_SHORT),
         replace(_FULL, stage_detail_chars=_STAGE_DETAIL_SHORT, context=False),
         replace(_FULL, stage_detail_chars=0, context=False),
         replace(_FULL, context=False, stages=False),
-        replace(
-            _FULL,
-            context=False,
-            stages=False,
-            warnings=_WARNINGS_SHORT,
-            warning_chars=_WARNING_CHARS_SHORT,
-        ),
+        lean,
     ]
     for structure in structures:
-        fitted = _fit_budgets(result, max_chars, structure)
+        fitted = _fit_budgets(result, budget, structure)
         if fitted is not None:
             return fitted
-    last = replace(structures[-1], log_chars=0, error_details_chars=0)
-    return _compose(result, last, _note(max_chars, last))
+
+    # Too many checks: keep as many rows of the other checks as fit, then of the failing.
+    bare = replace(lean, log_chars=0, error_details_chars=0, warnings=3)
+    n_checks = len(result.checks)
+    rows = _best(lambda n: _fits(result, replace(bare, other_rows=n), budget) is not None, n_checks)
+    if rows > 0:
+        fitted = _fits(result, replace(bare, other_rows=rows), budget)
+        if fitted is not None:
+            return fitted
+    bare = replace(bare, other_checks=False)
+    rows = _best(
+        lambda n: _fits(result, replace(bare, failing_rows=n), budget) is not None, n_checks
+    )
+    last = replace(bare, failing_rows=max(rows, 1))
+    return _compose(result, last, _note(budget, last))
