@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import click
 
 from gate import __version__
+from gate.cli_report import GITHUB_OPTION, publish_to_github, record_history, report
 from gate.errors import ConfigError, ExitCode, GateError
 
 _CONFIG = click.argument(
@@ -128,17 +129,30 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Interrupted()
 
 
-def _finish(result: Any, report_dir: Path, quiet: bool) -> NoReturn:
-    """Write the reports (always), print the summary, exit with the run's code."""
+def _finish(
+    result: Any,
+    report_dir: Path,
+    quiet: bool,
+    *,
+    history: Path | None = None,
+    github: bool | None = None,
+) -> NoReturn:
+    """Write the reports (always), print the summary, exit with the run's code.
+
+    The history line is appended first (so run.json carries a warning if it failed); GitHub
+    annotations, outputs and job summary come last, when the report paths are known.
+    """
     from gate.report import write_reports
     from gate.report.text import render_console
 
     code = result.exit_code
+    record_history(result, history)
     try:
         write_reports(result, report_dir)
     except GateError as e:
         click.echo(f"gate: error: {e.diagnostics()}", err=True)
         code = code if code not in (0,) else int(ExitCode.INFRA)
+    publish_to_github(result, report_dir, github)
     click.echo(render_console(result))
     sys.exit(code)
 
@@ -171,6 +185,12 @@ def cli() -> None:
 @_NOTIFY
 @_REPORT_URL
 @_PREVIOUS
+@click.option(
+    "--history",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Append this run's summary to a JSON-lines history (overrides reports.history).",
+)
+@GITHUB_OPTION
 def check(
     config: Path,
     repository: Path | None,
@@ -180,6 +200,8 @@ def check(
     notify: bool,
     report_url: str | None,
     previous: Path | None,
+    history: Path | None,
+    github: bool | None,
 ) -> None:
     """Measure the model and judge it against its stored baseline (the whole gate)."""
     from gate.pipeline import run_check
@@ -192,7 +214,7 @@ def check(
     )
     if notify:
         _notify(result, cfg.notify, previous=prev, report_url=report_url)
-    _finish(result, out, quiet)
+    _finish(result, out, quiet, history=history or cfg.reports.history, github=github)
 
 
 @cli.command()
@@ -321,45 +343,7 @@ def traffic_import(
     click.echo(f"wrote {len(t.requests)} requests to {dest}")
 
 
-@cli.command()
-@click.argument("run_json", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["json", "junit", "markdown", "text"]),
-    default="markdown",
-    show_default=True,
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write to this file instead of stdout.",
-)
-def report(run_json: Path, fmt: str, output: Path | None) -> None:
-    """Re-render a report from a saved RunResult (run.json)."""
-    from pydantic import ValidationError
-
-    from gate.report import render
-    from gate.result import RunResult
-
-    try:
-        result = RunResult.from_json(run_json.read_text(encoding="utf-8"))
-    except OSError as e:
-        _fail(ConfigError(f"{run_json}: cannot read: {e.strerror}"))
-    except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        _fail(
-            ConfigError(
-                f"{run_json}: field '{loc}': {err['msg']}", hint="pass a run.json written by gate"
-            )
-        )
-    text = render(result, fmt)
-    if output:
-        output.write_text(text, encoding="utf-8")
-    else:
-        click.echo(text)
+cli.add_command(report)
 
 
 @cli.command("notify")

@@ -220,6 +220,9 @@ class AccuracyConfig(_Strict):
 
 class ReportsConfig(_Strict):
     dir: Path = Path("reports")
+    history: Path | None = Field(
+        None, description="JSON-lines file each gate check appends its summary to (trends)"
+    )
 
 
 NotifyEvent = Literal["blocked", "inconclusive", "error", "recovery"]
@@ -463,6 +466,10 @@ def load_config(path: Path, overrides: Sequence[str] = ()) -> GateConfig:
                 )
             }
         )
+    if cfg.reports.history is not None:
+        history = _resolve(base, cfg.reports.history)
+        reports = cfg.reports.model_copy(update={"history": history})
+        cfg = cfg.model_copy(update={"reports": reports})
     return cfg
 
 

@@ -43,6 +43,7 @@ FILENAMES: dict[str, str] = {
 }
 """The file each format is written to inside the reports directory."""
 
+
 def _render_html(result: RunResult) -> str:
     from gate.report.html import render_html  # numpy + matplotlib: only when asked for
 

@@ -16,7 +16,7 @@ from junit_xml import TestCase, TestSuite, to_xml_report_string
 from gate.report.text import describe_check, one_line, summary_line
 from gate.result import CheckResult, CheckStatus, RunResult, StageStatus, Verdict
 
-__all__ = ["render_junit"]
+__all__ = ["junit_suite", "render_junit"]
 
 
 def _model_name(result: RunResult) -> str | None:
@@ -122,7 +122,12 @@ def _properties(result: RunResult) -> dict[str, str]:
 
 def render_junit(result: RunResult) -> str:
     """The run as a JUnit XML document (a ``<testsuites>`` with one ``<testsuite>``)."""
-    suite = _suite_name(result)
+    return str(to_xml_report_string([junit_suite(result)], prettyprint=True, encoding="utf-8"))
+
+
+def junit_suite(result: RunResult, name: str | None = None) -> Any:
+    """The run's ``TestSuite`` (``gate report merge`` puts one per run in one file)."""
+    suite = name or _suite_name(result)
     cases: list[Any] = []
     if result.error is not None:
         cases.append(_run_error_case(result, suite))
@@ -141,10 +146,9 @@ def render_junit(result: RunResult) -> str:
             case.add_failure_info(message=message, failure_type="verdict")
         cases.append(case)
 
-    test_suite = TestSuite(
+    return TestSuite(
         suite,
         test_cases=cases,
         timestamp=result.started_at,
         properties=_properties(result),
     )
-    return str(to_xml_report_string([test_suite], prettyprint=True, encoding="utf-8"))

@@ -237,36 +237,36 @@ def accuracy_deltas_png(deltas: ArrayLike, *, label: str = "candidate − baseli
 
 def trend_png(
     times: Sequence[Any],
-    series: Mapping[str, Sequence[float | None]],
+    panels: Sequence[tuple[str, str, Mapping[str, Sequence[float | None]]]],
     *,
     title: str,
-    ylabel: str,
     markers: Sequence[str] | None = None,
 ) -> bytes:
-    """Values over time (datetimes on x), one line per series; ``None`` leaves a gap.
+    """Values over time, one panel per (title, y label, {series: values}); ``None`` = gap.
 
-    ``markers`` (one verdict per time, e.g. ``"BLOCKED"``) marks non-passing runs in red.
+    ``times`` are datetimes shared by every series; ``markers`` (one verdict per time)
+    marks runs that did not pass with a red cross on every line.
     """
-    fig = _figure((8.0, 3.6))
-    ax = fig.add_subplot()
-    for label, values in series.items():
-        y = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
-        ax.plot(list(times), y, marker="o", ms=3, lw=1.2, label=label)
-        if markers is not None:
-            bad = [i for i, m in enumerate(markers) if m not in ("PASS", "MEASURED")]
+    n = max(1, len(panels))
+    fig = _figure((9.0, 2.6 * n + 0.6))
+    fig.suptitle(title)
+    axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
+    x = list(times)
+    bad = [i for i, m in enumerate(markers or []) if m not in ("PASS", "MEASURED")]
+    for ax, (panel_title, ylabel, series) in zip(axes, panels, strict=False):
+        for label, values in series.items():
+            y = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+            ax.plot(x, y, marker="o", ms=3, lw=1.2, label=label)
             if bad:
                 ax.plot(
-                    [times[i] for i in bad],
-                    y[bad],
-                    ls="none",
-                    marker="x",
-                    ms=8,
-                    color=CANDIDATE_COLOR,
+                    [x[i] for i in bad], y[bad], ls="none", marker="x", ms=8, color=CANDIDATE_COLOR
                 )
-    ax.set_title(title)
-    ax.set_ylabel(ylabel)
-    ax.grid(True, alpha=0.3)
-    if series:
-        ax.legend(loc="best", fontsize="small")
-    fig.autofmt_xdate()
+        ax.set_title(panel_title, fontsize="medium")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        if series:
+            ax.legend(loc="best", fontsize="small")
+    for label in axes[-1].get_xticklabels():
+        label.set_rotation(20)
+        label.set_horizontalalignment("right")
     return _png(fig)
