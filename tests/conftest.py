@@ -37,14 +37,19 @@ class Completed:
         return self.stdout + self.stderr
 
 
-def run_gate(*args: str, timeout: float = 300, cwd: Path | None = None) -> Completed:
-    """Run the real CLI, watching every process it starts so tests can prove teardown."""
+def run_gate(
+    *args: str, timeout: float = 300, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Completed:
+    """Run the real CLI, watching every process it starts so tests can prove teardown.
+
+    ``env`` is added to (and overrides) this process's environment."""
     proc = subprocess.Popen(
         gate_cmd(*args),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=cwd or ROOT,
+        env={**os.environ, **env} if env is not None else None,
     )
     children = watch_children(proc, timeout)
     out, err = proc.communicate()

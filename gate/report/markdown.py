@@ -11,6 +11,7 @@ import html
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
 from gate.report.text import (
@@ -183,15 +184,32 @@ def _check_row(c: CheckResult) -> list[object]:
 _CHECK_HEADER = ["Check", "Status", "Effect", "CI", "Tolerance", "p (adj.)", "N", "MDE"]
 
 
+# While render_markdown fits a report it composes it many times: rows are rendered once.
+_ROWS: ContextVar[dict[int, tuple[str, str | None]] | None] = ContextVar("_ROWS", default=None)
+
+
+def _rendered(c: CheckResult, alpha: float | None) -> tuple[str, str | None]:
+    """A check's table row and, if notable, its one-line description."""
+    cache = _ROWS.get()
+    if cache is not None and id(c) in cache:
+        return cache[id(c)]
+    row = "| " + " | ".join(escape_cell(x) for x in _check_row(c)) + " |"
+    note = None
+    if c.status is not CheckStatus.PASS or c.reason:
+        note = f"- {escape_cell(describe_check(c, alpha=alpha))}"
+    if cache is not None:
+        cache[id(c)] = (row, note)
+    return row, note
+
+
 def _check_table(checks: Sequence[CheckResult], result: RunResult, limit: int | None) -> str:
     """Table of ``checks`` (at most ``limit`` rows) and one line per notable check."""
     shown = list(checks) if limit is None else list(checks[:limit])
-    text = _table(_CHECK_HEADER, [_check_row(c) for c in shown])
-    notable = [c for c in shown if c.status is not CheckStatus.PASS or c.reason]
-    if notable:
-        text += "\n\n" + "\n".join(
-            f"- {escape_cell(describe_check(c, alpha=result.alpha))}" for c in notable
-        )
+    rendered = [_rendered(c, result.alpha) for c in shown]
+    text = _table(_CHECK_HEADER, []) + "".join("\n" + row for row, _ in rendered)
+    notes = [note for _, note in rendered if note is not None]
+    if notes:
+        text += "\n\n" + "\n".join(notes)
     if len(shown) < len(checks):
         text += f"\n\n_… and {len(checks) - len(shown)} more left out to fit; see run.json._"
     return text
@@ -441,7 +459,14 @@ def render_markdown(
     only when they alone exceed the budget (thousands of failing checks), and then the table
     says how many rows were left out, never silently.
     """
-    budget = _Budget(max_chars, max_bytes)
+    token = _ROWS.set({})
+    try:
+        return _render_markdown(result, _Budget(max_chars, max_bytes))
+    finally:
+        _ROWS.reset(token)
+
+
+def _render_markdown(result: RunResult, budget: _Budget) -> str:
     text = _compose(result, _FULL, None)
     if budget.ok(text):
         return text
