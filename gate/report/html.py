@@ -173,10 +173,12 @@ def _latency_figures(result: RunResult) -> str:
     if pairs is None and not result.runs:
         return '<p class="note">No latency samples in this run.</p>'
     if pairs is None:
-        parts.append(
-            '<p class="note">This run holds no baseline samples, so only the candidate is '
-            "shown (runs written before gate stored them, or a run without a baseline).</p>"
-        )
+        if result.verdict is not Verdict.MEASURED:
+            parts.append(
+                '<p class="note">This run holds no baseline samples, so only the candidate '
+                "is shown (a run.json written before gate stored them, or one that stopped "
+                "before the judge).</p>"
+            )
         cand_runs = [r.latencies_us for r in result.runs]
         parts.append(
             _figure(
