@@ -24,7 +24,12 @@ from gate import stats
 from gate.config import load_policy
 from gate.judge import judge_latency
 from gate.report import write_reports
-from gate.report.comparison import build_comparison, paired_samples, pooled_quantile_ratio
+from gate.report.comparison import (
+    build_comparison,
+    paired_samples,
+    pooled_quantile_ratio,
+    pooled_quantile_ratios,
+)
 from gate.report.html import accuracy_deltas, memory_series, render_html
 from gate.report.markdown import VERDICT_EMOJI
 from gate.result import (
@@ -106,10 +111,12 @@ def test_pooled_ratio_is_the_judges_bootstrap_for_one_run_each() -> None:
     rng = np.random.default_rng(3)
     b = rng.lognormal(6, 0.4, 800)
     c = b * 1.1 * rng.lognormal(0, 0.1, 800)
-    for q in (50.0, 95.0, 99.0):
-        ours = pooled_quantile_ratio([c], [b], q, 0.05, resamples=600, seed=11)
+    qs = (50.0, 95.0, 99.0)
+    all_at_once = pooled_quantile_ratios([c], [b], qs, 0.05, resamples=600, seed=11)
+    for q, ours in zip(qs, all_at_once, strict=True):
         theirs = stats.bootstrap_quantile_ratio(c, b, q, 1.05, 0.05, resamples=600, seed=11)
         assert ours == pytest.approx((theirs.ratio, theirs.ci_low, theirs.ci_high), rel=1e-12)
+        assert pooled_quantile_ratio([c], [b], q, 0.05, resamples=600, seed=11) == ours
 
 
 def test_pooled_ratio_covers_the_true_ratio() -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "build_comparison",
     "paired_samples",
     "pooled_quantile_ratio",
+    "pooled_quantile_ratios",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -49,6 +50,93 @@ def _matrix(runs: Sequence[Sequence[float]], side: str) -> FloatArray:
     return m
 
 
+class _Sorted:
+    """All runs of one side pooled and sorted once, with each value's request index.
+
+    A bootstrap draw repeats request ``i`` ``counts[i]`` times in every run, so the sorted
+    resample is this sorted array with each value repeated by its request's count; its k-th
+    element is found by a search in the running sum of those counts. This yields exactly
+    ``np.percentile`` (linear) of the resample without building and partitioning it.
+    """
+
+    def __init__(self, x: FloatArray) -> None:
+        flat = x.ravel()  # run-major: element r * n + i belongs to request i
+        order = np.argsort(flat, kind="stable")
+        self.values = flat[order]
+        self.request = order % x.shape[1]
+        self.total = flat.size
+
+    def quantiles(self, counts: npt.NDArray[np.int64], q: FloatArray) -> FloatArray:
+        """(draws, len(q)): the q-th percentiles of each resample given by ``counts`` rows."""
+        h = (self.total - 1) * q / 100.0
+        k0 = np.floor(h).astype(np.int64)
+        k1 = np.minimum(k0 + 1, self.total - 1)
+        frac = h - k0
+        ks = np.concatenate([k0, k1])
+        running = np.cumsum(counts[:, self.request], axis=1)
+        out = np.empty((counts.shape[0], q.size), dtype=np.float64)
+        for r in range(counts.shape[0]):
+            j = np.searchsorted(running[r], ks, side="right")
+            lo, hi = self.values[j[: q.size]], self.values[j[q.size :]]
+            out[r] = _lerp(lo, hi, frac)
+        return out
+
+
+def _lerp(a: FloatArray, b: FloatArray, t: FloatArray) -> FloatArray:
+    """numpy's own linear interpolation (``np.percentile``'s), so results match exactly."""
+    diff = b - a
+    out: FloatArray = np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+    return out
+
+
+def pooled_quantile_ratios(
+    candidate: Sequence[Sequence[float]] | FloatArray,
+    baseline: Sequence[Sequence[float]] | FloatArray,
+    qs: Sequence[float],
+    alpha: float,
+    *,
+    resamples: int,
+    seed: int,
+) -> list[tuple[float, float, float]]:
+    """``Q_q(all candidate runs) / Q_q(all baseline runs)`` with a paired bootstrap CI, per q.
+
+    ``candidate`` is M runs × N requests, ``baseline`` K runs × N requests, paired by request
+    index. One bootstrap draw resamples request indices and takes the same indices from every
+    run on both sides, so the pairing (same payload, same moment of the replay) and the
+    run-to-run spread are both kept; every percentile is read from the same draws (one
+    partition per draw, not one per percentile). Pooling runs, rather than a per-request
+    median of runs, leaves the tails their true weight when M ≠ K. For M = K = 1 each ratio
+    is exactly ``gate.stats.bootstrap_quantile_ratio``'s (same seed, same draws). Returns
+    (ratio, low, high) per q, the interval at ``alpha`` per side.
+    """
+    c = np.asarray(candidate, dtype=np.float64)
+    b = np.asarray(baseline, dtype=np.float64)
+    if c.ndim != 2 or b.ndim != 2 or c.shape[1] != b.shape[1]:
+        raise ValueError("paired samples must be runs × requests with equal request counts")
+    q = np.asarray(qs, dtype=np.float64)
+    n = c.shape[1]
+    rng = np.random.default_rng(seed)
+    cside, bside = _Sorted(c), _Sorted(b)
+    ratios = np.empty((q.size, resamples), dtype=np.float64)
+    width = max(c.shape[0], b.shape[0])
+    chunk = max(1, min(resamples, 2_000_000 // max(n * width, 1)))
+    done = 0
+    while done < resamples:
+        size = min(chunk, resamples - done)
+        idx = rng.integers(0, n, size=(size, n))
+        # How often each request was drawn, per draw: one bincount over offset indices.
+        offsets = (idx + (np.arange(size) * n)[:, None]).ravel()
+        counts = np.bincount(offsets, minlength=size * n).reshape(size, n)
+        ratios[:, done : done + size] = (cside.quantiles(counts, q) / bside.quantiles(counts, q)).T
+        done += size
+    points = np.percentile(c, q) / np.percentile(b, q)
+    out = []
+    for i in range(q.size):
+        lo, hi = np.percentile(ratios[i], [100 * alpha, 100 * (1 - alpha)])
+        out.append((float(points[i]), float(lo), float(hi)))
+    return out
+
+
 def pooled_quantile_ratio(
     candidate: Sequence[Sequence[float]] | FloatArray,
     baseline: Sequence[Sequence[float]] | FloatArray,
@@ -58,37 +146,9 @@ def pooled_quantile_ratio(
     resamples: int,
     seed: int,
 ) -> tuple[float, float, float]:
-    """``Q_q(all candidate runs) / Q_q(all baseline runs)`` with a paired bootstrap CI.
-
-    ``candidate`` is M runs × N requests, ``baseline`` K runs × N requests, paired by request
-    index. One bootstrap draw resamples request indices and takes the same indices from every
-    run on both sides, so the pairing (same payload, same moment of the replay) and the
-    run-to-run spread are both kept. Pooling runs (rather than a per-request median of
-    runs) leaves the tails their true weight when M ≠ K. For M = K = 1 this is exactly
-    ``gate.stats.bootstrap_quantile_ratio`` (same seed, same draws). Returns (ratio, low,
-    high), the interval at ``alpha`` per side.
-    """
-    c = np.asarray(candidate, dtype=np.float64)
-    b = np.asarray(baseline, dtype=np.float64)
-    if c.ndim != 2 or b.ndim != 2 or c.shape[1] != b.shape[1]:
-        raise ValueError("paired samples must be runs × requests with equal request counts")
-    n = c.shape[1]
-    rng = np.random.default_rng(seed)
-    ratios = np.empty(resamples, dtype=np.float64)
-    width = max(c.shape[0], b.shape[0])
-    chunk = max(1, min(resamples, 2_000_000 // max(n * width, 1)))
-    done = 0
-    while done < resamples:
-        size = min(chunk, resamples - done)
-        idx = rng.integers(0, n, size=(size, n))
-        # (runs, size, n) -> (size, runs * n): every run's values at the drawn indices.
-        cs = np.moveaxis(c[:, idx], 0, 1).reshape(size, -1)
-        bs = np.moveaxis(b[:, idx], 0, 1).reshape(size, -1)
-        ratios[done : done + size] = np.percentile(cs, q, axis=1) / np.percentile(bs, q, axis=1)
-        done += size
-    point = float(np.percentile(c, q) / np.percentile(b, q))
-    lo, hi = np.percentile(ratios, [100 * alpha, 100 * (1 - alpha)])
-    return point, float(lo), float(hi)
+    """``pooled_quantile_ratios`` for one percentile."""
+    (one,) = pooled_quantile_ratios(candidate, baseline, [q], alpha, resamples=resamples, seed=seed)
+    return one
 
 
 def _thin(n: int, max_points: int) -> list[int]:
@@ -120,21 +180,18 @@ def build_comparison(
             f"baseline has {b.shape[1]} requests per run, candidate {c.shape[1]}: "
             "not replays of one traffic"
         )
-    rows = []
-    for i, q in enumerate(percentiles):
-        ratio, lo, hi = pooled_quantile_ratio(
-            c, b, q, alpha, resamples=resamples, seed=seed + 104729 * i
+    ratios = pooled_quantile_ratios(c, b, percentiles, alpha, resamples=resamples, seed=seed)
+    rows = [
+        PercentileRatio(
+            percentile=float(q),
+            baseline_us=float(np.percentile(b, q)),
+            candidate_us=float(np.percentile(c, q)),
+            ratio=ratio,
+            ci_low=lo,
+            ci_high=hi,
         )
-        rows.append(
-            PercentileRatio(
-                percentile=float(q),
-                baseline_us=float(np.percentile(b, q)),
-                candidate_us=float(np.percentile(c, q)),
-                ratio=ratio,
-                ci_low=lo,
-                ci_high=hi,
-            )
-        )
+        for q, (ratio, lo, hi) in zip(percentiles, ratios, strict=True)
+    ]
     n = b.shape[1]
     indices = _thin(n, max_points)
     kept = b[:, indices] if indices else b
