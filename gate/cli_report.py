@@ -58,6 +58,35 @@ def publish_to_github(result: Any, report_dir: Path | None, flag: bool | None) -
         click.echo(f"gate: warning: {problem}", err=True)
 
 
+def _fill_comparison(result: Any) -> None:
+    """A run.json written before gate kept baseline samples: read them from its baseline.
+
+    Best effort, for the HTML figures only: when the baseline file is gone or changed, the
+    report says it has no baseline samples, and a note on stderr says why.
+    """
+    if result.comparison is not None or result.baseline is None or not result.runs:
+        return
+    from gate.baseline import load_baseline
+    from gate.config import load_policy
+    from gate.report.comparison import build_comparison
+
+    try:
+        base = load_baseline(Path(result.baseline.path))
+        if base.traffic_digest != result.baseline.traffic_digest:
+            raise ValueError("it was recorded again since this run")
+        policy = load_policy(None)
+        result.comparison = build_comparison(
+            [r.latencies_us for r in base.runs],
+            [r.latencies_us for r in result.runs],
+            alpha=result.alpha if result.alpha is not None else policy.alpha,
+            resamples=policy.latency.bootstrap_resamples,
+            seed=policy.seed,
+        )
+    except (GateError, ValueError) as e:
+        why = e.message if isinstance(e, GateError) else str(e)
+        click.echo(f"gate: note: no baseline samples for the figures ({why})", err=True)
+
+
 class _DefaultGroup(click.Group):
     """A group whose first argument, when it is no subcommand, goes to ``render``."""
 
@@ -111,6 +140,8 @@ def render_cmd(
 
     try:
         result = load_run(run_json)
+        if fmt in ("html", "all"):
+            _fill_comparison(result)
         if fmt == "all":
             written = write_reports(result, out_dir or run_json.parent, formats=FORMATS)
             for kind, path in written.items():

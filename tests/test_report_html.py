@@ -7,6 +7,7 @@ proves the figures are there and decode, not merely that ``<img>`` tags exist.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -50,8 +51,14 @@ from gate.result import (
 
 
 def judged(
-    n: int = 600, shift: float = 1.2, k: int = 3, m: int = 1, seed: int = 7, **kw: Any
+    n: int = 600, shift: float = 1.2, k: int = 3, m: int = 1, seed: int = 7, max_points: int = 5000
 ) -> RunResult:
+    """A fresh copy each call; the judging is done once per set of arguments."""
+    return _judged(n, shift, k, m, seed, max_points).model_copy(deep=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _judged(n: int, shift: float, k: int, m: int, seed: int, max_points: int) -> RunResult:
     rng = np.random.default_rng(seed)
     payload = rng.lognormal(np.log(500), 0.3, n)  # per-request cost, shared by every run
     base = [(payload * rng.lognormal(0, 0.05, n)).tolist() for _ in range(k)]
@@ -64,7 +71,7 @@ def judged(
         alpha=policy.alpha,
         resamples=policy.latency.bootstrap_resamples,
         seed=policy.seed,
-        **kw,
+        max_points=max_points,
     )
     return RunResult(
         run_id="20261128-100000-html01",

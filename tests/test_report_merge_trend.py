@@ -32,7 +32,7 @@ from gate.report.merge import (
     render_merged_markdown,
     worst,
 )
-from gate.result import ModelInfo, RunResult, Verdict
+from gate.result import LatencyRun, ModelInfo, RunResult, Verdict
 
 # --------------------------------------------------------------------------------------
 # Merge
@@ -272,3 +272,50 @@ def test_trend_in_the_browser_and_on_the_cli(tmp_path: Path) -> None:
     assert seen["images"][0]["width"] > 600
     res = run_gate("report", "trend", str(tmp_path / "none"), "--out", str(tmp_path / "t"))
     assert res.returncode == 2 and "cannot read the history file" in res.stderr
+
+
+def test_old_run_json_takes_baseline_samples_from_its_baseline_file(tmp_path: Path) -> None:
+    """A run.json without ``comparison`` (written before gate kept it) re-renders its
+    figures from the baseline file it names, when that file is still there and unchanged."""
+    from gate.baseline import Baseline, save_baseline
+
+    full = judged(n=300)
+    assert full.comparison is not None and full.baseline is not None
+    base = Baseline(
+        model="resnet<50>",
+        model_digest="sha256:b",
+        model_repository="models",
+        traffic_digest="sha256:t",
+        traffic_requests=300,
+        environment={"gpu": "none"},
+        recorded_at="2026-11-27T10:00:00+00:00",
+        gate_version="0.1.0",
+        runs=[
+            LatencyRun(index=i, started_at="x", latencies_us=run)
+            for i, run in enumerate(full.comparison.baseline_latencies_us)
+        ],
+    )
+    stored = save_baseline(tmp_path / "store", base)
+    old = full.model_copy(
+        update={
+            "comparison": None,
+            "baseline": full.baseline.model_copy(update={"path": str(stored)}),
+        }
+    )
+    p = tmp_path / "run.json"
+    p.write_text(old.to_json())
+    runner = CliRunner()
+    res = runner.invoke(cli, ["report", str(p), "--format", "html", "-o", str(tmp_path / "a.html")])
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "a.html").read_text()
+    assert html.count('data-figure="') == 3
+    # the same candidate percentiles the run would have stored itself (its baseline side
+    # differs in the last digit: run.json keeps baseline latencies to 0.1 µs)
+    for row in full.comparison.percentiles:
+        assert f"<td class=\"num\">{row.candidate_us:,.1f}</td>" in html
+
+    stored.unlink()
+    res = runner.invoke(cli, ["report", str(p), "--format", "html", "-o", str(tmp_path / "b.html")])
+    assert res.exit_code == 0
+    assert "gate: note: no baseline samples for the figures" in res.stderr
+    assert (tmp_path / "b.html").read_text().count('data-figure="') == 1
