@@ -312,10 +312,24 @@ def test_old_run_json_takes_baseline_samples_from_its_baseline_file(tmp_path: Pa
     # the same candidate percentiles the run would have stored itself (its baseline side
     # differs in the last digit: run.json keeps baseline latencies to 0.1 µs)
     for row in full.comparison.percentiles:
-        assert f"<td class=\"num\">{row.candidate_us:,.1f}</td>" in html
+        assert f'<td class="num">{row.candidate_us:,.1f}</td>' in html
 
     stored.unlink()
     res = runner.invoke(cli, ["report", str(p), "--format", "html", "-o", str(tmp_path / "b.html")])
     assert res.exit_code == 0
     assert "gate: note: no baseline samples for the figures" in res.stderr
     assert (tmp_path / "b.html").read_text().count('data-figure="') == 1
+
+
+def test_reports_history_in_the_config_is_relative_to_it(tmp_path: Path) -> None:
+    from conftest import write_config
+
+    from gate.config import load_config
+
+    (tmp_path / "sub").mkdir()
+    cfg = write_config(tmp_path / "sub" / "gate.yaml", store=tmp_path / "s", reports=tmp_path / "r")
+    with cfg.open("a") as fh:  # the template ends inside `reports:`
+        fh.write("  history: trends/nightly.jsonl\n")
+    assert load_config(cfg).reports.history == (tmp_path / "sub" / "trends" / "nightly.jsonl")
+    plain = write_config(tmp_path / "gate.yaml", store=tmp_path / "s", reports=tmp_path / "r")
+    assert load_config(plain).reports.history is None
