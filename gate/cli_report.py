@@ -98,10 +98,12 @@ class _DefaultGroup(click.Group):
 
 @click.group(cls=_DefaultGroup)
 def report() -> None:
-    """Re-render a saved run (gate report RUN.json), merge runs, or draw trends."""
+    """Re-render a saved run, merge matrix runs, or draw trends.
+
+    `gate report RUN.json [--format F]` is short for `gate report render RUN.json`."""
 
 
-@report.command("render")
+@report.command("render", short_help="Re-render a saved run.json in any format.")
 @click.argument("run_json", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
     "--format",
@@ -162,7 +164,7 @@ def render_cmd(
         click.echo(text, nl=not text.endswith("\n"))
 
 
-@report.command("merge")
+@report.command("merge", short_help="Merge many run.json: one JUnit, summary, verdict.")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
     "--out",
@@ -235,7 +237,7 @@ def merge_cmd(runs: tuple[Path, ...], out_dir: Path, github: bool | None) -> Non
     sys.exit(merged.exit_code)
 
 
-@report.command("trend")
+@report.command("trend", short_help="Draw trends per model from a history file.")
 @click.argument("history", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--model", help="Only this model (default: every model in the history).")
 @click.option(
