@@ -24,5 +24,5 @@ $GATE check "$CFG" --model-repository fixtures/models/lessaccurate --report-dir 
 
 echo
 echo "unchanged model: exit $same (expected 0)   slower model: exit $slow (expected 1)   less accurate model: exit $worse (expected 1)"
-echo "reports: reports/demo/unchanged/, reports/demo/slower/, reports/demo/lessaccurate/ (run.json, junit.xml, summary.md)"
+echo "reports: reports/demo/unchanged/, reports/demo/slower/, reports/demo/lessaccurate/ (run.json, junit.xml, summary.md, report.html)"
 [ "$same" -eq 0 ] && [ "$slow" -eq 1 ] && [ "$worse" -eq 1 ]
