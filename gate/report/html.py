@@ -69,6 +69,7 @@ pre{background:#fff;border:1px solid #d0d7de;padding:8px;overflow:auto;max-heigh
 font-size:12px}
 .note{color:#57606a;font-style:italic}
 ul.warnings li{margin:2px 0}
+table.checks td:last-child{min-width:240px}
 """
 
 _LOG_CHARS = 20000
