@@ -262,3 +262,24 @@ def trend_cmd(history: Path, model: str | None, out_dir: Path) -> None:
         _fail(ConfigError(f"cannot write the trend in {out_dir}: {e.strerror or e}"))
     for p in paths:
         click.echo(str(p))
+
+
+@report.command("append", short_help="Append run.json summaries to a history file.")
+@click.argument("history", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+def append_cmd(history: Path, runs: tuple[Path, ...]) -> None:
+    """Append each RUN.json's summary to HISTORY (one JSON line each, under a lock).
+
+    For jobs that gate elsewhere and collect the run.json files later (the nightly trend);
+    `gate check --history` does the same as it runs. The commit comes from $GITHUB_SHA.
+    """
+    from gate.report.history import append_history, history_entry
+    from gate.report.merge import load_run
+
+    try:
+        entries = [history_entry(load_run(p)) for p in runs]
+        for entry in entries:
+            append_history(history, entry)
+    except GateError as e:
+        _fail(e)
+    click.echo(f"appended {len(entries)} run(s) to {history}")

@@ -333,3 +333,28 @@ def test_reports_history_in_the_config_is_relative_to_it(tmp_path: Path) -> None
     assert load_config(cfg).reports.history == (tmp_path / "sub" / "trends" / "nightly.jsonl")
     plain = write_config(tmp_path / "gate.yaml", store=tmp_path / "s", reports=tmp_path / "r")
     assert load_config(plain).reports.history is None
+
+
+def test_append_runs_and_read_whole_run_json_lines(tmp_path: Path) -> None:
+    """`gate report append` (the nightly job's collector) and run.json lines in a history."""
+    run = judged(n=300)
+    p = tmp_path / "run.json"
+    p.write_text(run.to_json())
+    history = tmp_path / "h" / "m.jsonl"
+    res = CliRunner().invoke(cli, ["report", "append", str(history), str(p), str(p)])
+    assert res.exit_code == 0, res.output
+    assert "appended 2 run(s)" in res.stdout
+    # a run.json stripped of its samples, one per line, as `jq -c '.runs = []'` writes it
+    stripped = run.model_copy(update={"runs": []})
+    with history.open("a") as fh:
+        fh.write(json.dumps(json.loads(stripped.to_json())) + "\n")
+        fh.write('{"schema": "gate-run/1", "run_id": 3}\n')
+    h = read_history(history)
+    assert len(h.entries) == 3
+    assert [e["run_id"] for e in h.entries] == [run.run_id] * 3
+    assert run.comparison is not None
+    p50 = run.comparison.percentiles[0]
+    assert h.entries[2]["latency_us"]["p50"] == p50.candidate_us
+    assert h.problems == [f"{history}: line 4: a run.json whose field 'run_id' is invalid; skipped"]
+    res = CliRunner().invoke(cli, ["report", "append", str(history), str(tmp_path / "no.json")])
+    assert res.exit_code == 2 and "cannot read" in res.stderr

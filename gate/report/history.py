@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from gate.errors import ConfigError, InfraError
-from gate.result import CheckStatus, RunResult
+from gate.result import RUN_SCHEMA, CheckStatus, RunResult
 
 __all__ = [
     "HISTORY_SCHEMA",
@@ -79,6 +80,8 @@ def history_entry(result: RunResult, *, env: dict[str, str] | None = None) -> di
     if result.comparison is not None:
         for row in result.comparison.percentiles:
             baseline[f"p{row.percentile:g}"] = row.baseline_us
+            # a run.json stripped of its samples still has the candidate's percentiles
+            latency.setdefault(f"p{row.percentile:g}", row.candidate_us)
     checks = {
         c.name: {
             "metric": c.metric,
@@ -175,6 +178,9 @@ class History:
 def read_history(path: Path) -> History:
     """Every well-formed entry of ``path``, in file order; bad lines become ``problems``.
 
+    A line may also be a whole ``gate-run/1`` document (a run.json on one line): it is
+    summarised as ``gate report append`` would have.
+
     A missing or unreadable file is a ``ConfigError`` (exit 2) naming it.
     """
     try:
@@ -197,6 +203,16 @@ def read_history(path: Path) -> History:
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             history.problems.append(f"{path}: line {number}: not JSON ({e}); skipped")
             continue
+        if isinstance(entry, dict) and entry.get("schema") == RUN_SCHEMA:
+            # a whole run.json on one line (e.g. `jq -c . run.json >> history.jsonl`)
+            try:
+                entry = history_entry(RunResult.model_validate(entry), env={})
+            except ValidationError as e:
+                loc = ".".join(str(x) for x in e.errors()[0]["loc"])
+                history.problems.append(
+                    f"{path}: line {number}: a run.json whose field '{loc}' is invalid; skipped"
+                )
+                continue
         if not isinstance(entry, dict) or entry.get("schema") != HISTORY_SCHEMA:
             history.problems.append(
                 f"{path}: line {number}: field 'schema' is not {HISTORY_SCHEMA!r}; skipped"
