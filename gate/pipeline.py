@@ -352,6 +352,15 @@ def _comparison(
         return None
 
 
+def _accuracy_deltas(base: object, cand: object) -> dict[str, list[float]]:
+    from gate.report.comparison import accuracy_deltas
+
+    try:
+        return accuracy_deltas(base, cand)
+    except (ValueError, TypeError):  # a report figure must never cost the run
+        return {}
+
+
 def run_check(
     cfg: GateConfig,
     config_path: Path,
@@ -438,6 +447,8 @@ def run_check(
             result.verdict = verdict
             result.warnings.extend(warns)
             result.comparison = _comparison(prep.policy, base.runs, runs, result.warnings)
+            if result.comparison is not None and base.accuracy and result.accuracy:
+                result.comparison.accuracy_deltas = _accuracy_deltas(base.accuracy, result.accuracy)
             st.detail = f"{len(checks)} checks → {verdict.value}"
     except (Exception, Interrupted, KeyboardInterrupt) as e:
         record_error(result, e)

@@ -161,6 +161,10 @@ class Comparison(_Model):
     confidence: float = 0.95
     resamples: int = 0
     seed: int = 0
+    accuracy_deltas: dict[str, list[float]] = Field(
+        default_factory=dict,
+        description="per eval sample, candidate minus baseline score, by metric (thinned)",
+    )
 
 
 class RunResult(_Model):

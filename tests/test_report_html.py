@@ -401,3 +401,34 @@ def test_check_writes_an_html_report_github_outputs_and_history(
     )
     assert again.returncode == 0, again.output
     assert _figures((alone / "again.html").read_text()) == ["ecdf", "log-ratios", "percentiles"]
+
+
+def test_accuracy_deltas_from_the_real_accuracy_records() -> None:
+    """gate check keeps candidate − baseline per-sample scores; the HTML draws them."""
+    from gate.accuracy_record import AccuracyRecord, EncodedArray
+    from gate.report.comparison import accuracy_deltas as deltas_of
+
+    def record(top1: list[float]) -> AccuracyRecord:
+        return AccuracyRecord(
+            eval_set="e.jsonl.gz",
+            eval_set_digest="sha256:e",
+            samples=len(top1),
+            output="OUT",
+            kind="label",
+            scores={
+                "top1": EncodedArray.encode(np.asarray(top1, dtype=np.float32)),
+                "other": EncodedArray.encode(np.zeros(2, dtype=np.float32)),
+            },
+        )
+
+    base, cand = record([1, 1, 0, 1, 0, 1]), record([1, 0, 0, 1, 1, 0])
+    cand.scores.pop("other")
+    assert deltas_of(base, cand) == {"top1": [0.0, -1.0, 0.0, 0.0, 1.0, -1.0]}
+    assert deltas_of(base, cand, max_points=3) == {"top1": [0.0, 0.0, -1.0]}
+    result = judged()
+    assert result.comparison is not None
+    result.comparison.accuracy_deltas = deltas_of(base, cand)
+    assert accuracy_deltas(result) == [0.0, -1.0, 0.0, 0.0, 1.0, -1.0]
+    html = render_html(RunResult.from_json(result.to_json()))
+    assert _figures(html) == ["ecdf", "log-ratios", "percentiles", "accuracy"]
+    assert "candidate minus baseline top1" in html

@@ -255,3 +255,28 @@ def tolerance_for(result: RunResult, metric: str) -> float | None:
         if check.metric == metric and tol is not None and math.isfinite(tol):
             return tol
     return None
+
+
+def accuracy_deltas(
+    baseline: object, candidate: object, *, max_points: int = MAX_POINTS
+) -> dict[str, list[float]]:
+    """Per metric, candidate minus baseline score per eval sample (paired by sample).
+
+    Takes two ``AccuracyRecord``-like values (``scores`` by metric, each with ``decode()``);
+    metrics whose arrays differ in shape are left out. Thinned like the latencies.
+    """
+    out: dict[str, list[float]] = {}
+    b_scores = getattr(baseline, "scores", None) or {}
+    c_scores = getattr(candidate, "scores", None) or {}
+    for name, enc in c_scores.items():
+        if name not in b_scores:
+            continue
+        c = np.asarray(enc.decode(), dtype=np.float64).ravel()
+        b = np.asarray(b_scores[name].decode(), dtype=np.float64).ravel()
+        if c.shape != b.shape or c.size == 0:
+            continue
+        d = c - b
+        indices = _thin(d.size, max_points)
+        kept = d[indices] if indices else d
+        out[name] = [round(float(v), 6) for v in kept]
+    return out

@@ -336,7 +336,21 @@ def memory_series(result: RunResult) -> dict[str, tuple[list[float], list[float]
 
 
 def accuracy_deltas(result: RunResult) -> list[float]:
-    """Per-sample candidate − baseline scores from ``result.accuracy`` when present."""
+    """Per-sample candidate − baseline scores: the first metric kept in ``comparison``,
+    else from a ``result.accuracy`` that carries deltas or both sides' scores."""
+    return accuracy_delta_series(result)[1]
+
+
+def accuracy_delta_series(result: RunResult) -> tuple[str, list[float]]:
+    """(metric name, per-sample deltas); ("", []) when the run has none."""
+    comp = result.comparison
+    if comp is not None and comp.accuracy_deltas:
+        name, values = next(iter(comp.accuracy_deltas.items()))
+        return name, values
+    return "score", _duck_accuracy_deltas(result)
+
+
+def _duck_accuracy_deltas(result: RunResult) -> list[float]:
     acc = getattr(result, "accuracy", None)
     if acc is None:
         return []
@@ -375,14 +389,14 @@ def _memory_section(result: RunResult) -> str | None:
 def _accuracy_section(result: RunResult) -> str | None:
     from gate.report import plots
 
-    deltas = accuracy_deltas(result)
+    metric, deltas = accuracy_delta_series(result)
     if not deltas:
         return None
     return "<h2>Accuracy</h2>" + _figure(
         "accuracy",
         "accuracy deltas",
-        "Per evaluation sample: candidate score minus baseline score.",
-        lambda: plots.accuracy_deltas_png(deltas),
+        f"Per evaluation sample: candidate minus baseline {metric}, paired by sample.",
+        lambda: plots.accuracy_deltas_png(deltas, label=f"candidate − baseline {metric}"),
     )
 
 
