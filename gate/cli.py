@@ -115,12 +115,21 @@ def _fail(exc: GateError) -> NoReturn:
     sys.exit(int(exc.exit_code))
 
 
-def _progress(quiet: bool) -> Callable[[str], None]:
-    def emit(msg: str) -> None:
-        if not quiet:
-            click.echo(f"  · {msg}", err=True)
+_ACTIVE: list[Any] = []
 
-    return emit
+
+def _progress(quiet: bool) -> Callable[[str], None]:
+    """Progress on stderr: rich on a terminal, plain lines in CI logs (see gate.progress)."""
+    from gate.progress import make_progress
+
+    prog = make_progress(quiet)
+    _ACTIVE.append(prog)
+    return prog
+
+
+def _close_progress() -> None:
+    while _ACTIVE:
+        _ACTIVE.pop().close()
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -145,6 +154,7 @@ def _finish(
     from gate.report import write_reports
     from gate.report.text import render_console
 
+    _close_progress()
     code = result.exit_code
     record_history(result, history)
     try:
@@ -191,6 +201,12 @@ def cli() -> None:
     help="Append this run's summary to a JSON-lines history (overrides reports.history).",
 )
 @GITHUB_OPTION
+@click.option(
+    "--allow-env-mismatch",
+    is_flag=True,
+    help="Compare with a baseline measured in another environment (GPU, driver, Triton, "
+    "image…) instead of exiting 2; the report flags it.",
+)
 def check(
     config: Path,
     repository: Path | None,
@@ -202,6 +218,7 @@ def check(
     previous: Path | None,
     history: Path | None,
     github: bool | None,
+    allow_env_mismatch: bool,
 ) -> None:
     """Measure the model and judge it against its stored baseline (the whole gate)."""
     from gate.pipeline import run_check
@@ -210,7 +227,12 @@ def check(
     prev = _previous_verdict(previous, cfg.model.name) if notify else None
     out = report_dir or cfg.reports.dir
     result = run_check(
-        cfg, config, repository=repository, progress=_progress(quiet), log_dir=out / "logs"
+        cfg,
+        config,
+        repository=repository,
+        progress=_progress(quiet),
+        log_dir=out / "logs",
+        allow_env_mismatch=allow_env_mismatch,
     )
     if notify:
         _notify(result, cfg.notify, previous=prev, report_url=report_url)
@@ -230,8 +252,16 @@ def replay(
     from gate.pipeline import run_replay
 
     cfg = _load(config)
-    result = run_replay(cfg, config, repository=repository, runs=runs, progress=_progress(quiet))
-    _finish(result, report_dir or cfg.reports.dir, quiet)
+    out = report_dir or cfg.reports.dir
+    result = run_replay(
+        cfg,
+        config,
+        repository=repository,
+        runs=runs,
+        progress=_progress(quiet),
+        log_dir=out / "logs",
+    )
+    _finish(result, out, quiet)
 
 
 @cli.group()
@@ -252,22 +282,34 @@ def baseline_record(
     from gate.pipeline import run_record
 
     cfg = _load(config)
+    out = (report_dir or cfg.reports.dir) / "baseline"
     result, path = run_record(
-        cfg, config, repository=repository, runs=runs, progress=_progress(quiet)
+        cfg,
+        config,
+        repository=repository,
+        runs=runs,
+        progress=_progress(quiet),
+        log_dir=out / "logs",
     )
+    _close_progress()
     if path is not None:
         click.echo(f"baseline stored: {path}", err=True)
-    _finish(result, (report_dir or cfg.reports.dir) / "baseline", quiet)
+    _finish(result, out, quiet)
 
 
 @baseline.command("show")
 @_CONFIG
 def baseline_show(config: Path) -> None:
-    """Show the stored baselines of the configured model."""
-    from gate.baseline import describe, find_baselines, load_baseline
+    """Show the stored baselines of the configured model (one per environment)."""
+    from gate.baseline import describe, find_baselines, read_baseline
+    from gate.store import open_store
 
     cfg = _load(config)
-    paths = find_baselines(cfg.baseline.store, cfg.model.name)
+    try:
+        store = open_store(cfg.baseline.store)
+        paths = find_baselines(store, cfg.model.name)
+    except GateError as e:
+        _fail(e)
     if not paths:
         _fail(
             ConfigError(
@@ -277,9 +319,12 @@ def baseline_show(config: Path) -> None:
         )
     try:
         for p in paths:
-            b = load_baseline(p)
+            b = read_baseline(store, p)
             click.echo(
-                json.dumps({"path": str(p), **describe(b), "environment": b.environment}, indent=2)
+                json.dumps(
+                    {"path": store.locate(p), **describe(b), "environment": b.environment},
+                    indent=2,
+                )
             )
     except GateError as e:
         _fail(e)
@@ -484,6 +529,15 @@ def doctor(install: bool, wheel: Path | None, config: Path | None) -> None:
         click.echo(f"        {'':<{width}}  {i.note}")
     required = {"tritonserver", "perf_analyzer"}
     sys.exit(0 if all(i.ok for i in items if i.name in required) else int(ExitCode.INFRA))
+
+
+def _register_lifecycle() -> None:
+    from gate.cli_lifecycle import register
+
+    register(baseline, traffic)
+
+
+_register_lifecycle()
 
 
 def main() -> None:

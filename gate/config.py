@@ -199,7 +199,11 @@ class MeasureConfig(_Strict):
 
 
 class BaselineConfig(_Strict):
-    store: Path = Path(".gate/baselines")
+    store: str = Field(
+        ".gate/baselines",
+        min_length=1,
+        description="a local folder, or an fsspec URL such as s3://bucket/prefix",
+    )
     runs: int = Field(3, ge=2, le=50, description="replays, each on a fresh server")
 
 
@@ -446,7 +450,11 @@ def load_config(path: Path, overrides: Sequence[str] = ()) -> GateConfig:
             ),
             "traffic": cfg.traffic.model_copy(update={"path": _resolve(base, cfg.traffic.path)}),
             "baseline": cfg.baseline.model_copy(
-                update={"store": _resolve(base, cfg.baseline.store)}
+                update={
+                    "store": cfg.baseline.store
+                    if "://" in cfg.baseline.store
+                    else str(_resolve(base, Path(cfg.baseline.store)))
+                }
             ),
             "reports": cfg.reports.model_copy(update={"dir": _resolve(base, cfg.reports.dir)}),
             "policy": _resolve(base, cfg.policy),

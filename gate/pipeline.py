@@ -21,7 +21,8 @@ from pathlib import Path
 from gate import __version__
 from gate.baseline import (
     Baseline,
-    baseline_path,
+    env_changes,
+    env_mismatch_error,
     find_baselines,
     git_commit,
     model_digest,
@@ -30,6 +31,7 @@ from gate.baseline import (
 )
 from gate.checks import stage as acc_stage
 from gate.config import GateConfig, Policy, check_model_dir, load_policy
+from gate.envinfo import cuda_version
 from gate.errors import ConfigError, GateError, InputError
 from gate.judge import judge_latency
 from gate.measure.latency import ReplaySpec, replay
@@ -153,8 +155,10 @@ def fingerprint(
         "gpu_model": gpu,
         "gpu_count": count,
         "gpu_driver": driver,
+        "cuda_version": cuda_version() if q.gpus else "",
         "launcher": cfg.launcher.kind,
         "protocol": cfg.measure.protocol,
+        "concurrency": str(getattr(cfg.measure, "concurrency", "") or ""),
         "max_threads": str(cfg.measure.max_threads),
         "traffic_digest": traffic_digest,
         "python": platform.python_version(),
@@ -186,6 +190,7 @@ def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | Non
             )
         policy = load_policy(cfg.policy)
         run.result.alpha = policy.alpha
+        run.result.git_commit = git_commit(config_path.resolve().parent)
         model_dir = check_model_dir(cfg, config_path)
         run.result.model = ModelInfo(
             name=cfg.model.name,
@@ -368,8 +373,15 @@ def run_check(
     repository: Path | None = None,
     progress: Progress = _quiet,
     log_dir: Path | None = None,
+    allow_env_mismatch: bool = False,
 ) -> RunResult:
-    """``gate check``: measure the candidate and judge it against the stored baseline."""
+    """``gate check``: measure the candidate and judge it against the stored baseline.
+
+    The baseline recorded in this environment is chosen; if only baselines of other
+    environments exist (different GPU, driver, Triton, image…), that is exit 2 naming the
+    differences, unless ``allow_env_mismatch``: then the closest one is used, and the
+    differences are recorded in ``baseline_env_mismatch`` and as a warning.
+    """
     result = new_result("check", config_path)
     run = Run(result, progress, log_dir or cfg.reports.dir / "logs")
     try:
@@ -412,10 +424,14 @@ def run_check(
                     hint=f"record the baseline again: gate baseline record {config_path}",
                 )
             if diffs:
+                changes = env_changes(base.environment, result.environment)
+                if not allow_env_mismatch:
+                    raise env_mismatch_error(path, changes, str(config_path))
+                result.baseline_env_mismatch = changes
                 result.warnings.append(
-                    "baseline was recorded in another environment (differs in: "
-                    + ", ".join(diffs)
-                    + "); record a baseline on this runner type for a fair comparison"
+                    "--allow-env-mismatch: the baseline was measured in another environment ("
+                    + "; ".join(changes)
+                    + "); latency differences may come from the machine, not the model"
                 )
             result.baseline = BaselineRef(
                 path=str(path),
@@ -462,10 +478,11 @@ def run_replay(
     repository: Path | None = None,
     runs: int | None = None,
     progress: Progress = _quiet,
+    log_dir: Path | None = None,
 ) -> RunResult:
     """``gate replay``: measure only; the RunResult carries the samples, nothing is judged."""
     result = new_result("replay", config_path)
-    run = Run(result, progress, cfg.reports.dir / "logs")
+    run = Run(result, progress, log_dir or cfg.reports.dir / "logs")
     try:
         prep = prepare(run, cfg, config_path, repository)
         result.runs = measure(run, prep, runs or cfg.measure.runs, label="replay")
@@ -482,11 +499,12 @@ def run_record(
     repository: Path | None = None,
     runs: int | None = None,
     progress: Progress = _quiet,
-) -> tuple[RunResult, Path | None]:
+    log_dir: Path | None = None,
+) -> tuple[RunResult, str | None]:
     """``gate baseline record``: K replays, each on a fresh server, stored atomically."""
     result = new_result("baseline-record", config_path)
-    run = Run(result, progress, cfg.reports.dir / "logs")
-    path: Path | None = None
+    run = Run(result, progress, log_dir or cfg.reports.dir / "logs")
+    path: str | None = None
     try:
         prep = prepare(run, cfg, config_path, repository)
         k = runs or cfg.baseline.runs
@@ -507,14 +525,13 @@ def run_record(
                 traffic_requests=result.traffic.requests,
                 environment=result.environment,
                 recorded_at=now_iso(),
-                git_commit=git_commit(config_path.resolve().parent),
+                git_commit=result.git_commit,
                 gate_version=__version__,
                 runs=result.runs,
                 accuracy=result.accuracy,
             )
             path = save_baseline(cfg.baseline.store, b)
-            assert path == baseline_path(cfg.baseline.store, b.model, b.environment)
-            st.detail = str(path)
+            st.detail = path
             result.baseline = BaselineRef(
                 path=str(path),
                 recorded_at=b.recorded_at,

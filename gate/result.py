@@ -197,6 +197,14 @@ class RunResult(_Model):
     comparison: Comparison | None = Field(
         None, description="baseline samples (thinned) and percentile ratios for the HTML report"
     )
+    git_commit: str | None = Field(
+        None, description="commit of the config's repository; a promoted baseline keeps it"
+    )
+    baseline_env_mismatch: list[str] = Field(
+        default_factory=list,
+        description="hard environment keys that differ from the baseline's ('key: old → new'), "
+        "compared anyway under --allow-env-mismatch",
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

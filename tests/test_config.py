@@ -68,13 +68,24 @@ def test_valid_config_resolves_relative_paths_against_its_folder(
     assert cfg.traffic.path == folder / "traffic" / "demo.jsonl.gz"
     assert cfg.launcher.tritonserver == folder / "bin" / "tritonserver"
     assert cfg.measure.perf_analyzer == Path("/opt/pa/perf_analyzer")  # absolute: kept
-    assert cfg.baseline.store.resolve() == (tmp_path / "project" / "store").resolve()
+    assert Path(cfg.baseline.store) == (tmp_path / "project" / "store").resolve()
     assert cfg.policy == folder / "policies" / "strict.yaml"
     assert cfg.reports.dir == folder / "out" / "reports"
     assert cfg.launcher.startup_timeout_s == 30
     # defaults fill what is not given
     assert cfg.measure.protocol == "http"
     assert cfg.baseline.runs == 3
+
+
+def test_baseline_store_url_is_kept_as_is(tmp_path: Path) -> None:
+    """An fsspec URL is not a path: it must not be resolved against the config's folder."""
+    path = write(
+        tmp_path,
+        "gate.yaml",
+        "model: {name: m, repository: repo}\ntraffic: {path: t.jsonl}\n"
+        "baseline: {store: 's3://bucket/gate/baselines'}\n",
+    )
+    assert load_config(path).baseline.store == "s3://bucket/gate/baselines"
 
 
 def test_config_defaults_resolve_against_its_folder_too(tmp_path: Path) -> None:
@@ -85,7 +96,7 @@ def test_config_defaults_resolve_against_its_folder_too(tmp_path: Path) -> None:
     )
     cfg = load_config(path)
     folder = tmp_path.resolve()
-    assert cfg.baseline.store == folder / ".gate" / "baselines"
+    assert cfg.baseline.store == str(folder / ".gate" / "baselines")
     assert cfg.reports.dir == folder / "reports"
     assert cfg.policy is None
     assert cfg.launcher.tritonserver is None

@@ -1,0 +1,318 @@
+"""Where baselines live: a local folder (default) or any fsspec URL (``s3://bucket/prefix``…).
+
+A store is a flat key space of small files (``<model>/baseline-<envkey>.json.gz`` and its
+``history/``). Both kinds promise the same thing to readers: **a file is either absent, the
+old version, or the whole new version — never a part**.
+
+* Local folder: a temporary file in the same folder, fsync, ``os.replace``, fsync of the
+  folder (POSIX rename is atomic). Writers of one model serialise on an ``fcntl`` lock file
+  (``<model>/.lock``), so two nightly jobs on one runner (or on a shared NFS/EFS mount with
+  working locks) never interleave "move the old baseline to history" and "write the new one".
+* fsspec URL: the bytes are uploaded to a temporary key beside the target
+  (``.tmp-<uuid>-<name>``) and then moved onto it (``fs.mv``; on S3-compatible stores a
+  server-side copy, which creates the object whole, then a delete of the temporary key). An
+  object store has no portable lock, so concurrent writers of the *same* model and
+  environment are last-writer-wins; each one's superseded file still goes to ``history/``
+  under a unique name, so nothing is lost and ``gate baseline restore`` can bring any back.
+  Run one promote job per model at a time (e.g. a CI concurrency group) if that matters.
+
+fsspec is imported only when a URL is used (``pip install 'triton-gate[store]'`` adds it
+with s3fs), so the default local store needs nothing extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gate.errors import ConfigError, InfraError
+
+#: how long a writer waits for another writer of the same model before giving up (exit 3)
+LOCK_TIMEOUT_S = 300.0
+
+
+def is_url(location: str | Path) -> bool:
+    """``s3://…``, ``memory://…``, ``gs://…``: anything fsspec handles; ``file://`` too."""
+    return isinstance(location, str) and "://" in location
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file in the store: its key (relative, ``/``-separated) and modification time."""
+
+    key: str
+    mtime: float
+
+
+class Store:
+    """The operations the baseline lifecycle needs; keys are relative ``a/b/c`` strings."""
+
+    url: str
+
+    def read_bytes(self, key: str) -> bytes:  # FileNotFoundError when absent
+        raise NotImplementedError
+
+    def write_atomic(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def files(self, prefix: str) -> list[Entry]:
+        """Files directly under the folder ``prefix`` (no recursion), temporaries excluded."""
+        raise NotImplementedError
+
+    def dirs(self) -> list[str]:
+        """Top-level folders (one per model)."""
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def locate(self, key: str) -> str:
+        """A human-readable full location of ``key`` for messages and reports."""
+        return f"{self.url.rstrip('/')}/{key}"
+
+    @contextlib.contextmanager
+    def lock(self, folder: str, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+        yield
+
+
+def _is_tmp(name: str) -> bool:
+    return name.startswith(".")
+
+
+class LocalStore(Store):
+    def __init__(self, root: Path):
+        self.root = root
+        self.url = str(root)
+
+    def _p(self, key: str) -> Path:
+        return self.root / key
+
+    def read_bytes(self, key: str) -> bytes:
+        return self._p(key).read_bytes()
+
+    def write_atomic(self, key: str, data: bytes) -> None:
+        path = self._p(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+                _fsync_dir(path.parent)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except OSError as e:
+            raise InfraError(
+                f"cannot write {path}: {e.strerror or e}",
+                hint="check that the baseline store is writable and the disk is not full",
+            ) from None
+
+    def exists(self, key: str) -> bool:
+        return self._p(key).is_file()
+
+    def files(self, prefix: str) -> list[Entry]:
+        d = self._p(prefix)
+        if not d.is_dir():
+            return []
+        out = []
+        for p in d.iterdir():
+            if p.is_file() and not _is_tmp(p.name):
+                out.append(Entry(f"{prefix.rstrip('/')}/{p.name}", p.stat().st_mtime))
+        return out
+
+    def dirs(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not _is_tmp(p.name))
+
+    def delete(self, key: str) -> None:
+        try:
+            self._p(key).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise InfraError(f"cannot delete {self._p(key)}: {e.strerror}") from None
+
+    def locate(self, key: str) -> str:
+        return str(self._p(key))
+
+    @contextlib.contextmanager
+    def lock(self, folder: str, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+        """An exclusive ``flock`` on ``<folder>/.lock``, waited for up to ``timeout_s``.
+
+        The kernel drops the lock when the holder dies, so a killed job never leaves a stale
+        lock behind (unlike a lock *file* whose existence is the lock).
+        """
+        path = self._p(folder) / ".lock"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a+")  # noqa: SIM115 - held for the duration of the with-block
+        except OSError as e:
+            raise InfraError(f"cannot create lock file {path}: {e.strerror}") from None
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as e:
+                    if e.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise InfraError(f"cannot lock {path}: {e.strerror}") from None
+                    if time.monotonic() > deadline:
+                        raise InfraError(
+                            f"{path}: another gate process has held the baseline lock for "
+                            f"over {timeout_s:.0f}s",
+                            hint="wait for the other job to finish, then retry",
+                        ) from None
+                    time.sleep(0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        finally:
+            fh.close()
+
+
+class FsspecStore(Store):
+    def __init__(self, url: str):
+        try:
+            import fsspec
+        except ImportError:
+            raise ConfigError(
+                f"baseline.store {url!r} is a URL but fsspec is not installed",
+                hint="pip install 'triton-gate[store]' (fsspec + s3fs), or use a local folder",
+            ) from None
+        try:
+            fs, root = fsspec.core.url_to_fs(url)
+        except (ImportError, ValueError) as e:
+            raise ConfigError(
+                f"baseline.store {url!r}: {e}",
+                hint="install the fsspec backend for this protocol (e.g. s3fs for s3://)",
+            ) from None
+        self.fs: Any = fs
+        self.root = root.rstrip("/")
+        self.url = url
+
+    def _p(self, key: str) -> str:
+        return f"{self.root}/{key}" if self.root else key
+
+    def _infra(self, what: str, key: str, e: Exception) -> InfraError:
+        return InfraError(
+            f"cannot {what} {self.locate(key)}: {e}",
+            hint="check the store URL, its credentials and that the service is reachable",
+        )
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            data: bytes = self.fs.cat_file(self._p(key))
+        except FileNotFoundError:
+            raise
+        except Exception as e:
+            raise self._infra("read", key, e) from None
+        return data
+
+    def write_atomic(self, key: str, data: bytes) -> None:
+        final = self._p(key)
+        parent, _, name = final.rpartition("/")
+        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}-{name}" if parent else f".tmp-{uuid.uuid4().hex}"
+        try:
+            self.fs.pipe_file(tmp, data)
+            self.fs.mv(tmp, final)
+        except Exception as e:
+            with contextlib.suppress(Exception):
+                self.fs.rm_file(tmp)
+            raise self._infra("write", key, e) from None
+        with contextlib.suppress(Exception):
+            self.fs.invalidate_cache()
+
+    def exists(self, key: str) -> bool:
+        try:
+            return bool(self.fs.isfile(self._p(key)))
+        except Exception as e:
+            raise self._infra("check", key, e) from None
+
+    def _ls(self, path: str) -> list[dict[str, Any]]:
+        with contextlib.suppress(Exception):
+            self.fs.invalidate_cache()
+        try:
+            items: list[dict[str, Any]] = self.fs.ls(path, detail=True)
+        except FileNotFoundError:
+            return []
+        except Exception as e:
+            raise self._infra("list", path, e) from None
+        return items
+
+    def files(self, prefix: str) -> list[Entry]:
+        out = []
+        for it in self._ls(self._p(prefix)):
+            name = str(it["name"]).rstrip("/").rpartition("/")[2]
+            if it.get("type") != "file" or _is_tmp(name):
+                continue
+            out.append(Entry(f"{prefix.rstrip('/')}/{name}", _mtime(it)))
+        return out
+
+    def dirs(self) -> list[str]:
+        names = []
+        for it in self._ls(self.root or "/"):
+            name = str(it["name"]).rstrip("/").rpartition("/")[2]
+            if it.get("type") == "directory" and not _is_tmp(name):
+                names.append(name)
+        return sorted(names)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.fs.rm_file(self._p(key))
+        except FileNotFoundError:
+            pass
+        except Exception as e:
+            raise self._infra("delete", key, e) from None
+
+
+def _mtime(info: dict[str, Any]) -> float:
+    for k in ("mtime", "LastModified", "created", "updated"):
+        v = info.get(k)
+        if v is None:
+            continue
+        if isinstance(v, int | float):
+            return float(v)
+        ts = getattr(v, "timestamp", None)
+        if callable(ts):
+            return float(ts())
+    return 0.0
+
+
+def _fsync_dir(d: Path) -> None:
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def open_store(location: str | Path | Store) -> Store:
+    """The store for a ``baseline.store`` value: a Store, a local path, or an fsspec URL."""
+    if isinstance(location, Store):
+        return location
+    if is_url(location):
+        s = str(location)
+        if s.startswith("file://"):
+            return LocalStore(Path(s[len("file://") :]))
+        return FsspecStore(s)
+    return LocalStore(Path(location))
