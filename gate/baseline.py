@@ -28,6 +28,7 @@ import datetime as _dt
 import gzip
 import hashlib
 import json
+import secrets
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -123,7 +124,8 @@ def current_key(model: str, key: str) -> str:
 
 def _history_key(model: str, key: str) -> str:
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    return f"{model}/history/baseline-{key}-{stamp}.json.gz"
+    # the random tail keeps names unique where no lock serialises writers (object stores)
+    return f"{model}/history/baseline-{key}-{stamp}-{secrets.token_hex(3)}.json.gz"
 
 
 def baseline_path(store: StoreLike, model: str, environment: dict[str, str]) -> str:
@@ -402,8 +404,8 @@ def _parse_key(key: str) -> tuple[str, str, bool, str] | None:
     if len(parts) == 2:
         return parts[0], stem, True, ""
     if len(parts) == 3 and parts[1] == "history" and "-" in stem:
-        ek, _, stamp = stem.partition("-")
-        return parts[0], ek, False, stamp
+        ek, _, rest = stem.partition("-")
+        return parts[0], ek, False, rest.partition("-")[0]
     return None
 
 

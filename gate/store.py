@@ -92,8 +92,8 @@ def _is_tmp(name: str) -> bool:
 
 
 class LocalStore(Store):
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
         self.url = str(root)
 
     def _p(self, key: str) -> Path:
