@@ -109,7 +109,7 @@ def test_promote_accepts_pass_and_refuses_the_rest(tmp_path: Path) -> None:
     b = baseline_from_runs([run_result()], force=False, sources=["run.json"])
     assert b.source == "promote" and b.source_run_ids == ["run-1"]
     assert b.git_commit == "c0ffee" * 6 and len(b.runs) == 2
-    with pytest.raises(InputError, match="verdict.*BLOCKED"):
+    with pytest.raises(InputError, match=r"verdict.*BLOCKED"):
         baseline_from_runs([run_result(Verdict.BLOCKED)], force=False, sources=["r.json"])
     assert baseline_from_runs([run_result(Verdict.MEASURED)], force=True, sources=["r"]).runs
     # several runs merge when model, traffic and environment agree; indices renumbered
@@ -117,7 +117,7 @@ def test_promote_accepts_pass_and_refuses_the_rest(tmp_path: Path) -> None:
         [run_result(seed=1), run_result(seed=2)], force=False, sources=["a", "b"]
     )
     assert [r.index for r in merged.runs] == [0, 1, 2, 3]
-    with pytest.raises(InputError, match="environment.*gpu_model"):
+    with pytest.raises(InputError, match=r"environment.*gpu_model"):
         baseline_from_runs(
             [run_result(), run_result(env=GPU_ENV, seed=2)], force=False, sources=["a", "b"]
         )
