@@ -281,14 +281,7 @@ def _detect(src: Path) -> str:
 
 @click.command("import")
 @click.argument("src", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "-o",
-    "--output",
-    "dest",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="gate-traffic/1 file to write (.jsonl or .jsonl.gz).",
-)
+@click.argument("dest", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
     "--from",
     "kind",

@@ -67,7 +67,7 @@ def _trace(tmp: Path, *, tensors: bool, n: int) -> tuple[Path, list[np.ndarray],
 def test_import_tensor_trace_and_replay_it(tmp_path: Path) -> None:
     trace, sent, sent_at = _trace(tmp_path, tensors=True, n=70)
     dest = tmp_path / "imported.jsonl.gz"
-    res = run_gate("traffic", "import", str(trace), "-o", str(dest), timeout=60)
+    res = run_gate("traffic", "import", str(trace), str(dest), timeout=60)
     assert res.returncode == 0, res.output
     assert "wrote 70 requests of 'demo'" in res.stdout
     t = read_traffic(dest)
@@ -115,7 +115,7 @@ def test_import_tensor_trace_and_replay_it(tmp_path: Path) -> None:
 def test_import_timestamps_trace_with_payloads(tmp_path: Path) -> None:
     trace, _, _ = _trace(tmp_path, tensors=False, n=12)
     dest = tmp_path / "t.jsonl"
-    res = run_gate("traffic", "import", str(trace), "-o", str(dest), timeout=60)
+    res = run_gate("traffic", "import", str(trace), str(dest), timeout=60)
     assert res.returncode == 2
     assert "level=TENSORS" in res.stderr and "--payloads" in res.stderr
     payloads = FIXTURES / "traffic" / "demo-small.jsonl"
@@ -123,7 +123,6 @@ def test_import_timestamps_trace_with_payloads(tmp_path: Path) -> None:
         "traffic",
         "import",
         str(trace),
-        "-o",
         str(dest),
         "--payloads",
         str(payloads),

@@ -21,8 +21,7 @@ def _recording(gaps_us: np.ndarray) -> Traffic:
     t = np.concatenate([[0], np.cumsum(np.round(gaps_us))]).astype(int)
     spec = TensorSpec("INPUT0", "FP32", (4,))
     reqs = tuple(
-        Request(int(ti), {"INPUT0": np.full((1, 4), i, dtype=np.float32)})
-        for i, ti in enumerate(t)
+        Request(int(ti), {"INPUT0": np.full((1, 4), i, dtype=np.float32)}) for i, ti in enumerate(t)
     )
     return Traffic("demo", (spec,), reqs)
 

@@ -1,0 +1,73 @@
+"""The environment fingerprint guard with the real server: a baseline measured elsewhere is
+exit 2 naming the differences and both ways out; ``--allow-env-mismatch`` compares anyway
+and the RunResult and reports say so; the matching baseline wins when both exist."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import alive, run_gate, write_config
+
+from gate.baseline import find_baselines, read_baseline, save_baseline
+
+pytestmark = pytest.mark.server
+
+H100 = {"gpu_model": "NVIDIA H100 80GB HBM3", "gpu_count": "1", "gpu_driver": "550.54.15"}
+
+
+def _foreign_store(recorded: Path, dest: Path) -> None:
+    """A store holding only the recorded baseline relabelled as measured on an H100."""
+    (key,) = find_baselines(recorded, "demo")
+    b = read_baseline(recorded, key)
+    save_baseline(dest, b.model_copy(update={"environment": {**b.environment, **H100}}))
+
+
+def test_env_mismatch_is_exit_2_unless_allowed(
+    recorded_baseline: tuple[Path, Path], tmp_path: Path
+) -> None:
+    recorded, _ = recorded_baseline
+    store = tmp_path / "store"
+    _foreign_store(recorded, store)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nalpha: 0.001\n")
+    cfg = write_config(tmp_path / "gate.yaml", store=store, reports=tmp_path / "r", policy=policy)
+
+    res = run_gate("check", str(cfg), timeout=300)
+    assert res.returncode == 2, res.output
+    assert "gpu_model: NVIDIA H100 80GB HBM3 → " in res.output
+    assert "gpu_driver: 550.54.15 → " in res.output
+    assert "gate baseline record" in res.output and "--allow-env-mismatch" in res.output
+    assert not alive(res.children)
+
+    res = run_gate("check", str(cfg), "--allow-env-mismatch", timeout=300)
+    assert res.returncode == 0, res.output
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert any(c.startswith("gpu_model: NVIDIA H100") for c in run["baseline_env_mismatch"])
+    assert any("--allow-env-mismatch" in w for w in run["warnings"])
+    assert "--allow-env-mismatch" in (tmp_path / "r" / "summary.md").read_text()
+
+    # with this environment's baseline beside the foreign one, it is chosen, no flag needed
+    for p in (recorded / "demo").glob("baseline-*.json.gz"):
+        shutil.copy(p, store / "demo" / p.name)
+    assert len(find_baselines(store, "demo")) == 2
+    res = run_gate("check", str(cfg), timeout=300)
+    assert res.returncode == 0, res.output
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["baseline_env_mismatch"] == []
+    assert run["baseline"]["path"].endswith(p.name)
+    # the environment of the run carries the fingerprint keys the guard compares
+    for key in (
+        "triton_version",
+        "perf_analyzer_version",
+        "cpu_model",
+        "gpu_model",
+        "gpu_count",
+        "cuda_version",
+        "launcher",
+        "protocol",
+        "concurrency",
+    ):
+        assert key in run["environment"]
