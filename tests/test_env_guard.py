@@ -71,3 +71,29 @@ def test_env_mismatch_is_exit_2_unless_allowed(
         "concurrency",
     ):
         assert key in run["environment"]
+
+
+def test_promote_a_real_run_gives_the_same_baseline(
+    recorded_baseline: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The RunResult of a real 'gate baseline record' carries everything a baseline needs:
+    promoting it (--force: its verdict is MEASURED) reproduces the stored baseline's samples,
+    digests and environment key, and it lands beside the recorded one in the same store."""
+    recorded, cfg = recorded_baseline
+    run_json = cfg.parent / "reports" / "baseline" / "run.json"
+    assert (cfg.parent / "reports" / "baseline" / "logs" / "server-baseline-1.log").is_file()
+    res = run_gate("baseline", "promote", str(run_json), "--store", str(tmp_path / "s"))
+    assert res.returncode == 2 and "--force" in res.stderr
+    res = run_gate("baseline", "promote", str(run_json), "--force", "--store", str(tmp_path / "s"))
+    assert res.returncode == 0, res.output
+    (orig_key,) = find_baselines(recorded, "demo")
+    (new_key,) = find_baselines(tmp_path / "s", "demo")
+    assert orig_key == new_key
+    a, b = read_baseline(recorded, orig_key), read_baseline(tmp_path / "s", new_key)
+    assert [r.latencies_us for r in a.runs] == [r.latencies_us for r in b.runs]
+    assert (a.model_digest, a.traffic_digest, a.environment) == (
+        b.model_digest,
+        b.traffic_digest,
+        b.environment,
+    )
+    assert b.source == "promote"
