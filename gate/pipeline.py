@@ -280,6 +280,9 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
                         run.result.environment = fingerprint(
                             version, pa, cfg, prep.traffic.digest()
                         )
+                        env = run.result.environment
+                        if not env.get("concurrency"):  # how this replay loads the server
+                            env["concurrency"] = "recorded-intervals" if intervals else "1"
                 with run.stage(f"replay #{i + 1}") as st:
                     spec = ReplaySpec(
                         model=cfg.model.name,

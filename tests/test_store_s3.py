@@ -6,6 +6,7 @@ it cannot show anything across processes."""
 from __future__ import annotations
 
 import gzip
+import json
 import socket
 import subprocess
 import sys
@@ -174,3 +175,26 @@ def test_memory_store_and_missing_backend() -> None:
     with pytest.raises(ConfigError, match="nosuchproto") as ei:
         open_store("nosuchproto://x/y")
     assert ei.value.exit_code == 2 and "fsspec backend" in (ei.value.hint or "")
+
+
+@pytest.mark.server
+def test_gate_check_with_an_s3_store(
+    s3_store: str, recorded_baseline: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """baseline.store: s3://… in gate.yaml, end to end with the real server: the URL is
+    kept as is by the config loader and the check finds its baseline in the bucket."""
+    from conftest import write_config
+
+    recorded, _ = recorded_baseline
+    (key,) = find_baselines(recorded, "demo")
+    save_baseline(s3_store, read_baseline(recorded, key))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nalpha: 0.001\n")
+    cfg = write_config(
+        tmp_path / "gate.yaml", store=tmp_path, reports=tmp_path / "r", policy=policy
+    )
+    cfg.write_text(cfg.read_text().replace(f"store: {tmp_path}", f"store: {s3_store}"))
+    res = run_gate("check", str(cfg), timeout=300)
+    assert res.returncode == 0, res.output
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["baseline"]["path"].startswith(s3_store + "/demo/baseline-")
