@@ -338,7 +338,7 @@ def baseline_from_runs(
     from gate import __version__
     from gate.result import now_iso
 
-    return Baseline(
+    core: dict[str, Any] = dict(
         model=first.model.name,
         model_digest=first.model.digest,
         model_repository=first.model.repository,
@@ -348,10 +348,41 @@ def baseline_from_runs(
         recorded_at=now_iso(),
         git_commit=getattr(first, "git_commit", None),
         gate_version=__version__,
-        runs=runs,
+        runs=[r.model_dump(mode="json") for r in runs],
         source="promote",
         source_run_ids=[r.run_id for r in results],
     )
+    # Samples other stages store in a baseline (accuracy, memory, throughput…) are carried
+    # from the same-named RunResult fields: lists are concatenated across the runs, other
+    # values come from the first. One that does not fit is an error, never silently dropped.
+    for name in Baseline.model_fields:
+        if name in core or name == "schema_" or name not in RunResult.model_fields:
+            continue
+        values = [getattr(r, name) for r in results]
+        if all(v is None or v == [] for v in values):
+            continue
+        if all(isinstance(v, list) for v in values):
+            merged: Any = [x for v in values for x in v]
+        else:
+            merged = values[0]
+        core[name] = _jsonable(merged)
+    try:
+        return Baseline.model_validate(core)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise InputError(
+            f"{sources[0]}: field '{loc}': cannot be carried into a baseline ({err['msg']})",
+            hint="record the baseline with 'gate baseline record' instead",
+        ) from None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
