@@ -14,7 +14,7 @@ from scipy import stats
 
 from gate.errors import InputError
 from gate.traffic import Request, TensorSpec, Traffic, read_traffic, write_traffic
-from gate.traffic_import import ks_distance, sample_window
+from gate.traffic_import import ks_distance, ks_to_reference, sample_window
 
 
 def _recording(gaps_us: np.ndarray) -> Traffic:
@@ -34,6 +34,16 @@ def test_ks_distance_matches_scipy() -> None:
     rng = np.random.default_rng(3)
     a, b = rng.gamma(0.5, 2000, 300), rng.exponential(1000, 500)
     assert ks_distance(a, b) == pytest.approx(stats.ks_2samp(a, b).statistic, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fast_ks_equals_the_plain_one_with_ties(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ref = np.round(rng.exponential(50, 2000))  # integer microseconds: many ties
+    win = np.round(rng.exponential(60, 150 + seed))
+    assert ks_to_reference(win, np.sort(ref)) == pytest.approx(
+        stats.ks_2samp(win, ref).statistic, abs=1e-12
+    )
 
 
 def test_window_keeps_the_inter_arrival_distribution_thinning_does_not() -> None:
