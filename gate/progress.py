@@ -59,13 +59,16 @@ class Progress:
             self._status.update(self._label())
 
     def _label(self) -> str:
-        return f"[bold]{self._current}[/bold]…"
+        from rich.markup import escape
+
+        return f"[bold]{escape(self._current or '')}[/bold]…"
 
     def _finish_phase(self, now: float) -> None:
         if self._current is not None and self._console is not None:
-            self._console.print(
-                f"  [green]✓[/green] {self._current} [dim]{now - self._since:.1f}s[/dim]"
-            )
+            from rich.markup import escape
+
+            name, secs = escape(self._current), now - self._since
+            self._console.print(f"  [green]✓[/green] {name} [dim]{secs:.1f}s[/dim]")
 
     def close(self) -> None:
         if self._status is not None:
