@@ -200,7 +200,9 @@ class FsspecStore(Store):
                 hint="pip install 'triton-gate[store]' (fsspec + s3fs), or use a local folder",
             ) from None
         try:
-            fs, root = fsspec.core.url_to_fs(url)
+            # a fresh instance: fsspec's cache would keep an endpoint or credentials that
+            # the environment has since changed (one store per command, so no cost)
+            fs, root = fsspec.core.url_to_fs(url, skip_instance_cache=True)
         except (ImportError, ValueError) as e:
             raise ConfigError(
                 f"baseline.store {url!r}: {e}",
