@@ -155,7 +155,6 @@ def baseline_promote(
     from gate.baseline import baseline_from_runs, env_key, save_baseline
     from gate.result import RunResult
 
-    loc = _store_location(config, store)
     results = []
     for p in runs:
         try:
@@ -170,6 +169,7 @@ def baseline_promote(
                     f"{p}: field '{where}': {err['msg']}", hint="pass a run.json written by gate"
                 )
             )
+    loc = _store_location(config, store) if config or store else _store_of_run(results[0])
     try:
         b = baseline_from_runs(results, force=force, sources=[str(p) for p in runs])
         if len(b.runs) < 2:
@@ -185,6 +185,20 @@ def baseline_promote(
         f"promoted {len(b.runs)} run(s) of '{b.model}' (env {env_key(b.environment)}, "
         f"commit {(b.git_commit or '-')[:10]}) to {path}"
     )
+
+
+def _store_of_run(result: Any) -> str:
+    """Without --store/--config, promote into the store the run itself used: the one its
+    baseline came from (``<store>/<model>/baseline-….json.gz``), else its config's."""
+    ref = getattr(result, "baseline", None)
+    model = result.model.name if result.model else None
+    if ref is not None and model:
+        head, sep, _ = ref.path.rpartition(f"/{model}/baseline-")
+        if sep and head:
+            return str(head)
+    if result.config_path and Path(result.config_path).is_file():
+        return _store_location(Path(result.config_path), None)
+    return _store_location(None, None)
 
 
 @click.command("prune")
@@ -349,7 +363,14 @@ def traffic_import(
 @click.command("sample")
 @click.argument("src", type=click.Path(path_type=Path, dir_okay=False))
 @click.argument("dest", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("-n", "count", type=click.IntRange(2, None), required=True, help="Requests to keep.")
+@click.option(
+    "-n",
+    "--requests",
+    "count",
+    type=click.IntRange(2, None),
+    required=True,
+    help="Requests to keep.",
+)
 @click.option(
     "--start",
     type=click.IntRange(0, None),

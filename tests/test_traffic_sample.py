@@ -86,7 +86,7 @@ def test_sample_errors_and_cli(tmp_path: Path) -> None:
         sample_window(full, 100, start=950)
     src, dest = tmp_path / "full.jsonl.gz", tmp_path / "cut.jsonl"
     write_traffic(src, full)
-    res = run_gate("traffic", "sample", str(src), str(dest), "-n", "200", timeout=60)
+    res = run_gate("traffic", "sample", str(src), str(dest), "--requests", "200", timeout=60)
     assert res.returncode == 0, res.output
     assert "KS distance" in res.stdout
     cut = read_traffic(dest)
