@@ -347,47 +347,6 @@ def traffic_inspect(file: Path) -> None:
         _fail(e)
 
 
-@traffic.command("import")
-@click.argument("src", type=click.Path(path_type=Path, dir_okay=False))
-@click.argument("dest", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--model", required=True, help="Model name for the header.")
-@click.option(
-    "--input",
-    "inputs",
-    multiple=True,
-    required=True,
-    metavar="NAME:DTYPE:D1,D2",
-    help="Input spec without batch dim, e.g. INPUT0:FP32:16 (repeatable).",
-)
-@click.option("--rate", type=float, help="Assign arrival times at this constant rate (req/s).")
-def traffic_import(
-    src: Path, dest: Path, model: str, inputs: tuple[str, ...], rate: float | None
-) -> None:
-    """Convert a perf_analyzer --input-data JSON file into gate-traffic/1."""
-    from gate.traffic import TensorSpec, import_perf_analyzer_json, write_traffic
-
-    specs = []
-    for spec in inputs:
-        try:
-            name, dtype, dims = spec.split(":")
-            specs.append(
-                TensorSpec(name, dtype.upper(), tuple(int(d) for d in dims.split(",") if d))
-            )
-        except ValueError:
-            _fail(
-                ConfigError(
-                    f"--input {spec!r}: expected NAME:DTYPE:D1,D2",
-                    hint="e.g. --input INPUT0:FP32:16",
-                )
-            )
-    try:
-        t = import_perf_analyzer_json(src, model=model, rate_rps=rate, inputs=specs)
-        write_traffic(dest, t)
-    except GateError as e:
-        _fail(e)
-    click.echo(f"wrote {len(t.requests)} requests to {dest}")
-
-
 cli.add_command(report)
 
 
