@@ -128,9 +128,10 @@ def _history_key(model: str, key: str) -> str:
     return f"{model}/history/baseline-{key}-{stamp}-{secrets.token_hex(3)}.json.gz"
 
 
-def baseline_path(store: StoreLike, model: str, environment: dict[str, str]) -> str:
-    """Where the baseline of ``model`` in ``environment`` is (or would be) stored."""
-    return open_store(store).locate(current_key(model, env_key(environment)))
+def baseline_path(store: StoreLike, model: str, environment: dict[str, str]) -> Path | str:
+    """Where the baseline of ``model`` in ``environment`` is (or would be) stored: a Path in
+    a folder store, a URL string in an fsspec store (as every location returned here)."""
+    return open_store(store).location(current_key(model, env_key(environment)))
 
 
 def encode(baseline: Baseline) -> bytes:
@@ -198,7 +199,7 @@ def load_baseline(path: Path | str) -> Baseline:
     return read_baseline(LocalStore(p.parent), p.name)
 
 
-def save_baseline(store: StoreLike, baseline: Baseline) -> str:
+def save_baseline(store: StoreLike, baseline: Baseline) -> Path | str:
     """Store ``baseline`` as the current one for its model and environment.
 
     Under the model's lock: the file it replaces is first copied, byte for byte, to
@@ -212,7 +213,7 @@ def save_baseline(store: StoreLike, baseline: Baseline) -> str:
     with s.lock(baseline.model):
         _supersede(s, baseline.model, key, cur)
         s.write_atomic(cur, data)
-    return s.locate(cur)
+    return s.location(cur)
 
 
 def _supersede(s: Store, model: str, key: str, cur: str) -> str | None:
@@ -230,9 +231,14 @@ def _supersede(s: Store, model: str, key: str, cur: str) -> str | None:
 # --------------------------------------------------------------------------------------
 
 
-def find_baselines(store: StoreLike, model: str) -> list[str]:
-    """Keys of the current baselines of ``model`` (one per environment), by key."""
+def find_baselines(store: StoreLike, model: str) -> list[Path | str]:
+    """Locations of the current baselines of ``model`` (one per environment), for
+    ``load_baseline``."""
     s = open_store(store)
+    return [s.location(k) for k in _current_keys(s, model)]
+
+
+def _current_keys(s: Store, model: str) -> list[str]:
     return sorted(
         e.key
         for e in s.files(model)
@@ -242,7 +248,7 @@ def find_baselines(store: StoreLike, model: str) -> list[str]:
 
 def select_baseline(
     store: StoreLike, model: str, environment: dict[str, str] | None
-) -> tuple[Baseline, str, list[str]]:
+) -> tuple[Baseline, Path | str, list[str]]:
     """The baseline recorded in this environment; else the closest one and its differences.
 
     Closest: fewest differing hard keys, then the newest. Returns (baseline, location,
@@ -250,7 +256,7 @@ def select_baseline(
     damaged file is reported, never skipped.
     """
     s = open_store(store)
-    keys = find_baselines(s, model)
+    keys = _current_keys(s, model)
     if not keys:
         raise ConfigError(
             f"no baseline for model '{model}' in {s.url}",
@@ -259,7 +265,7 @@ def select_baseline(
     if environment is not None:
         exact = current_key(model, env_key(environment))
         if exact in keys:
-            return read_baseline(s, exact), s.locate(exact), []
+            return read_baseline(s, exact), s.location(exact), []
     loaded = [(read_baseline(s, k), k) for k in keys]
     env = environment or {}
 
@@ -269,7 +275,7 @@ def select_baseline(
 
     best, key = max(loaded, key=rank)
     diffs = env_differences(best.environment, environment) if environment is not None else []
-    return best, s.locate(key), diffs
+    return best, s.location(key), diffs
 
 
 # --------------------------------------------------------------------------------------
@@ -532,7 +538,7 @@ def prune(
     return [s.locate(k) for k in sorted(doomed)]
 
 
-def restore(store: StoreLike, key_or_location: str) -> tuple[str, Baseline]:
+def restore(store: StoreLike, key_or_location: str) -> tuple[Path | str, Baseline]:
     """Make a history entry current again (the current one goes to history first)."""
     s = open_store(store)
     key = key_or_location
@@ -554,7 +560,7 @@ def restore(store: StoreLike, key_or_location: str) -> tuple[str, Baseline]:
     with s.lock(mod):
         _supersede(s, mod, ek, cur)
         s.write_atomic(cur, data)
-    return s.locate(cur), b
+    return s.location(cur), b
 
 
 # --------------------------------------------------------------------------------------

@@ -301,7 +301,7 @@ def baseline_record(
 @_CONFIG
 def baseline_show(config: Path) -> None:
     """Show the stored baselines of the configured model (one per environment)."""
-    from gate.baseline import describe, find_baselines, read_baseline
+    from gate.baseline import describe, find_baselines, load_baseline
     from gate.store import open_store
 
     cfg = _load(config)
@@ -319,10 +319,10 @@ def baseline_show(config: Path) -> None:
         )
     try:
         for p in paths:
-            b = read_baseline(store, p)
+            b = load_baseline(p)
             click.echo(
                 json.dumps(
-                    {"path": store.locate(p), **describe(b), "environment": b.environment},
+                    {"path": str(p), **describe(b), "environment": b.environment},
                     indent=2,
                 )
             )

@@ -407,7 +407,11 @@ def run_check(
         with run.stage("judge") as st:
             if not have_base:
                 extra = acc_stage.extra_checks(
-                    prep.policy, prep.accuracy, result, None, has_baseline=False,
+                    prep.policy,
+                    prep.accuracy,
+                    result,
+                    None,
+                    has_baseline=False,
                     baseline_where="",
                 )
                 checks, verdict, warns = judge_latency(prep.policy, [], [], extra=extra)
@@ -429,7 +433,7 @@ def run_check(
             if diffs:
                 changes = env_changes(base.environment, result.environment)
                 if not allow_env_mismatch:
-                    raise env_mismatch_error(path, changes, str(config_path))
+                    raise env_mismatch_error(str(path), changes, str(config_path))
                 result.baseline_env_mismatch = changes
                 result.warnings.append(
                     "--allow-env-mismatch: the baseline was measured in another environment ("
@@ -533,7 +537,7 @@ def run_record(
                 runs=result.runs,
                 accuracy=result.accuracy,
             )
-            path = save_baseline(cfg.baseline.store, b)
+            path = str(save_baseline(cfg.baseline.store, b))
             st.detail = path
             result.baseline = BaselineRef(
                 path=str(path),

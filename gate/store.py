@@ -82,6 +82,10 @@ class Store:
         """A human-readable full location of ``key`` for messages and reports."""
         return f"{self.url.rstrip('/')}/{key}"
 
+    def location(self, key: str) -> Path | str:
+        """Where ``key`` is: a ``Path`` in a folder store, a URL string otherwise."""
+        return self.locate(key)
+
     @contextlib.contextmanager
     def lock(self, folder: str, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
         yield
@@ -152,6 +156,9 @@ class LocalStore(Store):
 
     def locate(self, key: str) -> str:
         return str(self._p(key))
+
+    def location(self, key: str) -> Path | str:
+        return self._p(key)
 
     @contextlib.contextmanager
     def lock(self, folder: str, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:

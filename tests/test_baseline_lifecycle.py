@@ -190,13 +190,13 @@ _WRITER = textwrap.dedent(
 _READER = textwrap.dedent(
     """
     import sys, time
-    from gate.baseline import find_baselines, read_baseline
+    from gate.baseline import find_baselines, load_baseline
     reads = 0
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         keys = find_baselines({store!r}, "demo")
         for k in keys:
-            read_baseline({store!r}, k)  # raises on a partial file
+            load_baseline(k)  # raises on a partial file
             reads += 1
         if open({stop!r}).read() == "stop":
             break

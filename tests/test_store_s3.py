@@ -22,6 +22,7 @@ from gate.baseline import (
     env_key,
     find_baselines,
     inventory,
+    load_baseline,
     read_baseline,
     save_baseline,
     select_baseline,
@@ -92,7 +93,8 @@ def test_s3_roundtrip_history_and_selection(s3_store: str) -> None:
     save_baseline(s3_store, baseline("one"))
     save_baseline(s3_store, baseline("two"))
     keys = find_baselines(s3_store, "demo")
-    assert keys == [f"demo/baseline-{env_key(ENV)}.json.gz"]
+    assert keys == [f"{s3_store}/demo/baseline-{env_key(ENV)}.json.gz"]
+    assert load_baseline(keys[0]).source_run_ids == ["two"]
     b, loc, diffs = select_baseline(s3_store, "demo", ENV)
     assert b.source_run_ids == ["two"] and diffs == [] and loc.startswith("s3://")
     items = inventory(s3_store)
@@ -187,7 +189,7 @@ def test_gate_check_with_an_s3_store(
 
     recorded, _ = recorded_baseline
     (key,) = find_baselines(recorded, "demo")
-    save_baseline(s3_store, read_baseline(recorded, key))
+    save_baseline(s3_store, load_baseline(key))
     policy = tmp_path / "policy.yaml"
     policy.write_text("version: 1\nalpha: 0.001\n")
     cfg = write_config(
