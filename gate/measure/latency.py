@@ -28,6 +28,7 @@ import numpy as np
 
 from gate.errors import MeasurementError
 from gate.result import LatencyRun, PerfAnalyzerInfo, now_iso
+from gate.signals import deferred_signals
 from gate.tools import Tool
 from gate.traffic import PerfAnalyzerInputs
 
@@ -117,14 +118,15 @@ def _run_once(
     argv: list[str], env: dict[str, str], timeout_s: float
 ) -> tuple[int | None, str, str]:
     """Run perf_analyzer in its own process group; on timeout kill the group. rc None = hang."""
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-    )
+    with deferred_signals():  # a Ctrl-C inside Popen would leave an unreachable child
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
     try:
         out, err = proc.communicate(timeout=timeout_s)
         return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")

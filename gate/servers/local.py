@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any
 
 from gate.errors import ServerError
+from gate.signals import deferred_signals
 from gate.tools import Tool
 
 _READY_POLL_S = 0.1
@@ -125,14 +126,15 @@ class LocalServer:
                 log.write(f"### gate: starting {' '.join(self._argv())}\n".encode())
                 log.flush()
                 try:
-                    self.proc = subprocess.Popen(
-                        self._argv(),
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        stdin=subprocess.DEVNULL,
-                        env=self._env(),
-                        start_new_session=True,
-                    )
+                    with deferred_signals():  # self.proc must be set before Ctrl-C lands
+                        self.proc = subprocess.Popen(
+                            self._argv(),
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL,
+                            env=self._env(),
+                            start_new_session=True,
+                        )
                 except OSError as e:
                     raise ServerError(
                         f"cannot execute {self.tool.path}: {e.strerror}",
