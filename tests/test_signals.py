@@ -12,10 +12,9 @@ from gate.signals import deferred_signals
 
 def test_sigint_inside_is_raised_after_the_block() -> None:
     done = []
-    with pytest.raises(KeyboardInterrupt):
-        with deferred_signals():
-            os.kill(os.getpid(), signal.SIGINT)
-            done.append("the block ran to its end")  # without deferral this line is skipped
+    with pytest.raises(KeyboardInterrupt), deferred_signals():
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("the block ran to its end")  # without deferral this line is skipped
     assert done == ["the block ran to its end"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
