@@ -49,6 +49,7 @@ from gate.result import (
     now_iso,
 )
 from gate.servers.local import LocalServer
+from gate.signing.interface import SignaturesBlocked
 from gate.tools import Tool, find_perf_analyzer, find_tritonserver, query_gpus
 from gate.traffic import Traffic, read_traffic, validate_against_model, write_perf_analyzer_inputs
 
@@ -99,6 +100,14 @@ def new_result(command: str, config_path: Path | None) -> RunResult:
 
 
 def record_error(result: RunResult, exc: BaseException) -> None:
+    if isinstance(exc, SignaturesBlocked):
+        # A verdict, not an error: the model may not be loaded (exit 1), nothing was started.
+        from gate.signing.stage import blocked_check
+
+        result.checks = [blocked_check(exc.message)]
+        result.signatures = exc.result
+        result.verdict = Verdict.BLOCKED
+        return
     if isinstance(exc, GateError):
         result.error = ErrorInfo(
             kind=exc.kind,
@@ -198,6 +207,15 @@ def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | Non
             version=cfg.model.version,
             digest=model_digest(model_dir),
         )
+    with run.stage("signatures") as st:
+        # Before any server starts or reads the repository: a model.py is code (fail closed).
+        from gate.signing.stage import verify_for_run
+
+        sig, warns, st.detail = verify_for_run(
+            cfg, config_path, policy, cfg.policy, model_dir
+        )
+        run.result.signatures = sig
+        run.result.warnings.extend(warns)
     with run.stage("traffic"):
         traffic = read_traffic(cfg.traffic.path)
         if len(traffic.requests) < policy.latency.min_requests:
