@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 class SignatureFailure(Exception):
     """A signature that is missing, malformed, untrusted or does not match (→ BLOCKED)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, path: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.path = path  # the model-relative file at fault, when one is known
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import base64
 import contextlib
 import datetime as _dt
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,7 +163,8 @@ def verify_model(model_dir: Path, rule: ModelSigningRule, base: Path) -> tuple[P
         try:
             config.verify(model_dir, sig_path)
         except ValueError as e:
-            raise SignatureFailure(_explain(str(e), rule.signature)) from None
+            reason, culprit = _explain(str(e), rule.signature)
+            raise SignatureFailure(reason, path=culprit) from None
         except Exception as e:
             text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise SignatureFailure(
@@ -178,14 +180,14 @@ def verify_model(model_dir: Path, rule: ModelSigningRule, base: Path) -> tuple[P
     return proof, files
 
 
-def _explain(msg: str, sig_name: str) -> str:
+def _explain(msg: str, sig_name: str) -> tuple[str, str | None]:
     """model-signing's ValueError as one line naming the first file that differs."""
     text = " ".join(msg.split())
-    if "Hash mismatch for '" in text:
-        name = text.split("Hash mismatch for '", 1)[1].split("'", 1)[0]
-        return f"{name} changed after signing (digest differs from {sig_name})"
-    if "Missing files in model" in text:
-        rest = text.split("Missing files in model", 1)[1]
-        names = rest.split(":", 1)[1].split("]")[0].strip(" '\"") if ":" in rest else rest
-        return f"file(s) listed in {sig_name} are missing: {names}"
-    return f"model signature {sig_name} does not verify: {text[:300]}"
+    m = re.search(r"Hash mismatch for \\?'([^'\\]+)", text)
+    if m:
+        return f"{m.group(1)} changed after signing (digest differs from {sig_name})", m.group(1)
+    m = re.search(r"Missing files in model[^:]*: ([^\]\"]+)", text)
+    if m:
+        names = m.group(1).strip(" '\\")
+        return f"file(s) listed in {sig_name} are missing: {names}", None
+    return f"model signature {sig_name} does not verify: {text[:300]}", None

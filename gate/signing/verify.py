@@ -40,6 +40,7 @@ _NO_RULE = (
     "no signature rule trusts any signer for it (the default trusts no one: add "
     "signatures.rules naming your key or identity)"
 )
+_NOT_VERIFIED = "not verified: the model signature"
 _BYTECODE = (
     "; compiled Python bytecode is not covered by the signature and Python may load it "
     "instead of the signed source: delete the __pycache__ folder"
@@ -229,6 +230,8 @@ def verify_model_dir(
     failed = [a for a in artifacts if a.status == "failed"]
     unsigned = [a for a in artifacts if a.status == "unsigned"]
     blocking = failed + (unsigned if policy.required else [])
+    # the file at fault first, files that merely share its failed signature last
+    blocking.sort(key=lambda a: a.reason.startswith(_NOT_VERIFIED))
     reason = ""
     if blocking:
         first = blocking[0]
@@ -285,8 +288,11 @@ def _oms_file(
     if isinstance(got, SignatureFailure):
         if got.reason.startswith("missing model signature"):
             return _unsigned(rel, rule.method, sig, got.reason)
+        reason = got.reason
+        if got.path is not None and got.path != rel:
+            reason = f"{_NOT_VERIFIED} {sig} did not verify ({got.path} changed)"
         return SignedArtifact(
-            path=rel, status="failed", method=rule.method, signature=sig, reason=got.reason
+            path=rel, status="failed", method=rule.method, signature=sig, reason=reason
         )
     proof, covered = got
     if rel not in covered:
