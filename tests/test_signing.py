@@ -301,7 +301,7 @@ def test_symlink_inside_the_model_dir_is_verified_as_its_target(tmp_path: Path) 
 def test_first_matching_rule_decides(tmp_path: Path) -> None:
     model = _model(tmp_path)
     key, _, pub = _keypair(tmp_path)
-    other, _, other_pub = _keypair(tmp_path, "other")
+    _, _, other_pub = _keypair(tmp_path, "other")
     _cosign_sign(key, model)
     rules = (
         CosignKeyRule(method="cosign-key", key=str(other_pub), files=("config.pbtxt",)),
