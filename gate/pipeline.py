@@ -188,6 +188,7 @@ class Prepared:
     model_dir: Path
     traffic: Traffic
     accuracy: acc_stage.AccuracyPlan | None = None
+    served: Path | None = None  # the verified private copy the server reads (signatures)
 
 
 def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | None) -> Prepared:
@@ -216,6 +217,13 @@ def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | Non
         )
         run.result.signatures = sig
         run.result.warnings.extend(warns)
+        served = cfg.model.repository
+        if sig is not None:
+            # the server reads a private copy made now: nothing changed or added after
+            # verification reaches it, and its bytecode never lands in the user's repository
+            from gate.signing.snapshot import snapshot_repository
+
+            served = snapshot_repository(cfg.model.repository)
     with run.stage("traffic"):
         traffic = read_traffic(cfg.traffic.path)
         if len(traffic.requests) < policy.latency.min_requests:
@@ -239,7 +247,9 @@ def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | Non
                     f"{acc_plan.evalset.size} samples ({acc_plan.evalset.kind}s); "
                     f"scores: {', '.join(acc_plan.metrics)}"
                 )
-    return Prepared(cfg, policy, cfg.model.repository, model_dir, traffic, acc_plan)
+    return Prepared(
+        cfg, policy, cfg.model.repository, model_dir, traffic, acc_plan, served=served
+    )
 
 
 def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyRun]:
@@ -261,7 +271,7 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
             log_path = run.log_dir / f"server-{label}-{i + 1}.log"
             server = LocalServer(
                 ts,
-                prep.repository,
+                prep.served or prep.repository,
                 log_path,
                 startup_timeout_s=cfg.launcher.startup_timeout_s,
                 load_timeout_s=cfg.launcher.load_timeout_s,

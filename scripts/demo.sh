@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit $?
 GATE=.venv/bin/gate
 # Bytecode left in the fixture models by older runs is not signed, and the demo's policy
-# blocks unsigned files: remove it (the gate itself starts tritonserver without bytecode).
+# blocks unsigned files: remove it (the gate serves a private copy, so it writes none).
 find fixtures/models -name __pycache__ -type d -prune -exec rm -rf {} +
 CFG=examples/demo/gate.yaml
 

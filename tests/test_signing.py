@@ -592,3 +592,23 @@ def test_malformed_signature_policy_is_exit_2(tmp_path: Path, snippet: str, expe
     assert res.returncode == 2, res.output
     line = res.stderr.strip()
     assert "\n" not in line and str(policy) in line and expect in line, line
+
+
+def test_oms_sigstore_mode_checks_identity_and_envelope_with_a_real_bundle(
+    tmp_path: Path,
+) -> None:
+    """A real public Sigstore bundle placed as model.sig runs the whole sigstore-mode chain
+    (trusted root, certificate, identity policy) offline: a wrong issuer is refused by the
+    identity policy; the right identity gets as far as the envelope, which is a plain
+    message signature and not a model-signing DSSE statement, and is refused there."""
+    model = _model(tmp_path)
+    shutil.copyfile(
+        VECTORS / "vectors/conf-happy-path-v0.3/bundle.sigstore.json", model / "model.sig"
+    )
+    root = str(VECTORS / "vectors/_roots/production_trusted_root.json")
+    wrong = _oms_policy(mode="sigstore", identity=BEACON, issuer="https://evil", trusted_root=root)
+    res = verify_model_dir(model, wrong, base=tmp_path)
+    _blocked(res.reason, "OIDCIssuer does not match")
+    right = _oms_policy(mode="sigstore", identity=BEACON, issuer=GH_ISSUER, trusted_root=root)
+    res = verify_model_dir(model, right, base=tmp_path)
+    _blocked(res.reason, "DSSE")

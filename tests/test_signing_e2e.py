@@ -99,7 +99,7 @@ def test_signed_model_passes_the_stage_and_is_reported(
     sig = run["signatures"]
     assert sig["ok"] and {a["status"] for a in sig["artifacts"]} == {"verified"}
     assert {a["path"] for a in sig["artifacts"]} == {"1/model.py", "config.pbtxt"}
-    # the launcher writes no bytecode into the model repository (it would not be signed)
+    # the server read a private copy: its bytecode did not land in the fixture repository
     assert not list((FIXTURES / "models" / "v1").rglob("__pycache__"))
 
 
