@@ -612,3 +612,22 @@ def test_oms_sigstore_mode_checks_identity_and_envelope_with_a_real_bundle(
     right = _oms_policy(mode="sigstore", identity=BEACON, issuer=GH_ISSUER, trusted_root=root)
     res = verify_model_dir(model, right, base=tmp_path)
     _blocked(res.reason, "DSSE")
+
+
+def test_snapshot_is_a_private_copy_without_bytecode(tmp_path: Path) -> None:
+    from gate.signing.snapshot import snapshot_repository
+
+    repo = tmp_path / "repo"
+    model = _model(tmp_path)
+    (model / "1" / "__pycache__").mkdir()
+    (model / "1" / "__pycache__" / "model.cpython-311.pyc").write_bytes(b"\x00")
+    snap = snapshot_repository(repo)
+    assert snap != repo and snap.name == "repo"
+    assert (snap / "m" / "1" / "weights.bin").read_bytes() == (
+        model / "1" / "weights.bin"
+    ).read_bytes()
+    assert not (snap / "m" / "1" / "__pycache__").exists()
+    (model / "1" / "late.py").write_text("added after verification\n")
+    (snap / "m" / "1" / "__pycache__").mkdir()  # what the server's interpreter would write
+    assert not (snap / "m" / "1" / "late.py").exists()
+    assert (model / "1" / "__pycache__" / "model.cpython-311.pyc").exists()
