@@ -631,3 +631,16 @@ def test_snapshot_is_a_private_copy_without_bytecode(tmp_path: Path) -> None:
     (snap / "m" / "1" / "__pycache__").mkdir()  # what the server's interpreter would write
     assert not (snap / "m" / "1" / "late.py").exists()
     assert (model / "1" / "__pycache__" / "model.cpython-311.pyc").exists()
+
+
+def test_cosign_legacy_bundle_json_with_key(tmp_path: Path) -> None:
+    """``cosign sign-blob --key --bundle`` (legacy format): its base64Signature is used."""
+    model = _model(tmp_path)
+    key, _, pub = _keypair(tmp_path)
+    _cosign_sign(key, model)
+    for sig in model.rglob("*.sig"):
+        sig.write_text(json.dumps({"base64Signature": sig.read_text().strip(), "cert": ""}))
+    assert verify_model_dir(model, _cosign_policy(pub), base=tmp_path).ok
+    (model / "config.pbtxt.sig").write_text('{"rekorBundle": {}}')
+    res = verify_model_dir(model, _cosign_policy(pub), base=tmp_path)
+    _blocked(res.reason, "config.pbtxt", "without 'base64Signature'")
