@@ -112,9 +112,6 @@ class LocalServer:
         # put this interpreter's environment first so the models see what the gate sees.
         bindir = str(Path(sys.executable).parent)
         env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
-        # No __pycache__ in the model repository: bytecode is not covered by the model's
-        # signatures, so the next signature check would (rightly) block it.
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
         return env
 
     def start(self) -> None:
