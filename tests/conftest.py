@@ -127,8 +127,6 @@ baseline:
   store: {store}
   runs: {runs}
 policy: {policy}
-reports:
-  dir: {reports}
 signatures:
   # the fixture models are signed with the TEST-ONLY key (fixtures/sign_models.py); a
   # temporary unsigned model only warns here, a signed file that changed still blocks
@@ -136,6 +134,8 @@ signatures:
   rules:
     - method: cosign-key
       key: {test_key}
+reports:
+  dir: {reports}
 """
 
 TEST_KEY = FIXTURES / "keys" / "TEST-ONLY-cosign.pub"

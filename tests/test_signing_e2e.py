@@ -74,7 +74,8 @@ def test_no_trusted_signer_blocks_by_default(tmp_path: Path) -> None:
     """A policy with no signatures: section anywhere trusts no one (fail closed)."""
     cfg = write_config(tmp_path / "gate.yaml", store=tmp_path / "s", reports=tmp_path / "r")
     text = cfg.read_text()
-    cfg.write_text(text[: text.index("signatures:")])
+    start, end = text.index("signatures:"), text.index("reports:")
+    cfg.write_text(text[:start] + text[end:])
     res = run_gate("check", str(cfg), timeout=120)
     assert res.returncode == 1, res.output
     assert not res.children
