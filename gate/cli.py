@@ -264,6 +264,70 @@ def replay(
     _finish(result, out, quiet)
 
 
+@cli.command()
+@click.argument(
+    "model_dir", type=click.Path(path_type=Path, file_okay=False), required=False
+)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="gate.yaml: its signatures: section (or its policy's); MODEL_DIR defaults to its model.",
+)
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A policy file whose signatures: section applies (instead of --config).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify(
+    model_dir: Path | None, config: Path | None, policy_path: Path | None, as_json: bool
+) -> None:
+    """Verify the signatures of a model directory only (a cheap first CI step).
+
+    Exit codes: 0 verified, 1 blocked (unsigned, tampered or untrusted), 2 bad policy or
+    usage, 3 infrastructure (a Sigstore trusted root could not be fetched)."""
+    from gate.config import check_model_dir, load_policy
+    from gate.signing.interface import SignaturesBlocked
+    from gate.signing.stage import verify_for_run
+    from gate.signing.text import render_signatures
+
+    if config is not None and policy_path is not None:
+        _fail(ConfigError("give --config or --policy, not both", hint="drop one of them"))
+    try:
+        cfg = _load(config) if config is not None else None
+        policy = None
+        if policy_path is None and cfg is not None:
+            policy_path = cfg.policy
+        if policy_path is not None:
+            policy = load_policy(policy_path)
+        if model_dir is None:
+            if cfg is None or config is None:
+                raise ConfigError(
+                    "no MODEL_DIR given", hint="gate verify MODEL_DIR, or --config gate.yaml"
+                )
+            model_dir = check_model_dir(cfg, config)
+        elif not model_dir.is_dir():
+            raise ConfigError(
+                f"{model_dir}: model directory does not exist", hint="check the path"
+            )
+        try:
+            res, warns, _ = verify_for_run(cfg, config, policy, policy_path, model_dir)
+            code = 0
+        except SignaturesBlocked as e:
+            res, warns, code = e.result, [], 1
+            if res is None:
+                raise
+    except GateError as e:
+        _fail(e)
+    if as_json:
+        click.echo(res.model_dump_json(indent=2) if res is not None else "null")
+    else:
+        click.echo(render_signatures(res, warns) if res is not None else "\n".join(warns), nl=False)
+    sys.exit(code)
+
+
 @cli.group()
 def baseline() -> None:
     """Manage stored baselines."""

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gate.errors import ConfigError
+from gate.signing.policy import SignaturePolicy
 
 
 class _Strict(BaseModel):
@@ -162,6 +163,9 @@ class Policy(_Strict):
     accuracy: AccuracyPolicy = AccuracyPolicy()
     agreement: AgreementPolicy = AgreementPolicy()
     slo: SloPolicy = SloPolicy()
+    signatures: SignaturePolicy | None = Field(
+        None, description="who must have signed the model's files (gate.yaml's section wins)"
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -267,6 +271,9 @@ class GateConfig(_Strict):
     reports: ReportsConfig = ReportsConfig()
     notify: NotifyConfig = NotifyConfig()
     accuracy: AccuracyConfig | None = None
+    signatures: SignaturePolicy | None = Field(
+        None, description="trusted signers; overrides the policy's signatures: section"
+    )
 
 
 _FIXES: dict[str, str] = {

@@ -49,6 +49,7 @@ from gate.result import (
     now_iso,
 )
 from gate.servers.local import LocalServer
+from gate.signing.interface import SignaturesBlocked
 from gate.tools import Tool, find_perf_analyzer, find_tritonserver, query_gpus
 from gate.traffic import Traffic, read_traffic, validate_against_model, write_perf_analyzer_inputs
 
@@ -99,6 +100,14 @@ def new_result(command: str, config_path: Path | None) -> RunResult:
 
 
 def record_error(result: RunResult, exc: BaseException) -> None:
+    if isinstance(exc, SignaturesBlocked):
+        # A verdict, not an error: the model may not be loaded (exit 1), nothing was started.
+        from gate.signing.stage import blocked_check
+
+        result.checks = [blocked_check(exc.message)]
+        result.signatures = exc.result
+        result.verdict = Verdict.BLOCKED
+        return
     if isinstance(exc, GateError):
         result.error = ErrorInfo(
             kind=exc.kind,
@@ -179,6 +188,7 @@ class Prepared:
     model_dir: Path
     traffic: Traffic
     accuracy: acc_stage.AccuracyPlan | None = None
+    served: Path | None = None  # the verified private copy the server reads (signatures)
 
 
 def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | None) -> Prepared:
@@ -198,6 +208,22 @@ def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | Non
             version=cfg.model.version,
             digest=model_digest(model_dir),
         )
+    with run.stage("signatures") as st:
+        # Before any server starts or reads the repository: a model.py is code (fail closed).
+        from gate.signing.stage import verify_for_run
+
+        sig, warns, st.detail = verify_for_run(
+            cfg, config_path, policy, cfg.policy, model_dir
+        )
+        run.result.signatures = sig
+        run.result.warnings.extend(warns)
+        served = cfg.model.repository
+        if sig is not None:
+            # the server reads a private copy made now: nothing changed or added after
+            # verification reaches it, and its bytecode never lands in the user's repository
+            from gate.signing.snapshot import snapshot_repository
+
+            served = snapshot_repository(cfg.model.repository)
     with run.stage("traffic"):
         traffic = read_traffic(cfg.traffic.path)
         if len(traffic.requests) < policy.latency.min_requests:
@@ -221,7 +247,9 @@ def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | Non
                     f"{acc_plan.evalset.size} samples ({acc_plan.evalset.kind}s); "
                     f"scores: {', '.join(acc_plan.metrics)}"
                 )
-    return Prepared(cfg, policy, cfg.model.repository, model_dir, traffic, acc_plan)
+    return Prepared(
+        cfg, policy, cfg.model.repository, model_dir, traffic, acc_plan, served=served
+    )
 
 
 def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyRun]:
@@ -243,7 +271,7 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
             log_path = run.log_dir / f"server-{label}-{i + 1}.log"
             server = LocalServer(
                 ts,
-                prep.repository,
+                prep.served or prep.repository,
                 log_path,
                 startup_timeout_s=cfg.launcher.startup_timeout_s,
                 load_timeout_s=cfg.launcher.load_timeout_s,

@@ -165,6 +165,27 @@ class Comparison(_Model):
         default_factory=dict,
         description="per eval sample, candidate minus baseline score, by metric (thinned)",
     )
+class SignedArtifact(_Model):
+    """One file of the model directory and what signature verification found for it."""
+
+    path: str = Field(description="relative to the model directory")
+    status: Literal["verified", "failed", "unsigned", "ignored"]
+    method: str | None = None
+    signature: str | None = Field(None, description="signature or bundle file, model-relative")
+    signer: str | None = Field(None, description="identity, certificate subject or key id")
+    trust_root: str | None = Field(None, description="key, CA chain or Sigstore trusted root")
+    reason: str = ""
+
+
+class SignaturesResult(_Model):
+    """The ``signatures`` stage: verified before any server started."""
+
+    ok: bool
+    model_dir: str
+    policy_source: str = Field("", description="the file whose signatures: section applied")
+    required: bool = True
+    reason: str = Field("", description="one line naming the first file that blocked")
+    artifacts: list[SignedArtifact] = Field(default_factory=list)
 
 
 class RunResult(_Model):
@@ -205,6 +226,7 @@ class RunResult(_Model):
         description="hard environment keys that differ from the baseline's ('key: old → new'), "
         "compared anyway under --allow-env-mismatch",
     )
+    signatures: SignaturesResult | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

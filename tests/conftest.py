@@ -127,9 +127,18 @@ baseline:
   store: {store}
   runs: {runs}
 policy: {policy}
+signatures:
+  # the fixture models are signed with the TEST-ONLY key (fixtures/sign_models.py); a
+  # temporary unsigned model only warns here, a signed file that changed still blocks
+  required: false
+  rules:
+    - method: cosign-key
+      key: {test_key}
 reports:
   dir: {reports}
 """
+
+TEST_KEY = FIXTURES / "keys" / "TEST-ONLY-cosign.pub"
 
 
 def write_config(
@@ -153,6 +162,7 @@ def write_config(
             runs=runs,
             policy=policy,
             reports=reports,
+            test_key=TEST_KEY,
         )
         + textwrap.dedent(extra)
     )

@@ -95,6 +95,29 @@ def _run_error_case(result: RunResult, suite: str) -> Any:
     return case
 
 
+def _signature_cases(result: RunResult, suite: str) -> list[Any]:
+    """A testcase per file of the model directory that signature verification looked at."""
+    sig = result.signatures
+    if sig is None:
+        return []
+    cases = []
+    for a in sig.artifacts:
+        case = TestCase(name=f"signature: {a.path}", classname=f"{suite}.signatures", elapsed_sec=0)
+        text = "\n".join(
+            f"{k}: {v}" for k, v in a.model_dump(mode="json").items() if v not in (None, "")
+        )
+        if a.status == "failed" or (a.status == "unsigned" and sig.required):
+            case.add_failure_info(
+                message=f"{a.path}: {one_line(a.reason)}", output=text, failure_type=a.status
+            )
+        elif a.status in ("unsigned", "ignored"):
+            case.add_skipped_info(message=f"{a.status}: {one_line(a.reason)}")
+        else:
+            case.stdout = f"{a.method}: signed by {a.signer}; trust root {a.trust_root}"
+        cases.append(case)
+    return cases
+
+
 def _properties(result: RunResult) -> dict[str, str]:
     props: dict[str, str | None] = {
         "verdict": result.verdict.value,
@@ -133,6 +156,7 @@ def junit_suite(result: RunResult, name: str | None = None) -> Any:
         cases.append(_run_error_case(result, suite))
     cases += [_stage_case(result, i, suite) for i in range(len(result.stages))]
     cases += [_check_case(check, result, suite) for check in result.checks]
+    cases += _signature_cases(result, suite)
 
     # A verdict that blocks must show as red in CI even when no testcase above explains it
     # (e.g. INCONCLUSIVE with every check passing, or no checks at all).

@@ -291,6 +291,32 @@ def _error(result: RunResult, limits: _Limits) -> str | None:
     return "\n".join(parts)
 
 
+_SIG_STATUS = {
+    "verified": "✅ verified",
+    "failed": "❌ failed",
+    "unsigned": "⚠️ unsigned",
+    "ignored": "⏭️ ignored",
+}
+
+
+def _signatures(result: RunResult) -> str | None:
+    """Who signed what, with which method, verified against which trust root."""
+    sig = result.signatures
+    if sig is None:
+        return None
+    rows = []
+    for a in sig.artifacts:
+        who = a.signer if a.status == "verified" else a.reason
+        rows.append([a.path, _SIG_STATUS[a.status], a.method or NA, who or NA, a.trust_root or NA])
+    head = "### Signatures\n\n"
+    head += f"Policy: {_code(sig.policy_source)}"
+    head += "" if sig.required else " (unsigned files allowed)"
+    if not rows:
+        return head + "\n\n_No files in the model directory._"
+    table = _table(["File", "Status", "Method", "Signer / reason", "Trust root"], rows)
+    return head + "\n\n" + table
+
+
 def _stages(result: RunResult, limits: _Limits) -> str | None:
     if not result.stages:
         return None
@@ -361,6 +387,7 @@ def _compose(result: RunResult, limits: _Limits, note: str | None) -> str:
         _checks(result, limits),
         _warnings(result, limits),
         _error(result, limits),
+        _signatures(result),
         _stages(result, limits),
         _context(result, limits),
     ]

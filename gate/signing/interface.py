@@ -1,0 +1,54 @@
+"""Errors of the signature stage, shared by every verification method.
+
+Verification either returns what it proved (who signed, against which trust root) or raises
+``SignatureFailure`` with one line that names the file: a missing signature, an unreadable
+key, a tampered file are all the same outcome for the gate (BLOCKED), only the reason differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gate.errors import ExitCode, GateError
+
+if TYPE_CHECKING:
+    from gate.result import SignaturesResult
+
+
+class SignatureFailure(Exception):
+    """A signature that is missing, malformed, untrusted or does not match (→ BLOCKED)."""
+
+    def __init__(self, reason: str, *, path: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.path = path  # the model-relative file at fault, when one is known
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What a successful verification established."""
+
+    signer: str
+    trust_root: str
+
+
+class SignaturesBlocked(GateError):
+    """Raised by the pipeline's signature stage: a verdict (exit 1), not an error.
+
+    ``gate.pipeline.record_error`` turns it into verdict BLOCKED with a failed critical
+    ``signatures`` check, so nothing after it (server start, replay) runs.
+    """
+
+    exit_code = ExitCode.BLOCKED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        details: str | None = None,
+        result: SignaturesResult | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, details=details)
+        self.result = result

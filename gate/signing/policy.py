@@ -1,0 +1,187 @@
+"""The ``signatures:`` section: which files of a model directory must be signed, and by whom.
+
+It may appear in a policy file (beside the tolerances) or in ``gate.yaml``; the one in
+``gate.yaml`` wins, because trust (which keys and identities a team accepts) belongs to a
+repository while tolerance profiles such as ``policies/strict.yaml`` are shared between
+repositories. Without any ``signatures:`` section the gate fails closed: nothing is trusted,
+so every model is BLOCKED as unsigned until a rule names a trusted signer.
+
+Strict like the rest of the configuration: an unknown key or a rule that cannot be checked
+(no key, no identity, an identity regexp that does not compile) is exit 2, naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from pathlib import PurePosixPath
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Method(str, Enum):
+    """How an artifact is signed."""
+
+    COSIGN_KEY = "cosign-key"
+    SIGSTORE_BUNDLE = "sigstore-bundle"
+    MODEL_SIGNING = "model-signing"
+
+
+class Instance(str, Enum):
+    """A public Sigstore instance whose trusted root (via TUF) anchors bundle verification."""
+
+    PRODUCTION = "production"
+    STAGING = "staging"
+
+
+def _check_patterns(v: tuple[str, ...]) -> tuple[str, ...]:
+    for p in v:
+        if not p or p.startswith("/") or ".." in PurePosixPath(p).parts:
+            raise ValueError(f"pattern {p!r} must be relative to the model directory, without '..'")
+    return v
+
+
+def _identity_problem(
+    identity: str | None, identity_regexp: str | None, issuer: str | None
+) -> str | None:
+    if not issuer:
+        return "give 'issuer' (the OIDC issuer the signer's identity comes from)"
+    if (identity is None) == (identity_regexp is None):
+        return "give exactly one of 'identity' and 'identity_regexp'"
+    if identity_regexp is not None:
+        try:
+            re.compile(identity_regexp)
+        except re.error as e:
+            return f"identity_regexp does not compile: {e}"
+    return None
+
+
+Patterns = Annotated[tuple[str, ...], Field(description="glob patterns relative to the model dir")]
+
+
+class _Rule(_Strict):
+    files: Patterns = Field(
+        ("**",),
+        description="which files this rule covers (globs relative to the model directory; "
+        "'**' matches across folders); a file is covered by the first rule that matches",
+    )
+
+    @field_validator("files")
+    @classmethod
+    def _files(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("list at least one pattern (e.g. '**' for every file)")
+        return _check_patterns(v)
+
+
+class _Identity(_Strict):
+    """Who must have signed: a Fulcio certificate's identity (SAN) and its OIDC issuer."""
+
+    identity: str | None = Field(None, description="exact identity (email or workflow URI)")
+    identity_regexp: str | None = Field(None, description="identity as a full-match regexp")
+    issuer: str = Field(
+        min_length=1, description="OIDC issuer, e.g. https://token.actions.githubusercontent.com"
+    )
+    trusted_root: str | None = Field(
+        None, description="trusted_root.json (offline); else the instance's root via TUF"
+    )
+    instance: Instance = Instance.PRODUCTION
+    offline: bool = Field(
+        False, description="with no trusted_root: use the cached/embedded root, no TUF refresh"
+    )
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> _Identity:
+        problem = _identity_problem(self.identity, self.identity_regexp, self.issuer)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class CosignKeyRule(_Rule):
+    """``cosign sign-blob --key``: FILE + ``signature_suffix`` holds a base64 ECDSA signature."""
+
+    method: Literal["cosign-key"]
+    key: str = Field(
+        min_length=1, description="cosign.pub path (relative to this file) or inline PEM"
+    )
+    signature_suffix: str = Field(".sig", min_length=1)
+
+
+class SigstoreBundleRule(_Rule, _Identity):
+    """``cosign sign-blob --bundle`` / ``sigstore sign``: FILE + ``bundle_suffix``."""
+
+    method: Literal["sigstore-bundle"]
+    bundle_suffix: str = Field(".sigstore.json", min_length=1)
+
+
+class ModelSigningRule(_Rule):
+    """OpenSSF model signing: one signature over the whole model directory."""
+
+    method: Literal["model-signing"]
+    mode: Literal["key", "certificate", "sigstore"]
+    signature: str = Field("model.sig", description="path relative to the model directory")
+    key: str | None = Field(None, description="mode key: public key path or inline PEM")
+    certificate_chain: tuple[str, ...] = Field(
+        (), description="mode certificate: CA certificates (PEM files) that anchor the chain"
+    )
+    identity: str | None = None
+    identity_regexp: str | None = None
+    issuer: str | None = None
+    trusted_root: str | None = None
+    instance: Instance = Instance.PRODUCTION
+    offline: bool = False
+
+    @model_validator(mode="after")
+    def _mode_fields(self) -> ModelSigningRule:
+        if self.mode == "key" and not self.key:
+            raise ValueError("mode 'key' needs 'key' (the signer's public key)")
+        if self.mode == "certificate" and not self.certificate_chain:
+            raise ValueError("mode 'certificate' needs 'certificate_chain' (your CA certificates)")
+        if self.mode == "sigstore":
+            problem = _identity_problem(self.identity, self.identity_regexp, self.issuer)
+            if problem:
+                raise ValueError(f"mode 'sigstore': {problem}")
+        return self
+
+    def identity_policy(self) -> _Identity:
+        return _Identity(
+            identity=self.identity,
+            identity_regexp=self.identity_regexp,
+            issuer=self.issuer or "",
+            trusted_root=self.trusted_root,
+            instance=self.instance,
+            offline=self.offline,
+        )
+
+
+Rule = Annotated[
+    CosignKeyRule | SigstoreBundleRule | ModelSigningRule, Field(discriminator="method")
+]
+
+
+class SignaturePolicy(_Strict):
+    """``signatures:``. The default (no section anywhere) trusts no one: every model blocks."""
+
+    enabled: bool = Field(
+        True, description="false skips verification entirely (logged as a warning on every run)"
+    )
+    required: bool = Field(
+        True,
+        description="an unsigned file blocks; false only warns about unsigned files "
+        "(a signature that is present but does not verify still blocks)",
+    )
+    rules: tuple[Rule, ...] = ()
+    ignore: Patterns = Field(
+        (), description="files that need no signature (globs); nothing is ignored by default"
+    )
+
+    @field_validator("ignore")
+    @classmethod
+    def _ignore(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_patterns(v)

@@ -1,0 +1,120 @@
+"""End to end with the real CLI: signatures are checked before anything is started.
+
+A tampered model must be BLOCKED (exit 1) by ``gate check`` and ``gate baseline record``
+without a single child process (no tritonserver, no perf_analyzer); a signed model passes
+the stage and its signatures land in run.json, junit.xml and summary.md.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, ROOT, run_gate, write_config
+
+STRICT = f"""
+signatures:
+  required: true
+  rules:
+    - method: cosign-key
+      key: {FIXTURES / "keys" / "TEST-ONLY-cosign.pub"}
+"""
+
+
+def _tampered_repo(tmp: Path) -> Path:
+    repo = tmp / "repo"
+    shutil.copytree(FIXTURES / "models" / "v1", repo)
+    with (repo / "demo" / "1" / "model.py").open("a") as fh:
+        fh.write("\nimport os  # a change nobody signed\n")
+    return repo
+
+
+@pytest.mark.parametrize("command", [("check",), ("baseline", "record")])
+def test_tampered_model_is_blocked_before_anything_starts(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    repo = _tampered_repo(tmp_path)
+    cfg = write_config(
+        tmp_path / "gate.yaml",
+        repository=repo,
+        store=tmp_path / "store",
+        reports=tmp_path / "r",
+        extra=STRICT,
+    )
+    res = run_gate(*command, str(cfg), timeout=120)
+    assert res.returncode == 1, res.output
+    assert not res.children, f"processes were started: {res.children}"
+    out = tmp_path / "r" / ("baseline" if command == ("baseline", "record") else "")
+    run = json.loads((out / "run.json").read_text())
+    assert run["verdict"] == "BLOCKED" and run["error"] is None
+    assert [s["name"] for s in run["stages"]] == ["config", "signatures"]
+    (check,) = run["checks"]
+    assert check["name"] == "signatures" and check["status"] == "fail" and check["critical"]
+    reason = check["reason"]
+    assert "\n" not in reason and "demo/1/model.py" in reason and "does not verify" in reason
+    statuses = {a["path"]: a["status"] for a in run["signatures"]["artifacts"]}
+    assert statuses == {"1/model.py": "failed", "config.pbtxt": "verified"}
+    assert "1/model.py" in res.stdout  # the console line names the file
+    if command == ("check",):
+        tree = ET.parse(out / "junit.xml")
+        names = {c.get("name"): c for c in tree.iter("testcase")}
+        bad = names["signature: 1/model.py"]
+        assert bad.find("failure") is not None
+        good = names["signature: config.pbtxt"]
+        assert good.find("failure") is None and good.find("error") is None
+        md = (out / "summary.md").read_text()
+        assert "### Signatures" in md and "TEST-ONLY-cosign.pub" in md
+        assert "BLOCKED" in md
+
+
+def test_no_trusted_signer_blocks_by_default(tmp_path: Path) -> None:
+    """A policy with no signatures: section anywhere trusts no one (fail closed)."""
+    cfg = write_config(tmp_path / "gate.yaml", store=tmp_path / "s", reports=tmp_path / "r")
+    text = cfg.read_text()
+    start, end = text.index("signatures:"), text.index("reports:")
+    cfg.write_text(text[:start] + text[end:])
+    res = run_gate("check", str(cfg), timeout=120)
+    assert res.returncode == 1, res.output
+    assert not res.children
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert "trusts any signer" in run["checks"][0]["reason"]
+
+
+@pytest.mark.server
+def test_signed_model_passes_the_stage_and_is_reported(
+    recorded_baseline: tuple[Path, Path], tmp_path: Path
+) -> None:
+    store, _ = recorded_baseline
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nalpha: 0.001\n")
+    cfg = write_config(
+        tmp_path / "gate.yaml", store=store, reports=tmp_path / "r", policy=policy, extra=STRICT
+    )
+    res = run_gate("check", str(cfg), timeout=300)
+    assert res.returncode == 0, res.output
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["stages"][1]["name"] == "signatures"
+    sig = run["signatures"]
+    assert sig["ok"] and {a["status"] for a in sig["artifacts"]} == {"verified"}
+    assert {a["path"] for a in sig["artifacts"]} == {"1/model.py", "config.pbtxt"}
+    # the server read a private copy: its bytecode did not land in the fixture repository
+    assert not list((FIXTURES / "models" / "v1").rglob("__pycache__"))
+
+
+def test_fixture_signatures_are_fresh() -> None:
+    """Changed a fixture model? Run: .venv/bin/python fixtures/sign_models.py"""
+    res = run_gate("verify", "--config", str(ROOT / "examples" / "demo" / "gate.yaml"))
+    assert res.returncode == 0, res.output
+    import subprocess
+    import sys
+
+    chk = subprocess.run(
+        [sys.executable, str(FIXTURES / "sign_models.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert chk.returncode == 0, chk.stdout + chk.stderr
