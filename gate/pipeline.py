@@ -46,7 +46,7 @@ from gate.result import (
     Verdict,
     now_iso,
 )
-from gate.servers.local import LocalServer
+from gate.servers import open_server
 from gate.tools import Tool, find_perf_analyzer, find_tritonserver, query_gpus
 from gate.traffic import Traffic, read_traffic, validate_against_model, write_perf_analyzer_inputs
 
@@ -223,11 +223,11 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
     """Replay the traffic ``runs`` times, each on a freshly started server."""
     cfg = prep.cfg
     with run.stage("tools") as st:
-        ts = find_tritonserver(cfg.launcher.tritonserver)
+        local = cfg.launcher.kind == "local"
+        ts = find_tritonserver(cfg.launcher.tritonserver) if local else None
         pa = find_perf_analyzer(cfg.measure.perf_analyzer)
-        st.detail = (
-            f"tritonserver {ts.path} ({ts.source}); perf_analyzer {pa.version} ({pa.source})"
-        )
+        where = f"{ts.path} ({ts.source})" if ts else f"{cfg.launcher.kind} launcher"
+        st.detail = f"tritonserver {where}; perf_analyzer {pa.version} ({pa.source})"
     out: list[LatencyRun] = []
     run.log_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="gate-pa-") as tmp:
@@ -236,14 +236,8 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
         intervals: list[int] | None = None
         for i in range(runs):
             log_path = run.log_dir / f"server-{label}-{i + 1}.log"
-            server = LocalServer(
-                ts,
-                prep.repository,
-                log_path,
-                startup_timeout_s=cfg.launcher.startup_timeout_s,
-                load_timeout_s=cfg.launcher.load_timeout_s,
-                stop_timeout_s=cfg.launcher.stop_timeout_s,
-                extra_args=cfg.launcher.extra_args,
+            server = open_server(
+                cfg, ts, prep.repository, log_path, run_id=run.result.run_id, index=i + 1
             )
             try:
                 with run.stage(f"server start #{i + 1}"):
@@ -275,6 +269,7 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
                         run.result.environment = fingerprint(
                             version, pa, cfg, prep.traffic.digest()
                         )
+                        run.result.environment.update(server.environment())
                 with run.stage(f"replay #{i + 1}") as st:
                     spec = ReplaySpec(
                         model=cfg.model.name,

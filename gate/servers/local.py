@@ -306,6 +306,10 @@ class LocalServer:
     def log_tail(self, lines: int = 80) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
+    def environment(self) -> dict[str, str]:
+        """The local launcher adds no fingerprint keys (the binary's version is reported)."""
+        return {}
+
     def last_error(self) -> str:
         errs = _error_lines(self.log_text(), 3)
         return " | ".join(ln.strip() for ln in errs.splitlines()) if errs else ""
