@@ -324,12 +324,13 @@ class DockerServer(LocalServer):
                 self._wait_ready()
                 return
             except ServerError as e:
-                taken = "Address already in use" in self.log_text()
+                taken = "already in use" in self.log_text()
                 self.stop()
                 if taken and fixed:
                     raise DockerError(
                         "a configured port is taken on 127.0.0.1 (http "
-                        f"{self.http_port}, grpc {self.grpc_port}, metrics {self.metrics_port})",
+                        f"{self.http_port}, grpc {self.grpc_port}, metrics {self.metrics_port}): "
+                        f"{self.last_error() or e.message}",
                         hint="free the port or drop launcher.*_port to pick free ports",
                         details=e.details,
                     ) from None

@@ -38,7 +38,13 @@ def free_port() -> int:
 
 def _error_lines(log: str, limit: int = 6) -> str:
     """The server's own error lines (Triton prefixes them with E), newest last."""
-    errs = [ln for ln in log.splitlines() if ln.startswith("E") or "error" in ln.lower()]
+    errs = [
+        ln
+        for ln in log.splitlines()
+        if ln.startswith("E")
+        or "unrecognized option" in ln
+        or ("error" in ln.lower() and not ln.lstrip().startswith("-"))  # not --help text
+    ]
     return "\n".join(errs[-limit:])
 
 
@@ -144,7 +150,7 @@ class LocalServer:
             except ServerError:
                 log_text = self.log_text()
                 self.stop()
-                if "Address already in use" in log_text and attempt < _PORT_ATTEMPTS:
+                if "already in use" in log_text and attempt < _PORT_ATTEMPTS:
                     continue
                 raise
 
