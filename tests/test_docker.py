@@ -386,7 +386,7 @@ def _start_and_wait_for_replay(cfg: Path) -> tuple[subprocess.Popen[str], set[in
         kids = parent.children(recursive=True)
         seen.update(k.pid for k in kids)
         with contextlib.suppress(psutil.Error):
-            if any(k.name() == "perf_analyzer" for k in kids):
+            if any(k.name() == "perf_analyzer" and "--input-data" in k.cmdline() for k in kids):
                 return proc, seen
         time.sleep(0.02)
     out, err = proc.communicate()
@@ -447,7 +447,7 @@ def test_container_killed_mid_replay_is_exit_3(dockerd: str, image: str, tmp_pat
     seen |= watch_children(proc, 300)  # type: ignore[arg-type]
     out, err = proc.communicate()
     assert proc.returncode == 3, out + err
-    assert "tritonserver died during the replay" in err
+    assert "tritonserver died during the replay" in out + err
     assert _containers(dockerd) == []
     assert not alive(seen)
 
