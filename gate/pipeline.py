@@ -229,7 +229,15 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
         where = f"{ts.path} ({ts.source})" if ts else f"{cfg.launcher.kind} launcher"
         st.detail = f"tritonserver {where}; perf_analyzer {pa.version} ({pa.source})"
     out: list[LatencyRun] = []
-    run.log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run.log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a read-only or full reports disk must not stop the measurement
+        fallback = Path(tempfile.mkdtemp(prefix="gate-logs-"))
+        run.result.warnings.append(
+            f"cannot create the log folder {run.log_dir} ({e.strerror}); "
+            f"server logs go to {fallback}"
+        )
+        run.log_dir = fallback
     with tempfile.TemporaryDirectory(prefix="gate-pa-") as tmp:
         work = Path(tmp)
         pa_inputs = None

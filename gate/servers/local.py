@@ -127,9 +127,17 @@ class LocalServer:
                 free_port(),
                 free_port(),
             )
-            with open(self.log_path, "ab") as log:
-                log.write(f"### gate: starting {' '.join(self._argv())}\n".encode())
-                log.flush()
+            try:
+                log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - closed below
+            except OSError as e:
+                raise ServerError(
+                    f"cannot write the server log {self.log_path}: {e.strerror}",
+                    hint="make sure the reports directory is writable and has free space",
+                ) from None
+            with log:
+                with contextlib.suppress(OSError):  # a full disk: the server still runs
+                    log.write(f"### gate: starting {' '.join(self._argv())}\n".encode())
+                    log.flush()
                 try:
                     self.proc = subprocess.Popen(
                         self._argv(),
