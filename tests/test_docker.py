@@ -101,7 +101,16 @@ def dockerd() -> Iterator[str]:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+        _unmount_below(base)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _unmount_below(base: Path) -> None:
+    """dockerd leaves its default network namespace mounted under the exec root."""
+    with open("/proc/mounts") as fh:
+        points = [ln.split()[1] for ln in fh if ln.split()[1].startswith(f"{base}/")]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session")

@@ -299,10 +299,9 @@ class DockerServer(LocalServer):
         self.metrics_port = lc.metrics_port or free_port()
 
     def start(self) -> None:
-        from docker.errors import APIError, DockerException
-
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.client = connect(self.launcher.docker_host, timeout=max(60, self.stop_timeout_s + 30))
+        from docker.errors import APIError, DockerException
         self.image = ensure_image(self.client, self.launcher.image_ref, self.launcher.pull)
         gpus = self.launcher.gpus == "auto" and host_has_gpus()
         fixed = any((self.launcher.http_port, self.launcher.grpc_port, self.launcher.metrics_port))
