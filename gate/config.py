@@ -224,9 +224,9 @@ class LauncherConfig(_Strict):
     pull: Literal["missing", "always", "never"] = Field(
         "missing", description="docker: pull the image when missing locally, always, or never"
     )
-    gpus: Literal["auto", "all", "none"] | Annotated[int, Field(ge=1, le=64)] | tuple[
-        str | int, ...
-    ] = Field(
+    gpus: (
+        Literal["auto", "all", "none"] | Annotated[int, Field(ge=1, le=64)] | tuple[str | int, ...]
+    ) = Field(
         "auto",
         description="docker: 'all', 'none', a count, or device ids/UUIDs; 'auto' = all GPUs "
         "nvidia-smi sees, none on CPU-only hosts",

@@ -302,6 +302,7 @@ class DockerServer(LocalServer):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.client = connect(self.launcher.docker_host, timeout=max(60, self.stop_timeout_s + 30))
         from docker.errors import APIError, DockerException
+
         self.image = ensure_image(self.client, self.launcher.image_ref, self.launcher.pull)
         gpus = self.launcher.gpus == "auto" and host_has_gpus()
         fixed = any((self.launcher.http_port, self.launcher.grpc_port, self.launcher.metrics_port))
