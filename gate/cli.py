@@ -162,9 +162,29 @@ def _finish(
     except GateError as e:
         click.echo(f"gate: error: {e.diagnostics()}", err=True)
         code = code if code not in (0,) else int(ExitCode.INFRA)
+        _keep_result(result)
     publish_to_github(result, report_dir, github)
     click.echo(render_console(result))
     sys.exit(code)
+
+
+def _keep_result(result: Any) -> None:
+    """The reports could not be written (disk full, read-only): keep the RunResult in the
+    temp folder, or print it to stderr when even that fails, so the run is never lost."""
+    import os
+    import tempfile
+
+    text = result.to_json()
+    path = Path(tempfile.gettempdir()) / f"gate-run-{result.run_id}.json"
+    try:
+        with open(path, "x", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        click.echo(f"gate: the run result was kept in {path}", err=True)
+    except OSError:
+        click.echo("gate: the run result follows (it could not be written anywhere):", err=True)
+        click.echo(text, err=True)
 
 
 def _load(config: Path, overrides: tuple[str, ...] = ()) -> Any:
@@ -533,7 +553,21 @@ def plan(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Use the tool paths configured in this gate.yaml.",
 )
-def doctor(install: bool, wheel: Path | None, config: Path | None) -> None:
+@click.option(
+    "--cleanup",
+    is_flag=True,
+    help="Remove containers left by killed gate runs (found by label) and exit.",
+)
+@click.option(
+    "--docker-host", help="Docker daemon for --cleanup (default: config, DOCKER_HOST, local)."
+)
+def doctor(
+    install: bool,
+    wheel: Path | None,
+    config: Path | None,
+    cleanup: bool,
+    docker_host: str | None,
+) -> None:
     """Report each tool the gate needs, with path and version, and how to fix what is missing."""
     from gate.tools import doctor as run_doctor
 
@@ -541,6 +575,10 @@ def doctor(install: bool, wheel: Path | None, config: Path | None) -> None:
     if config is not None:
         cfg = _load(config)
         ts, pa = cfg.launcher.tritonserver, cfg.measure.perf_analyzer
+        if cfg.launcher.kind == "docker":
+            docker_host = docker_host or cfg.launcher.docker_host
+    if cleanup:
+        _cleanup(docker_host)
     items = run_doctor(
         tritonserver=ts, perf_analyzer=pa, install=install or wheel is not None, wheel=wheel
     )
@@ -561,6 +599,21 @@ def _register_lifecycle() -> None:
 
 
 _register_lifecycle()
+
+
+def _cleanup(docker_host: str | None) -> NoReturn:
+    from gate.servers.docker import cleanup as docker_cleanup
+
+    try:
+        found = docker_cleanup(docker_host)
+    except GateError as e:
+        _fail(e)
+    for c in found:
+        click.echo(f"{c.note:<16} {c.name}  run {c.run_id}  ({c.status}, {c.id[:12]})")
+    removed = sum(c.removed for c in found)
+    click.echo(f"{removed} leftover container(s) removed, {len(found) - removed} kept")
+    failed = [c for c in found if not c.removed and c.note not in ("owner still runs",)]
+    sys.exit(int(ExitCode.INFRA) if failed else 0)
 
 
 def main() -> None:

@@ -12,10 +12,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from gate.errors import ConfigError
 from gate.signing.policy import SignaturePolicy
@@ -179,13 +187,89 @@ class ModelConfig(_Strict):
     version: str | None = Field(None, pattern=r"^[0-9]+$")
 
 
+#: NGC image tag of Triton 2.51, the release the embedded (nvidia-pytriton 0.7) server matches.
+DEFAULT_TRITON_TAG = "24.10"
+
+#: Launcher keys that only one kind uses: setting one under another kind is a mistake.
+_KIND_KEYS: dict[str, tuple[str, ...]] = {
+    "local": ("tritonserver",),
+    "docker": (
+        "image",
+        "triton_tag",
+        "pull",
+        "gpus",
+        "shm_size",
+        "docker_host",
+        "http_port",
+        "grpc_port",
+        "metrics_port",
+    ),
+    "remote": ("url",),
+}
+
+
 class LauncherConfig(_Strict):
-    kind: Literal["local"] = "local"
-    tritonserver: Path | None = Field(None, description="explicit tritonserver binary")
+    """Where the Triton server comes from: ``local`` (a child process), ``docker`` (a
+    throwaway container, the production path on GPU runners) or ``remote`` (a server that
+    already runs; nothing is started or stopped)."""
+
+    kind: Literal["local", "docker", "remote"] = "local"
+    tritonserver: Path | None = Field(None, description="local: explicit tritonserver binary")
     startup_timeout_s: float = Field(60, gt=0, le=3600)
     load_timeout_s: float = Field(180, gt=0, le=3600)
     stop_timeout_s: float = Field(15, gt=0, le=600)
     extra_args: tuple[str, ...] = ()
+    image: str | None = Field(
+        None,
+        min_length=1,
+        description="docker: image to run; default nvcr.io/nvidia/tritonserver:<triton_tag>-py3",
+    )
+    triton_tag: str = Field(DEFAULT_TRITON_TAG, pattern=r"^[0-9]{2}\.[0-9]{2}$")
+    pull: Literal["missing", "always", "never"] = Field(
+        "missing", description="docker: pull the image when missing locally, always, or never"
+    )
+    gpus: (
+        Literal["auto", "all", "none"] | Annotated[int, Field(ge=1, le=64)] | tuple[str | int, ...]
+    ) = Field(
+        "auto",
+        description="docker: 'all', 'none', a count, or device ids/UUIDs; 'auto' = all GPUs "
+        "nvidia-smi sees, none on CPU-only hosts",
+    )
+    shm_size: str = Field(
+        "256m", pattern=r"^[0-9]+[bkmg]?$", description="docker: /dev/shm for the python backend"
+    )
+    docker_host: str | None = Field(None, description="docker: daemon URL; default DOCKER_HOST")
+    http_port: int | None = Field(None, ge=1, le=65535, description="docker: fixed port")
+    grpc_port: int | None = Field(None, ge=1, le=65535, description="docker: fixed port")
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="docker: fixed port")
+    url: str | None = Field(
+        None,
+        pattern=r"^(http|grpc)://[^/:\s]+:[0-9]{1,5}/?$",
+        description="remote: the server, e.g. http://triton:8000 or grpc://triton:8001",
+    )
+
+    @model_validator(mode="after")
+    def _keys_match_kind(self) -> LauncherConfig:
+        for kind, keys in _KIND_KEYS.items():
+            if kind == self.kind:
+                continue
+            for key in keys:
+                if key in self.model_fields_set and getattr(self, key) is not None:
+                    raise PydanticCustomError(
+                        "launcher_kind",
+                        "'{key}' applies to launcher.kind {owner} only (kind is {kind})",
+                        {"key": key, "owner": kind, "kind": self.kind},
+                    )
+        if self.kind == "remote" and self.url is None:
+            raise PydanticCustomError(
+                "launcher_url", "launcher.kind remote needs 'url' (http://HOST:PORT)", {}
+            )
+        return self
+
+    @property
+    def image_ref(self) -> str:
+        """The docker image to run."""
+        return self.image or f"nvcr.io/nvidia/tritonserver:{self.triton_tag}-py3"
 
 
 class TrafficConfig(_Strict):
@@ -305,6 +389,12 @@ def _validation_message(path: Path, exc: ValidationError, model: type[BaseModel]
     elif kind == "missing":
         msg = f"{path}: required field '{field}' is missing"
         fix = "add it"
+    elif kind == "launcher_kind":
+        msg = f"{path}: field '{field}': {err['msg']}"
+        fix = "remove the key or change launcher.kind (see README: Launchers)"
+    elif kind == "launcher_url":
+        msg = f"{path}: field '{field}': {err['msg']}"
+        fix = "add launcher.url, e.g. url: http://127.0.0.1:8000"
     else:
         got = err.get("input")
         got_s = repr(got) if not isinstance(got, dict | list) else type(got).__name__

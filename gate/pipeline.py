@@ -48,7 +48,7 @@ from gate.result import (
     Verdict,
     now_iso,
 )
-from gate.servers.local import LocalServer
+from gate.servers import open_server
 from gate.signing.interface import SignaturesBlocked
 from gate.tools import Tool, find_perf_analyzer, find_tritonserver, query_gpus
 from gate.traffic import Traffic, read_traffic, validate_against_model, write_perf_analyzer_inputs
@@ -256,27 +256,34 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
     """Replay the traffic ``runs`` times, each on a freshly started server."""
     cfg = prep.cfg
     with run.stage("tools") as st:
-        ts = find_tritonserver(cfg.launcher.tritonserver)
+        local = cfg.launcher.kind == "local"
+        ts = find_tritonserver(cfg.launcher.tritonserver) if local else None
         pa = find_perf_analyzer(cfg.measure.perf_analyzer)
-        st.detail = (
-            f"tritonserver {ts.path} ({ts.source}); perf_analyzer {pa.version} ({pa.source})"
-        )
+        where = f"{ts.path} ({ts.source})" if ts else f"{cfg.launcher.kind} launcher"
+        st.detail = f"tritonserver {where}; perf_analyzer {pa.version} ({pa.source})"
     out: list[LatencyRun] = []
-    run.log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run.log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a read-only or full reports disk must not stop the measurement
+        fallback = Path(tempfile.mkdtemp(prefix="gate-logs-"))
+        run.result.warnings.append(
+            f"cannot create the log folder {run.log_dir} ({e.strerror}); "
+            f"server logs go to {fallback}"
+        )
+        run.log_dir = fallback
     with tempfile.TemporaryDirectory(prefix="gate-pa-") as tmp:
         work = Path(tmp)
         pa_inputs = None
         intervals: list[int] | None = None
         for i in range(runs):
             log_path = run.log_dir / f"server-{label}-{i + 1}.log"
-            server = LocalServer(
+            server = open_server(
+                cfg,
                 ts,
                 prep.served or prep.repository,
                 log_path,
-                startup_timeout_s=cfg.launcher.startup_timeout_s,
-                load_timeout_s=cfg.launcher.load_timeout_s,
-                stop_timeout_s=cfg.launcher.stop_timeout_s,
-                extra_args=cfg.launcher.extra_args,
+                run_id=run.result.run_id,
+                index=i + 1,
             )
             try:
                 with run.stage(f"server start #{i + 1}"):
@@ -308,6 +315,7 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
                         run.result.environment = fingerprint(
                             version, pa, cfg, prep.traffic.digest()
                         )
+                        run.result.environment.update(server.environment())
                         env = run.result.environment
                         if not env.get("concurrency"):  # how this replay loads the server
                             env["concurrency"] = "recorded-intervals" if intervals else "1"

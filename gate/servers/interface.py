@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import Any, Protocol
 
 
@@ -28,3 +29,25 @@ class ServerHandle(Protocol):
     def is_alive(self) -> bool: ...
 
     def log_tail(self, lines: int = 80) -> str: ...
+
+    def last_error(self) -> str: ...
+
+    def environment(self) -> dict[str, str]:
+        """Fingerprint keys the launcher adds (the docker image digest); may be empty."""
+        ...
+
+
+class Launcher(ServerHandle, Protocol):
+    """A server not yet started: ``__enter__`` starts it (tearing down on failure), ``stop``
+    tears it down and may be called any number of times, on any path."""
+
+    def __enter__(self) -> Launcher: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def stop(self) -> None: ...

@@ -39,7 +39,13 @@ def free_port() -> int:
 
 def _error_lines(log: str, limit: int = 6) -> str:
     """The server's own error lines (Triton prefixes them with E), newest last."""
-    errs = [ln for ln in log.splitlines() if ln.startswith("E") or "error" in ln.lower()]
+    errs = [
+        ln
+        for ln in log.splitlines()
+        if ln.startswith("E")
+        or "unrecognized option" in ln
+        or ("error" in ln.lower() and not ln.lstrip().startswith("-"))  # not --help text
+    ]
     return "\n".join(errs[-limit:])
 
 
@@ -122,9 +128,17 @@ class LocalServer:
                 free_port(),
                 free_port(),
             )
-            with open(self.log_path, "ab") as log:
-                log.write(f"### gate: starting {' '.join(self._argv())}\n".encode())
-                log.flush()
+            try:
+                log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - closed below
+            except OSError as e:
+                raise ServerError(
+                    f"cannot write the server log {self.log_path}: {e.strerror}",
+                    hint="make sure the reports directory is writable and has free space",
+                ) from None
+            with log:
+                with contextlib.suppress(OSError):  # a full disk: the server still runs
+                    log.write(f"### gate: starting {' '.join(self._argv())}\n".encode())
+                    log.flush()
                 try:
                     with deferred_signals():  # self.proc must be set before Ctrl-C lands
                         self.proc = subprocess.Popen(
@@ -146,7 +160,7 @@ class LocalServer:
             except ServerError:
                 log_text = self.log_text()
                 self.stop()
-                if "Address already in use" in log_text and attempt < _PORT_ATTEMPTS:
+                if "already in use" in log_text and attempt < _PORT_ATTEMPTS:
                     continue
                 raise
 
@@ -307,6 +321,10 @@ class LocalServer:
 
     def log_tail(self, lines: int = 80) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def environment(self) -> dict[str, str]:
+        """The local launcher adds no fingerprint keys (the binary's version is reported)."""
+        return {}
 
     def last_error(self) -> str:
         errs = _error_lines(self.log_text(), 3)
