@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gate.accuracy_record import AccuracyRecord
 from gate.errors import ConfigError, InfraError, InputError
+from gate.measure.samples import MemoryRun, ThroughputRun
 from gate.result import LatencyRun
 
 BASELINE_SCHEMA = "gate-baseline/1"
@@ -56,6 +57,8 @@ class Baseline(BaseModel):
     gate_version: str
     runs: list[LatencyRun]
     accuracy: AccuracyRecord | None = None
+    memory: list[MemoryRun] = Field(default_factory=list)
+    throughput: list[ThroughputRun] = Field(default_factory=list)
 
 
 def env_key(environment: dict[str, str]) -> str:
