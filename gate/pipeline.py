@@ -426,6 +426,12 @@ def run_check(
                     hint=f"record one first: gate baseline record {config_path}",
                 )
             else:
+                resource_checks.require_samples_in_store(
+                    prep.policy,
+                    find_baselines(cfg.baseline.store, cfg.model.name),
+                    config_path,
+                    prep.cfg.load.describe(),
+                )
                 st.detail = str(cfg.baseline.store)
         runs = measure(run, prep, cfg.measure.runs, label="candidate")
         result.runs = runs

@@ -55,3 +55,37 @@ def require_samples(
                 f"{', '.join(map(str, sorted(have))) or 'none'})",
                 hint=fix,
             )
+
+
+def require_samples_in_store(
+    policy: Policy, paths: Sequence[Path], config_path: Path, load_label: str = "recorded"
+) -> None:
+    """Fail before measuring when no stored baseline of the model can be judged against:
+    none replayed in this load mode, or none with the samples the policy needs (the error
+    names the newest). Which baseline is used is decided after measuring."""
+    from gate.baseline import load_baseline
+
+    first: ConfigError | None = None
+    fix = f"record the baseline again: gate baseline record {config_path}"
+    for path in paths:
+        b = load_baseline(path)
+        base_load = b.environment.get("load", "recorded")
+        try:
+            if base_load != load_label:
+                raise ConfigError(
+                    f"{path}: field 'environment.load': the baseline was replayed with load "
+                    f"'{base_load}', this run would use '{load_label}'",
+                    hint=f"use the baseline's load: settings or {fix}",
+                )
+            require_samples(
+                policy,
+                baseline_path=path,
+                config_path=config_path,
+                base_memory=b.memory,
+                base_throughput=b.throughput,
+            )
+            return
+        except ConfigError as e:
+            first = first or e
+    if first is not None:
+        raise first
