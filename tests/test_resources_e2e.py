@@ -109,12 +109,15 @@ def test_baseline_without_memory_samples_is_exit_2_before_measuring(
     cfg = write_config(tmp_path / "gate.yaml", store=old_store, reports=tmp_path / "r")
     res = run_gate("check", str(cfg), timeout=120)
     assert res.returncode == 2, res.output
-    line = next(ln for ln in res.stderr.splitlines() if ln.startswith("gate: error:"))
-    assert str(written) in line and "no memory samples" in line
-    assert f"gate baseline record {cfg}" in line
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    err = run["error"]
+    assert "\n" not in err["message"] and err["exit_code"] == 2
+    assert err["message"].startswith(f"{written}: field 'memory'")
+    assert "no memory samples" in err["message"]
+    assert f"gate baseline record {cfg}" in err["hint"]
+    assert err["message"] in res.output.replace("\n", " ")
     assert written.read_bytes() == before
     assert [p for p in old_store.rglob("*") if p.is_file()] == [written]
-    run = json.loads((tmp_path / "r" / "run.json").read_text())
     assert not any(s["name"].startswith("server start") for s in run["stages"])
     assert not res.children or not alive(res.children)
 
@@ -131,5 +134,6 @@ def test_baseline_replayed_in_another_load_mode_is_exit_2(
     )
     res = run_gate("check", str(cfg), timeout=120)
     assert res.returncode == 2, res.output
-    assert "environment.load" in res.stderr and "'recorded'" in res.stderr
-    assert "concurrency:2:recorded" in res.stderr
+    out = res.output.replace("\n", " ")
+    assert "environment.load" in out and "'recorded'" in out
+    assert "concurrency:2:recorded" in out
