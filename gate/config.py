@@ -182,6 +182,7 @@ class MemoryPolicy(_Strict):
     tolerance: float = Field(0.10, ge=0, lt=10, description="relative growth allowed")
     slack_mib: float = Field(32, ge=0, le=1_048_576, description="absolute growth allowed on top")
     mode: Mode = Mode.REGRESSION
+    critical: bool = Field(False, description="a memory failure blocks whatever else happened")
     peak: bool = Field(False, description="also judge the per-run peak (run-level test only)")
     interval_ms: int = Field(100, ge=10, le=10_000, description="sampling interval")
     settle_ms: int = Field(300, ge=0, le=60_000, description="sampling before/after the load")
@@ -208,6 +209,7 @@ class ThroughputPolicy(_Strict):
     concurrency: tuple[int, ...] = Field((1, 4), description="closed-loop concurrency levels")
     tolerance: float = Field(0.10, gt=0, lt=1, description="relative drop allowed")
     mode: Mode = Mode.REGRESSION
+    critical: bool = Field(False, description="a throughput failure blocks whatever else happened")
     windows: int = Field(5, ge=2, le=1000)
     window_requests: int = Field(200, ge=10, le=1_000_000)
     warmup_requests: int = Field(50, ge=0, le=1_000_000)

@@ -78,6 +78,7 @@ def _series_check(
         metric=metric,
         status=CheckStatus.PASS,  # decided with the others in judge.decide()
         mode=mp.mode.value,
+        critical=mp.critical,
         tolerance=margin / scale,
         effect=run.estimate / scale,
         ci_low=lo / scale,
@@ -137,6 +138,7 @@ def _peak_check(
         metric=metric,
         status=CheckStatus.PASS,
         mode=mp.mode.value,
+        critical=mp.critical,
         tolerance=margin / scale,
         effect=run.estimate / scale,
         ci_low=run.ci_low / scale,

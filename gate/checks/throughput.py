@@ -62,6 +62,7 @@ def _level_check(
         metric=metric,
         status=CheckStatus.PASS,  # decided with the others in judge.decide()
         mode=tp.mode.value,
+        critical=tp.critical,
         tolerance=-tp.tolerance,
         effect=math.expm1(run.estimate),
         ci_low=math.expm1(lo),
