@@ -165,6 +165,8 @@ class SloPolicy(_Strict):
         for text in v:
             parse_objective(text)  # ValueError names what is wrong
         return v
+
+
 class MemoryPolicy(_Strict):
     """Memory attributable to the model, sampled while the traffic replays.
 

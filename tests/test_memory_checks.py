@@ -286,3 +286,51 @@ def test_store_check_fails_before_measuring_only_when_no_baseline_has_samples(
     rng = np.random.default_rng(9)
     new = store_with([sim_run(rng, 40.0)], "new")
     require_samples_in_store(Policy(), [new, old], Path("gate.yaml"))  # one is usable
+
+
+def test_memory_and_throughput_slos_use_the_stored_samples() -> None:
+    """Absolute objectives (``slo.objectives``) on memory and throughput: a model holding
+    240 MiB breaks 'host_peak_mib <= 100'; throughput windows carry a CI."""
+    import gate.checks  # noqa: F401  (registers the sources)
+    from gate.checks.slo import slo_checks
+    from gate.result import RunResult
+
+    rng = np.random.default_rng(10)
+    res = RunResult(run_id="x", command="check", gate_version="0", started_at="now")
+    res.memory = [sim_run(rng, 240.0)]
+    res.throughput = [
+        ThroughputRun(
+            index=0,
+            levels=[
+                ThroughputLevel(
+                    concurrency=4,
+                    windows=[980.0, 1010.0, 1000.0, 990.0, 1020.0],
+                    window_requests=200,
+                    requests=1058,
+                    seconds=1.0,
+                )
+            ],
+        )
+    ]
+    checks = slo_checks(
+        (
+            "memory.host_peak_mib <= 100",
+            "memory.host_loaded_mib <= 300",
+            "throughput.c4_ips >= 900",
+        ),
+        res,
+        mode="non_inferiority",
+        alpha=0.05,
+        power=0.8,
+    )
+    decided, _ = decide(checks, 0.05)
+    st = {c.metric: c.status for c in decided}
+    assert st == {
+        "slo.memory.host_peak_mib": CheckStatus.FAIL,
+        "slo.memory.host_loaded_mib": CheckStatus.PASS,
+        "slo.throughput.c4_ips": CheckStatus.PASS,
+    }, [c.reason for c in decided]
+    with pytest.raises(ConfigError):
+        slo_checks(
+            ("memory.gpu_peak_mib <= 1",), res, mode="non_inferiority", alpha=0.05, power=0.8
+        )

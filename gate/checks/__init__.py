@@ -7,6 +7,7 @@ reason of each memory/throughput check from its final status.
 
 from __future__ import annotations
 
+from gate.checks import resource_slo
 from gate.checks.memory import explain_memory, memory_checks
 from gate.checks.samples import require_samples, require_samples_in_store
 from gate.checks.throughput import explain_throughput, throughput_checks
@@ -19,6 +20,8 @@ __all__ = [
     "require_samples_in_store",
     "throughput_checks",
 ]
+
+resource_slo.register()  # memory.* and throughput.* objectives in slo.objectives
 
 
 def explain(checks: list[CheckResult]) -> list[CheckResult]:
