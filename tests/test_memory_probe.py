@@ -222,3 +222,30 @@ def test_recorder_notes_a_missing_source(tree: subprocess.Popen[str], metrics_ur
     assert any(n.startswith("gpu:") and "did not answer" in n for n in run.notes)
     assert server_args(policy) == ("--metrics-interval-ms=20",)
     assert server_args(MemoryPolicy(enabled=False)) == ()
+
+
+def test_html_report_and_history_read_the_memory_series() -> None:
+    from gate.measure.samples import MemoryRun, MemorySeries
+    from gate.report.history import history_entry
+    from gate.report.html import memory_series, render_html
+    from gate.result import RunResult
+
+    res = RunResult(run_id="x", command="replay", gate_version="0", started_at="now")
+    res.memory = [
+        MemoryRun(
+            index=0,
+            interval_s=0.1,
+            series={
+                "host": MemorySeries(
+                    source="host",
+                    before_load=100 * MIB,
+                    after_load=140 * MIB,
+                    t_s=[0.0, 0.1, 0.2],
+                    values=[140 * MIB, 150 * MIB, 145 * MIB],
+                )
+            },
+        )
+    ]
+    assert memory_series(res) == {"candidate host": ([0.0, 0.1, 0.2], [40.0, 50.0, 45.0])}
+    assert history_entry(res, env={})["memory"] == {"candidate_peak_mib": 50.0}
+    assert "memory timeline" in render_html(res)
