@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gate.accuracy_record import AccuracyRecord
 from gate.errors import ConfigError, InputError
+from gate.measure.samples import MemoryRun, ThroughputRun
 from gate.result import LatencyRun, RunResult, Verdict
 from gate.store import LocalStore, Store, open_store
 
@@ -80,6 +81,8 @@ class Baseline(BaseModel):
     accuracy: AccuracyRecord | None = None
     source: str = Field("record", description="'record', or 'promote' of the runs below")
     source_run_ids: list[str] = Field(default_factory=list)
+    memory: list[MemoryRun] = Field(default_factory=list)
+    throughput: list[ThroughputRun] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------

@@ -61,10 +61,21 @@ class ShiftCheck(_Strict):
 class TailCheck(_Strict):
     """A latency percentile: candidate/baseline ratio with a paired bootstrap CI."""
 
-    percentile: float = Field(gt=0, lt=100)
+    percentile: float = Field(gt=0, lt=100, description="e.g. 50, 90, 99 or 'p99'")
     tolerance: float = Field(0.10, gt=0, lt=10)
     mode: Mode = Mode.REGRESSION
     enabled: bool = True
+
+    @field_validator("percentile", mode="before")
+    @classmethod
+    def _p_prefix(cls, v: Any) -> Any:
+        """Accept the names people use: ``p99``, ``P99.9`` as well as ``99``."""
+        if isinstance(v, str) and v[:1] in "pP":
+            try:
+                return float(v[1:])
+            except ValueError:
+                return v
+        return v
 
 
 class LatencyPolicy(_Strict):
@@ -158,6 +169,71 @@ class SloPolicy(_Strict):
         return v
 
 
+class MemoryPolicy(_Strict):
+    """Memory attributable to the model, sampled while the traffic replays.
+
+    Per run: the server's memory before the model is loaded (explicit model control), after
+    it is loaded, and a series sampled every ``interval_ms`` during the replay; the judged
+    series is each sample minus the before-load level. A candidate blocks (regression mode)
+    when it is shown to use more than ``(1 + tolerance) * baseline + slack_mib``.
+    """
+
+    enabled: bool = True
+    sources: tuple[Literal["host", "gpu"], ...] = Field(
+        ("host", "gpu"),
+        description="host: RSS of the server's process tree; gpu: Triton's GPU memory metric",
+    )
+    tolerance: float = Field(0.10, ge=0, lt=10, description="relative growth allowed")
+    slack_mib: float = Field(32, ge=0, le=1_048_576, description="absolute growth allowed on top")
+    mode: Mode = Mode.REGRESSION
+    critical: bool = Field(False, description="a memory failure blocks whatever else happened")
+    peak: bool = Field(False, description="also judge the per-run peak (run-level test only)")
+    interval_ms: int = Field(100, ge=10, le=10_000, description="sampling interval")
+    settle_ms: int = Field(300, ge=0, le=60_000, description="sampling before/after the load")
+    max_samples: int = Field(20_000, ge=100, le=1_000_000, description="per run and source")
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_sources(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(v) != len(set(v)):
+            raise ValueError("each source may appear once")
+        return v
+
+
+class ThroughputPolicy(_Strict):
+    """Inferences/s at fixed concurrency levels, over repeated measurement windows.
+
+    Each level runs perf_analyzer closed-loop with the recorded payloads (cycled) for
+    ``warmup_requests + windows * window_requests`` requests plus a short cool-down; a window
+    is ``window_requests`` consecutive completions. Regression mode blocks a drop shown to be
+    larger than ``tolerance`` (0.10 = 10% fewer inferences/s allowed).
+    """
+
+    enabled: bool = True
+    concurrency: tuple[int, ...] = Field((1, 4), description="closed-loop concurrency levels")
+    tolerance: float = Field(0.10, gt=0, lt=1, description="relative drop allowed")
+    mode: Mode = Mode.REGRESSION
+    critical: bool = Field(False, description="a throughput failure blocks whatever else happened")
+    windows: int = Field(5, ge=2, le=1000)
+    window_requests: int = Field(200, ge=10, le=1_000_000)
+    warmup_requests: int = Field(50, ge=0, le=1_000_000)
+
+    @field_validator("concurrency")
+    @classmethod
+    def _levels(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(c < 1 or c > 1024 for c in v):
+            raise ValueError("each concurrency level must be between 1 and 1024")
+        if len(v) != len(set(v)):
+            raise ValueError("each concurrency level may appear once")
+        return tuple(sorted(v))
+
+    @model_validator(mode="after")
+    def _levels_when_enabled(self) -> ThroughputPolicy:
+        if self.enabled and not self.concurrency:
+            raise ValueError("throughput.concurrency is empty: name levels or set enabled: false")
+        return self
+
+
 class Policy(_Strict):
     """Tolerances and error rates: what counts as a regression, and how sure we must be."""
 
@@ -174,6 +250,8 @@ class Policy(_Strict):
     signatures: SignaturePolicy | None = Field(
         None, description="who must have signed the model's files (gate.yaml's section wins)"
     )
+    memory: MemoryPolicy = MemoryPolicy()
+    throughput: ThroughputPolicy = ThroughputPolicy()
 
 
 # --------------------------------------------------------------------------------------
@@ -286,6 +364,67 @@ class MeasureConfig(_Strict):
     runs: int = Field(1, ge=1, le=50, description="candidate replays per gate check")
 
 
+class LoadConfig(_Strict):
+    """How the replay sends the recorded payloads.
+
+    ``recorded`` (default): the recorded arrival times. ``rate``: ``rate_rps`` requests/s for
+    ``duration_s`` (constant gaps, or seeded exponential gaps for ``arrival: poisson``).
+    ``concurrency``: closed loop with ``concurrency`` requests in flight, ``requests`` of them
+    (default: as many as recorded). Payloads are the recorded ones, cycled in order, so a
+    baseline and a candidate replayed in the same mode pair by request index.
+    """
+
+    mode: Literal["recorded", "rate", "concurrency"] = "recorded"
+    rate_rps: float | None = Field(None, gt=0, le=1_000_000)
+    duration_s: float | None = Field(None, gt=0, le=86_400)
+    arrival: Literal["constant", "poisson"] | None = None
+    seed: int | None = Field(None, description="seed of the poisson arrivals")
+    concurrency: int | None = Field(None, ge=1, le=1024)
+    requests: int | None = Field(None, ge=1, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _fields_of_mode(self) -> LoadConfig:
+        keys = ("rate_rps", "duration_s", "arrival", "seed", "concurrency", "requests")
+        given = {k for k in keys if getattr(self, k) is not None}
+        allowed = {
+            "recorded": set(),
+            "rate": {"rate_rps", "duration_s", "arrival", "seed"},
+            "concurrency": {"concurrency", "requests"},
+        }[self.mode]
+        extra = sorted(given - allowed)
+        if extra:
+            raise ValueError(
+                f"load.mode '{self.mode}' does not use {', '.join(extra)}: remove "
+                f"{'it' if len(extra) == 1 else 'them'} or change the mode"
+            )
+        if self.mode == "rate":
+            missing = [k for k in ("rate_rps", "duration_s") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"load.mode 'rate' needs {' and '.join(missing)}")
+            assert self.rate_rps is not None and self.duration_s is not None
+            n = round(self.rate_rps * self.duration_s)
+            if not 1 <= n <= 10_000_000:
+                raise ValueError(
+                    f"load.rate_rps x load.duration_s = {n} requests; it must be 1..10000000"
+                )
+            if self.seed is not None and self.arrival != "poisson":
+                raise ValueError("load.seed is only used with arrival: poisson")
+        if self.mode == "concurrency" and self.concurrency is None:
+            raise ValueError("load.mode 'concurrency' needs concurrency (requests in flight)")
+        return self
+
+    def describe(self) -> str:
+        """A short stable label, stored with the samples: a baseline pairs only with a run
+        replayed the same way."""
+        if self.mode == "rate":
+            arrival = self.arrival or "constant"
+            seed = f":seed={self.seed or 0}" if arrival == "poisson" else ""
+            return f"rate:{self.rate_rps:g}rps:{self.duration_s:g}s:{arrival}{seed}"
+        if self.mode == "concurrency":
+            return f"concurrency:{self.concurrency}:{self.requests or 'recorded'}"
+        return "recorded"
+
+
 class BaselineConfig(_Strict):
     store: str = Field(
         ".gate/baselines",
@@ -351,6 +490,7 @@ class GateConfig(_Strict):
     traffic: TrafficConfig
     measure: MeasureConfig = MeasureConfig()
     baseline: BaselineConfig = BaselineConfig()
+    load: LoadConfig = LoadConfig()
     policy: Path | None = Field(None, description="policy YAML; the built-in default if unset")
     reports: ReportsConfig = ReportsConfig()
     notify: NotifyConfig = NotifyConfig()

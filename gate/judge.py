@@ -251,8 +251,8 @@ def judge_latency(
 ) -> tuple[list[CheckResult], Verdict, list[str]]:
     """All latency checks of the policy on stored samples: checks, verdict and warnings.
 
-    ``extra``: undecided checks of other families (accuracy, agreement, SLOs) that join the
-    same Holm family and verdict."""
+    ``extra``: undecided checks of other families (accuracy, agreement, SLOs, memory,
+    throughput) that join the same Holm family and verdict."""
     lp = policy.latency
     checks: list[CheckResult] = []
     warnings: list[str] = []

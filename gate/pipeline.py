@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gate import __version__
+from gate import checks as resource_checks
 from gate.baseline import (
     Baseline,
     env_changes,
@@ -34,7 +35,10 @@ from gate.config import GateConfig, Policy, check_model_dir, load_policy
 from gate.envinfo import cuda_version
 from gate.errors import ConfigError, GateError, InputError
 from gate.judge import judge_latency
+from gate.load import apply_load, replay_concurrency
 from gate.measure.latency import ReplaySpec, replay
+from gate.measure.memory import MemoryRecorder, server_args
+from gate.measure.throughput import ThroughputSpec, measure_throughput
 from gate.result import (
     BaselineRef,
     Comparison,
@@ -170,6 +174,7 @@ def fingerprint(
         "concurrency": str(getattr(cfg.measure, "concurrency", "") or ""),
         "max_threads": str(cfg.measure.max_threads),
         "traffic_digest": traffic_digest,
+        "load": cfg.load.describe(),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
@@ -225,7 +230,13 @@ def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | Non
 
             served = snapshot_repository(cfg.model.repository)
     with run.stage("traffic"):
-        traffic = read_traffic(cfg.traffic.path)
+        traffic = apply_load(read_traffic(cfg.traffic.path), cfg.load)
+        if cfg.load.duration_s is not None and cfg.load.duration_s >= cfg.measure.timeout_s:
+            raise ConfigError(
+                f"{config_path}: field 'load.duration_s': {cfg.load.duration_s:g}s is not below "
+                f"measure.timeout_s={cfg.measure.timeout_s:g}s, so every replay would be killed",
+                hint="raise measure.timeout_s above the load duration",
+            )
         if len(traffic.requests) < policy.latency.min_requests:
             raise InputError(
                 f"{cfg.traffic.path}: {len(traffic.requests)} requests is below the policy's "
@@ -284,12 +295,19 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
                 log_path,
                 run_id=run.result.run_id,
                 index=i + 1,
+                extra_args=server_args(prep.policy.memory),
             )
+            mem: MemoryRecorder | None = None
             try:
                 with run.stage(f"server start #{i + 1}"):
                     server.__enter__()
+                if prep.policy.memory.enabled:
+                    mem = MemoryRecorder.for_server(server, prep.policy.memory, index=i)
+                    mem.before_load()
                 with run.stage(f"model load #{i + 1}"):
                     server.load_model(cfg.model.name)
+                    if mem is not None:
+                        mem.after_load()
                     meta = server.model_metadata(cfg.model.name, cfg.model.version or "")
                     mcfg = server.model_config(cfg.model.name, cfg.model.version or "")
                     if pa_inputs is None:
@@ -328,10 +346,12 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
                         inputs=pa_inputs,
                         timeout_s=cfg.measure.timeout_s,
                         retries=cfg.measure.retries,
-                        max_threads=cfg.measure.max_threads,
+                        max_threads=max(cfg.measure.max_threads, replay_concurrency(cfg.load)),
+                        concurrency=replay_concurrency(cfg.load),
                     )
                     try:
-                        lr = replay(pa, spec, work, index=i, intervals_us=intervals)
+                        with mem.during_replay() if mem else contextlib.nullcontext():
+                            lr = replay(pa, spec, work, index=i, intervals_us=intervals)
                     except GateError as e:
                         if not server.is_alive():
                             e.message = (
@@ -357,6 +377,27 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
                         run.result.accuracy = rec
                         st.detail = f"{rec.samples} samples in {rec.seconds:.2f} s: " + ", ".join(
                             f"{k} {v:.4g}" for k, v in rec.summary.items()
+                        )
+                if mem is not None:
+                    run.result.memory.append(mem.result())
+                if prep.policy.throughput.enabled:
+                    with run.stage(f"throughput #{i + 1}") as st:
+                        tspec = ThroughputSpec(
+                            model=cfg.model.name,
+                            version=cfg.model.version,
+                            url=spec.url,
+                            protocol=spec.protocol,
+                            input_data=pa_inputs.input_data,
+                            batch_size=pa_inputs.batch_size,
+                            timeout_s=cfg.measure.timeout_s,
+                            retries=cfg.measure.retries,
+                            max_threads=cfg.measure.max_threads,
+                        )
+                        tr = measure_throughput(pa, tspec, prep.policy.throughput, work, index=i)
+                        run.result.throughput.append(tr)
+                        st.detail = ", ".join(
+                            f"c={lv.concurrency}: {sum(lv.windows) / len(lv.windows):.0f}/s"
+                            for lv in tr.levels
                         )
             except BaseException:
                 run.result.server_log_tail = server.log_tail()
@@ -437,6 +478,12 @@ def run_check(
                     hint=f"record one first: gate baseline record {config_path}",
                 )
             else:
+                resource_checks.require_samples_in_store(
+                    prep.policy,
+                    find_baselines(cfg.baseline.store, cfg.model.name),
+                    config_path,
+                    prep.cfg.load.describe(),
+                )
                 st.detail = str(cfg.baseline.store)
         runs = measure(run, prep, cfg.measure.runs, label="candidate")
         result.runs = runs
@@ -460,6 +507,14 @@ def run_check(
                 cfg.baseline.store, cfg.model.name, result.environment
             )
             assert result.traffic is not None
+            base_load = base.environment.get("load", "recorded")
+            if base_load != prep.cfg.load.describe():
+                raise ConfigError(
+                    f"{path}: field 'environment.load': the baseline was replayed with load "
+                    f"'{base_load}', this run with '{prep.cfg.load.describe()}'",
+                    hint=f"use the baseline's load mode or record again: gate baseline record "
+                    f"{config_path}",
+                )
             if base.traffic_digest != result.traffic.digest:
                 raise ConfigError(
                     f"{path}: field 'traffic_digest': the baseline was recorded with other "
@@ -496,12 +551,28 @@ def run_check(
                 has_baseline=True,
                 baseline_where=str(path),
             )
+            resource_checks.require_samples(
+                prep.policy,
+                baseline_path=path,
+                config_path=config_path,
+                base_memory=base.memory,
+                base_throughput=base.throughput,
+                cand_memory=result.memory,
+            )
+            mem_checks, mem_warns = resource_checks.memory_checks(
+                prep.policy, base.memory, result.memory
+            )
+            tp_checks, tp_warns = resource_checks.throughput_checks(
+                prep.policy, base.throughput, result.throughput
+            )
             checks, verdict, warns = judge_latency(
                 prep.policy,
                 [r.latencies_us for r in base.runs],
                 [r.latencies_us for r in runs],
-                extra=extra,
+                extra=extra + mem_checks + tp_checks,
             )
+            warns += mem_warns + tp_warns
+            checks = resource_checks.explain(checks)
             result.checks = checks
             result.verdict = verdict
             result.warnings.extend(warns)
@@ -572,6 +643,8 @@ def run_record(
                 gate_version=__version__,
                 runs=result.runs,
                 accuracy=result.accuracy,
+                memory=result.memory,
+                throughput=result.throughput,
             )
             path = str(save_baseline(cfg.baseline.store, b))
             st.detail = path

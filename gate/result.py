@@ -14,6 +14,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from gate.accuracy_record import AccuracyRecord
+from gate.measure.samples import MemoryRun, ThroughputRun
 
 RUN_SCHEMA: Final = "gate-run/1"
 
@@ -203,6 +204,8 @@ class RunResult(_Model):
     stages: list[StageResult] = Field(default_factory=list)
     runs: list[LatencyRun] = Field(default_factory=list)
     checks: list[CheckResult] = Field(default_factory=list)
+    memory: list[MemoryRun] = Field(default_factory=list, description="one per replay")
+    throughput: list[ThroughputRun] = Field(default_factory=list, description="one per replay")
     alpha: float | None = None
     verdict: Verdict = Verdict.ERROR
     error: ErrorInfo | None = None

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled demo, from a fresh machine: set up, record a baseline of the
-# demo model (3 replays, each on a fresh embedded tritonserver), then gate two candidates:
-# the unchanged model (expected PASS, exit 0), a slower version and a less accurate version
-# (both expected BLOCKED, exit 1).
+# demo model (3 replays, each on a fresh embedded tritonserver), then gate four candidates:
+# the unchanged model (expected PASS, exit 0), a slower version, a less accurate version and
+# one holding 200 MB more memory (all three expected BLOCKED, exit 1).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit $?
@@ -25,7 +25,10 @@ $GATE check "$CFG" --model-repository fixtures/models/slow --report-dir reports/
 echo; echo "== candidate 3: a less accurate model in fixtures/models/lessaccurate (expect BLOCKED on accuracy)"
 $GATE check "$CFG" --model-repository fixtures/models/lessaccurate --report-dir reports/demo/lessaccurate; worse=$?
 
+echo; echo "== candidate 4: the model holding 200 MB more in fixtures/models/hog (expect BLOCKED on memory)"
+$GATE check "$CFG" --model-repository fixtures/models/hog --report-dir reports/demo/hog; hog=$?
+
 echo
-echo "unchanged model: exit $same (expected 0)   slower model: exit $slow (expected 1)   less accurate model: exit $worse (expected 1)"
-echo "reports: reports/demo/unchanged/, reports/demo/slower/, reports/demo/lessaccurate/ (run.json, junit.xml, summary.md, report.html)"
-[ "$same" -eq 0 ] && [ "$slow" -eq 1 ] && [ "$worse" -eq 1 ]
+echo "unchanged model: exit $same (expected 0)   slower model: exit $slow (expected 1)   less accurate model: exit $worse (expected 1)   memory hog: exit $hog (expected 1)"
+echo "reports: reports/demo/{unchanged,slower,lessaccurate,hog}/ (run.json, junit.xml, summary.md, report.html)"
+[ "$same" -eq 0 ] && [ "$slow" -eq 1 ] && [ "$worse" -eq 1 ] && [ "$hog" -eq 1 ]

@@ -37,7 +37,14 @@ def test_identical_model_passes(recorded_baseline: tuple[Path, Path], tmp_path: 
     assert "PASS" in res.stdout
     run = json.loads((tmp_path / "r" / "run.json").read_text())
     assert run["verdict"] == "PASS"
-    assert {c["name"] for c in run["checks"]} == {"latency shift", "latency p95"}
+    assert {c["name"] for c in run["checks"]} == {
+        "latency shift",
+        "latency p95",
+        "memory (host)",
+        "memory (gpu)",  # skipped: no GPU here
+        "throughput c=1",
+        "throughput c=4",
+    }
     assert len(run["runs"][0]["latencies_us"]) == 400
     stage_names = [s["name"] for s in run["stages"]]
     for expected in ("config", "traffic", "tools", "server start #1", "replay #1", "judge"):

@@ -382,7 +382,14 @@ def test_check_writes_an_html_report_github_outputs_and_history(
 
     assert run.comparison is not None and len(run.comparison.baseline_latencies_us) == 4
     seen = browser_probe(tmp_path / "r" / "report.html")
-    assert [i["figure"] for i in seen["images"]] == ["ecdf", "log-ratios", "percentiles"]
+    # the default policy samples memory: its timeline is the fourth figure
+    assert [i["figure"] for i in seen["images"]] == [
+        "ecdf",
+        "log-ratios",
+        "percentiles",
+        "memory",
+    ]
+    assert entry["memory"]["candidate_peak_mib"] > 0
     assert all(i["width"] > 0 for i in seen["images"])
     assert seen["verdict"] == verdict
 
@@ -400,7 +407,12 @@ def test_check_writes_an_html_report_github_outputs_and_history(
         env={"GITHUB_ACTIONS": ""},
     )
     assert again.returncode == 0, again.output
-    assert _figures((alone / "again.html").read_text()) == ["ecdf", "log-ratios", "percentiles"]
+    assert _figures((alone / "again.html").read_text()) == [
+        "ecdf",
+        "log-ratios",
+        "percentiles",
+        "memory",
+    ]
 
 
 def test_accuracy_deltas_from_the_real_accuracy_records() -> None:

@@ -51,6 +51,7 @@ class ReplaySpec:
     timeout_s: float
     retries: int
     max_threads: int
+    concurrency: int = 1  # requests in flight when the traffic has no schedule
 
 
 def build_argv(pa: Tool, spec: ReplaySpec, export: Path) -> list[str]:
@@ -79,8 +80,8 @@ def build_argv(pa: Tool, spec: ReplaySpec, export: Path) -> list[str]:
     if spec.inputs.intervals is not None:
         argv += ["--request-intervals", str(spec.inputs.intervals)]
     else:
-        # untimed traffic: one request in flight at a time, in recorded order
-        argv += ["--concurrency-range", "1"]
+        # untimed traffic: a fixed number of requests in flight (1: in recorded order)
+        argv += ["--concurrency-range", str(spec.concurrency)]
     return argv
 
 

@@ -319,6 +319,13 @@ def memory_series(result: RunResult) -> dict[str, tuple[list[float], list[float]
     if memory is None:
         return {}
     out: dict[str, tuple[list[float], list[float]]] = {}
+    if isinstance(memory, list) and memory and hasattr(memory[0], "series"):
+        # gate.measure.samples.MemoryRun per replay: attributable MiB (minus before-load)
+        for r in memory:
+            for src, ser in r.series.items():
+                label = f"candidate {src}" + ("" if len(memory) == 1 else f" run {r.index + 1}")
+                out[label] = (list(ser.t_s), [(v - ser.before_load) / 2**20 for v in ser.values])
+        return out
     for side in ("baseline", "candidate"):
         value = _get(memory, side, f"{side}_runs")
         if value is None:

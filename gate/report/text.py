@@ -113,7 +113,10 @@ def _tolerance_clause(check: CheckResult) -> str | None:
             return f"not shown to be within tolerance {tol}"
         return f"exceeds tolerance {tol}"
     if check.status is CheckStatus.PASS:
-        shown_within = check.ci_high is not None and check.ci_high <= check.tolerance
+        if check.tolerance < 0:  # lower is worse (throughput): the tolerance is a drop
+            shown_within = check.ci_low is not None and check.ci_low >= check.tolerance
+        else:
+            shown_within = check.ci_high is not None and check.ci_high <= check.tolerance
         if non_inferiority or shown_within:
             return f"within tolerance {tol}"
         return f"not shown to exceed tolerance {tol}"

@@ -6,6 +6,7 @@ client libraries only when used, so ``gate --help`` stays fast.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,8 +29,13 @@ def open_server(
     *,
     run_id: str,
     index: int = 1,
+    extra_args: Sequence[str] = (),
 ) -> Launcher:
-    """The configured launcher, not yet started (enter it to start; ``stop()`` always)."""
+    """The configured launcher, not yet started (enter it to start; ``stop()`` always).
+
+    ``extra_args`` are tritonserver arguments the measurement needs (e.g. the metrics
+    interval for memory sampling); they go before the user's ``launcher.extra_args``.
+    """
     lc = cfg.launcher
     if lc.kind == "local":
         if tritonserver is None:
@@ -41,12 +47,14 @@ def open_server(
             startup_timeout_s=lc.startup_timeout_s,
             load_timeout_s=lc.load_timeout_s,
             stop_timeout_s=lc.stop_timeout_s,
-            extra_args=lc.extra_args,
+            extra_args=(*extra_args, *lc.extra_args),
         )
     if lc.kind == "docker":
         from gate.servers.docker import DockerServer
 
-        return DockerServer(lc, repository, log_path, run_id=run_id, index=index)
+        server_d = DockerServer(lc, repository, log_path, run_id=run_id, index=index)
+        server_d.extra_args = (*extra_args, *server_d.extra_args)
+        return server_d
     from gate.servers.remote import RemoteServer
 
     assert lc.url is not None  # the config validator guarantees it
