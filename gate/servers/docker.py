@@ -408,7 +408,22 @@ class DockerServer(LocalServer):
 
     @property
     def pid(self) -> int | None:
-        return None
+        """The host PID of the container's first process (its init; tritonserver and the
+        python-backend stubs are its children), so memory sampling reads the same process
+        tree RSS as for the local launcher. None when the container is not running."""
+        if self.container is None:
+            return None
+        try:
+            self.container.reload()
+            pid = int(self.container.attrs.get("State", {}).get("Pid") or 0)
+        except Exception:
+            return None
+        return pid or None
+
+    @property
+    def metrics_url(self) -> str:
+        """Triton's metrics endpoint (host networking): GPU memory on GPU hosts."""
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def is_alive(self) -> bool:
         return self._status()[0] == "running"
