@@ -209,3 +209,18 @@ def test_policy_keys_are_validated(tmp_path: object) -> None:
     (d / "bad.yaml").write_text("inconclusive: sometimes\n")
     with pytest.raises(ConfigError, match="inconclusive"):
         load_policy(d / "bad.yaml")
+
+
+def test_every_report_renders_an_inconclusive_run(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from gate.report import write_reports
+
+    out, v = decide([chk("latency shift", 0.5, mde=0.3), chk("acc", 0.5)], 0.05)
+    result = RunResult(
+        run_id="r", command="check", gate_version="0", started_at="t", verdict=v, checks=out
+    )
+    d = Path(str(tmp_path))
+    write_reports(result, d)
+    assert "inconclusive" in (d / "summary.md").read_text().lower()
+    assert (d / "run.json").is_file() and (d / "junit.xml").is_file()
