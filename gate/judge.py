@@ -238,8 +238,12 @@ def _inconclusive_reason(c: CheckResult) -> str:
     mde = _pct(c.mde) if math.isfinite(c.mde) else "unbounded"
     return (
         f"inconclusive: only a change of {mde} would be detected at the policy's power "
-        f"(more than twice the tolerance {_pct(c.tolerance)}); use longer traffic, more "
-        "runs or live A/B (baseline.model_dir)"
+        f"(more than twice the tolerance {_pct(c.tolerance)}); "
+        + (
+            "use longer traffic (gate calibrate shows what this machine supports)"
+            if "live_ab" in c.details
+            else "use longer traffic, more runs or live A/B (baseline.model_dir)"
+        )
     )
 
 
