@@ -348,6 +348,35 @@ def verify(
     sys.exit(code)
 
 
+@cli.command()
+@_CONFIG
+@_REPORT_DIR
+@click.option(
+    "--runs", type=click.IntRange(3, 50), default=5, show_default=True, help="A/A runs per mode."
+)
+@click.option("--no-ab", is_flag=True, help="Only the stored-baseline mode (fresh servers).")
+@click.option("-q", "--quiet", is_flag=True)
+def calibrate(config: Path, report_dir: Path | None, runs: int, no_ab: bool, quiet: bool) -> None:
+    """A/A runs of the baseline model against itself: run-to-run noise per metric and the
+    smallest tolerance this machine supports, for stored baselines and live A/B."""
+    from gate.calibrate import calibrate as run_calibrate
+    from gate.calibrate import render
+
+    cfg = _load(config)
+    out = report_dir or cfg.reports.dir
+    try:
+        res = run_calibrate(
+            cfg, config, runs, progress=_progress(quiet), report_dir=out, ab=not no_ab
+        )
+    except GateError as e:
+        _fail(e)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "calibrate.json"
+    path.write_text(json.dumps(res, indent=2, default=str) + "\n", encoding="utf-8")
+    click.echo(render(res))
+    click.echo(f"\nwritten: {path}")
+
+
 @cli.group()
 def baseline() -> None:
     """Manage stored baselines."""

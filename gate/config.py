@@ -50,7 +50,21 @@ class Mode(str, Enum):
     NON_INFERIORITY = "non_inferiority"
 
 
-class ShiftCheck(_Strict):
+class CheckFlags(_Strict):
+    """How a check's outcome feeds the verdict (see ``gate.judge.decide``).
+
+    ``blocking`` (default): a failure blocks. ``blocking: false`` makes the check advisory:
+    it is judged and reported (a failure is a warning), but never changes the verdict.
+    ``critical``: a failure blocks whatever else happened in the run (even when another
+    check errored, and even with ``blocking: false``), and being inconclusive blocks even
+    under ``inconclusive: pass``. Other checks' policy classes inherit these two keys.
+    """
+
+    critical: bool = False
+    blocking: bool = True
+
+
+class ShiftCheck(CheckFlags):
     """The paired shift of the typical (median-like) per-request latency."""
 
     enabled: bool = True
@@ -58,7 +72,7 @@ class ShiftCheck(_Strict):
     mode: Mode = Mode.REGRESSION
 
 
-class TailCheck(_Strict):
+class TailCheck(CheckFlags):
     """A latency percentile: candidate/baseline ratio with a paired bootstrap CI."""
 
     percentile: float = Field(gt=0, lt=100, description="e.g. 50, 90, 99 or 'p99'")
@@ -96,7 +110,7 @@ class LatencyPolicy(_Strict):
         return v
 
 
-class AccuracyCheck(_Strict):
+class AccuracyCheck(CheckFlags):
     """One accuracy metric judged paired per sample against the baseline's stored scores.
 
     ``tolerance``: for proportions (top1, topK) the largest acceptable **drop in absolute
@@ -169,7 +183,7 @@ class SloPolicy(_Strict):
         return v
 
 
-class MemoryPolicy(_Strict):
+class MemoryPolicy(CheckFlags):
     """Memory attributable to the model, sampled while the traffic replays.
 
     Per run: the server's memory before the model is loaded (explicit model control), after
@@ -186,7 +200,6 @@ class MemoryPolicy(_Strict):
     tolerance: float = Field(0.10, ge=0, lt=10, description="relative growth allowed")
     slack_mib: float = Field(32, ge=0, le=1_048_576, description="absolute growth allowed on top")
     mode: Mode = Mode.REGRESSION
-    critical: bool = Field(False, description="a memory failure blocks whatever else happened")
     peak: bool = Field(False, description="also judge the per-run peak (run-level test only)")
     interval_ms: int = Field(100, ge=10, le=10_000, description="sampling interval")
     settle_ms: int = Field(300, ge=0, le=60_000, description="sampling before/after the load")
@@ -200,7 +213,7 @@ class MemoryPolicy(_Strict):
         return v
 
 
-class ThroughputPolicy(_Strict):
+class ThroughputPolicy(CheckFlags):
     """Inferences/s at fixed concurrency levels, over repeated measurement windows.
 
     Each level runs perf_analyzer closed-loop with the recorded payloads (cycled) for
@@ -213,7 +226,6 @@ class ThroughputPolicy(_Strict):
     concurrency: tuple[int, ...] = Field((1, 4), description="closed-loop concurrency levels")
     tolerance: float = Field(0.10, gt=0, lt=1, description="relative drop allowed")
     mode: Mode = Mode.REGRESSION
-    critical: bool = Field(False, description="a throughput failure blocks whatever else happened")
     windows: int = Field(5, ge=2, le=1000)
     window_requests: int = Field(200, ge=10, le=1_000_000)
     warmup_requests: int = Field(50, ge=0, le=1_000_000)
@@ -234,6 +246,30 @@ class ThroughputPolicy(_Strict):
         return self
 
 
+class ABPolicy(_Strict):
+    """Statistics of the live A/B latency judge (``gate.ab``).
+
+    ``test`` picks the paired shift test. ``batch+block`` (default) blocks only when both
+    of these agree (intersection-union, p = the larger): ``batch``, Wilcoxon on means of
+    ``batch`` consecutive log ratios (precise, and robust to the server's short-range
+    autocorrelation), and ``block``, a t-test on the per-block median log ratios (robust to
+    load that changes between blocks, which on a shared machine is large: measured here,
+    ``batch`` alone false-alarmed in 4 of 10 real A/A runs, benchmarks/README.md).
+    ``request`` (each request's log ratio) is kept for comparison only: it is not
+    level-alpha under autocorrelated noise.
+    """
+
+    test: Literal["batch+block", "batch", "request", "block"] = "batch+block"
+
+    batch: int = Field(
+        10,
+        ge=1,
+        le=10_000,
+        description="consecutive requests averaged into one unit of the paired test, so that "
+        "short-range autocorrelation of the server's noise does not inflate the evidence",
+    )
+
+
 class Policy(_Strict):
     """Tolerances and error rates: what counts as a regression, and how sure we must be."""
 
@@ -252,6 +288,12 @@ class Policy(_Strict):
     )
     memory: MemoryPolicy = MemoryPolicy()
     throughput: ThroughputPolicy = ThroughputPolicy()
+    inconclusive: Literal["block", "pass"] = Field(
+        "block",
+        description="what an INCONCLUSIVE verdict (a check too noisy to detect a 2x-tolerance "
+        "change at the policy's power) does: block (exit 1) or pass (exit 0 with a warning)",
+    )
+    ab: ABPolicy = ABPolicy()
 
 
 # --------------------------------------------------------------------------------------
@@ -432,6 +474,22 @@ class BaselineConfig(_Strict):
         description="a local folder, or an fsspec URL such as s3://bucket/prefix",
     )
     runs: int = Field(3, ge=2, le=50, description="replays, each on a fresh server")
+    model_dir: Path | None = Field(
+        None,
+        description="the baseline model's folder (holding config.pbtxt), or a repository "
+        "holding <model.name>/: when set, latency is judged by live A/B in one server",
+    )
+    ab_from_store: bool = Field(
+        False,
+        description="without model_dir: use the folder the stored baseline was recorded from "
+        "as the baseline model, if its files still hash to the stored model digest",
+    )
+    ab_block_size: int = Field(
+        100, ge=10, le=100_000, description="requests per interleaved A/B block"
+    )
+    ab_block_warmup: int = Field(
+        5, ge=0, le=10_000, description="warm-up requests before each A/B block (discarded)"
+    )
 
 
 class AccuracyConfig(_Strict):
@@ -690,7 +748,8 @@ def load_config(path: Path, overrides: Sequence[str] = ()) -> GateConfig:
                 update={
                     "store": cfg.baseline.store
                     if "://" in cfg.baseline.store
-                    else str(_resolve(base, Path(cfg.baseline.store)))
+                    else str(_resolve(base, Path(cfg.baseline.store))),
+                    "model_dir": _resolve(base, cfg.baseline.model_dir),
                 }
             ),
             "reports": cfg.reports.model_copy(update={"dir": _resolve(base, cfg.reports.dir)}),

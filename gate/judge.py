@@ -25,6 +25,10 @@ from gate.result import CheckResult, CheckStatus, Verdict
 
 Samples = Sequence[Sequence[float]]
 
+#: Up to this many requests a tail's bootstrap resamples single requests (as the foundation
+#: measured it); above, ``stats.grouped_bootstrap_quantile_ratio`` keeps it O(n log n).
+_EXACT_BOOTSTRAP_MAX_N = 5_000
+
 
 def _pct(x: float) -> str:
     return f"{x * 100:+.1f}%"
@@ -125,20 +129,20 @@ def latency_tail_check(
     q = check.percentile
     margin_ratio = 1 + check.tolerance
     alt = _alt(check.mode)
-    within = [
-        [
-            stats.bootstrap_quantile_ratio(
-                ci,
-                bi,
-                q,
-                margin_ratio,
-                alpha,
-                resamples=resamples,
-                seed=seed + 7919 * (x * k + y),
-                alternative=alt,
+
+    def boot(ci: stats.FloatArray, bi: stats.FloatArray, s: int) -> stats.QuantileRatioTest:
+        if ci.size <= _EXACT_BOOTSTRAP_MAX_N:
+            return stats.bootstrap_quantile_ratio(
+                ci, bi, q, margin_ratio, alpha, resamples=resamples, seed=s, alternative=alt
             )
-            for y, bi in enumerate(b)
-        ]
+        # long runs: resample contiguous groups (<= 2000 of them); exact weighted quantiles,
+        # O(n log n) instead of resamples x n
+        return stats.grouped_bootstrap_quantile_ratio(
+            ci, bi, q, margin_ratio, alpha, group=1, resamples=resamples, seed=s, alternative=alt
+        )
+
+    within = [
+        [boot(ci, bi, seed + 7919 * (x * k + y)) for y, bi in enumerate(b)]
         for x, ci in enumerate(c)
     ]
     lqb = np.log([np.percentile(r, q) for r in b])
@@ -214,13 +218,63 @@ def _reason(c: CheckResult, alpha: float) -> str:
     return "shown to be within the tolerance"
 
 
-def decide(checks: list[CheckResult], alpha: float) -> tuple[list[CheckResult], Verdict]:
-    """Holm–Bonferroni across the checks of one run, then each check's status, then the verdict.
+def is_underpowered(c: CheckResult) -> bool:
+    """Whether a check is too noisy to decide: it could not detect a 2x-tolerance change.
 
-    A check in regression mode fails when its adjusted p < alpha (harm demonstrated); one in
-    non-inferiority mode fails unless its adjusted p < alpha (safety demonstrated). Any check
-    in error makes the verdict ERROR: the gate fails closed.
+    ``mde`` includes the tolerance (the smallest true change caught at the policy's power),
+    so ``mde - tolerance`` is how far beyond the tolerance a change must be to be seen.
+    When that exceeds the tolerance itself, a regression of twice the tolerance would
+    likely pass unnoticed: the data cannot support a PASS.
     """
+    if c.mde is None or c.tolerance is None or not math.isfinite(c.tolerance):
+        return False
+    if not math.isfinite(c.mde):
+        return True
+    return abs(c.mde) - abs(c.tolerance) > abs(c.tolerance)
+
+
+def _inconclusive_reason(c: CheckResult) -> str:
+    assert c.mde is not None and c.tolerance is not None
+    mde = _pct(c.mde) if math.isfinite(c.mde) else "unbounded"
+    return (
+        f"inconclusive: only a change of {mde} would be detected at the policy's power "
+        f"(more than twice the tolerance {_pct(c.tolerance)}); "
+        + (
+            "use longer traffic (gate calibrate shows what this machine supports)"
+            if "live_ab" in c.details
+            else "use longer traffic, more runs or live A/B (baseline.model_dir)"
+        )
+    )
+
+
+def decide(
+    checks: list[CheckResult], alpha: float, *, inconclusive: str = "block"
+) -> tuple[list[CheckResult], Verdict]:
+    """The one verdict of a run: Holm–Bonferroni across its checks, each check's status,
+    then PASS, BLOCKED, INCONCLUSIVE or ERROR. Pure: checks in, checks and verdict out.
+
+    Any helper's check plugs in as a ``CheckResult`` carrying ``mode``, ``tolerance``,
+    ``p_value`` (one-sided, for H1 "harm beyond the tolerance" in regression mode and
+    "within the tolerance" in non-inferiority mode), ``mde`` and its ``critical`` /
+    ``blocking`` flags. A check without a p-value keeps the status it came with (e.g. an
+    absolute floor decided by its own CI).
+
+    * Holm–Bonferroni over every check with a p-value (advisory ones included), so the
+      probability that any check of the run false-alarms stays <= alpha.
+    * ``regression``: FAIL when the adjusted p < alpha (harm beyond the tolerance shown);
+      otherwise PASS, or INCONCLUSIVE when it could not have detected a 2x-tolerance change
+      (``is_underpowered``). ``non_inferiority``: PASS when the adjusted p < alpha (shown
+      within the tolerance), otherwise FAIL.
+    * Verdict, first match wins: a **critical** check that FAILs → BLOCKED (whatever else
+      happened, errors and advisory flags included); a blocking or critical check in ERROR →
+      ERROR (fail closed); a blocking check that FAILs → BLOCKED; a critical check
+      INCONCLUSIVE → INCONCLUSIVE; a blocking check INCONCLUSIVE → INCONCLUSIVE, or PASS when
+      ``inconclusive == "pass"`` (the caller warns, see ``verdict_warnings``); no check judged
+      at all → ERROR; else PASS. **Advisory** checks (``blocking=False``, not critical) are
+      judged and reported but never change the verdict.
+    """
+    if inconclusive not in ("block", "pass"):
+        raise ValueError(f"inconclusive must be 'block' or 'pass', not {inconclusive!r}")
     judged = [c for c in checks if c.status is not CheckStatus.ERROR and c.p_value is not None]
     adjusted = stats.holm([c.p_value for c in judged if c.p_value is not None])
     out: list[CheckResult] = []
@@ -236,23 +290,86 @@ def decide(checks: list[CheckResult], alpha: float) -> tuple[list[CheckResult], 
         else:
             status = CheckStatus.PASS if significant else CheckStatus.FAIL
         c2 = c.model_copy(update={"p_adjusted": padj, "status": status})
-        out.append(c2.model_copy(update={"reason": c2.reason or _reason(c2, alpha)}))
-    if any(c.status is CheckStatus.ERROR for c in out):
-        return out, Verdict.ERROR
-    if any(c.status is CheckStatus.FAIL for c in out):
-        return out, Verdict.BLOCKED
-    if not any(c.status is CheckStatus.PASS for c in out):
-        return out, Verdict.ERROR
-    return out, Verdict.PASS
+        if (
+            status is CheckStatus.PASS
+            and c.mode == Mode.REGRESSION.value
+            and c2.tolerance is not None
+            and is_underpowered(c2)
+        ):
+            c2 = c2.model_copy(
+                update={
+                    "status": CheckStatus.INCONCLUSIVE,
+                    "reason": c2.reason or _inconclusive_reason(c2),
+                }
+            )
+        elif not c2.reason and c2.effect is not None and c2.tolerance is not None:
+            c2 = c2.model_copy(update={"reason": _reason(c2, alpha)})
+        out.append(c2)
+    return out, _verdict(out, inconclusive)
+
+
+def _gates(c: CheckResult) -> bool:
+    return c.critical or c.blocking
+
+
+def _verdict(checks: list[CheckResult], inconclusive: str) -> Verdict:
+    st = CheckStatus
+    if any(c.critical and c.status is st.FAIL for c in checks):
+        return Verdict.BLOCKED
+    if any(_gates(c) and c.status is st.ERROR for c in checks):
+        return Verdict.ERROR
+    if any(_gates(c) and c.status is st.FAIL for c in checks):
+        return Verdict.BLOCKED
+    if any(c.critical and c.status is st.INCONCLUSIVE for c in checks):
+        return Verdict.INCONCLUSIVE
+    if any(_gates(c) and c.status is st.INCONCLUSIVE for c in checks):
+        return Verdict.INCONCLUSIVE if inconclusive == "block" else Verdict.PASS
+    if not any(c.status in (st.PASS, st.FAIL, st.INCONCLUSIVE) for c in checks):
+        return Verdict.ERROR
+    return Verdict.PASS
+
+
+def verdict_warnings(checks: list[CheckResult], verdict: Verdict) -> list[str]:
+    """Warnings the verdict owes its reader: advisory failures, inconclusive checks let
+    through by ``inconclusive: pass``."""
+    out: list[str] = []
+    for c in checks:
+        if not _gates(c) and c.status in (CheckStatus.FAIL, CheckStatus.ERROR):
+            out.append(f"advisory check {c.name} {c.status.value}ed (not blocking): {c.reason}")
+        elif c.status is CheckStatus.INCONCLUSIVE and verdict is Verdict.PASS:
+            out.append(
+                f"{c.name} is INCONCLUSIVE and the policy says 'inconclusive: pass': "
+                f"passed without enough data to decide ({c.reason})"
+            )
+    return out
+
+
+def decide_policy(
+    checks: list[CheckResult], policy: Policy
+) -> tuple[list[CheckResult], Verdict, list[str]]:
+    """``decide`` with the policy's alpha and ``inconclusive`` setting, plus its warnings."""
+    out, verdict = decide(checks, policy.alpha, inconclusive=policy.inconclusive)
+    return out, verdict, verdict_warnings(out, verdict)
 
 
 def judge_latency(
     policy: Policy, base: Samples, cand: Samples, *, extra: Sequence[CheckResult] = ()
 ) -> tuple[list[CheckResult], Verdict, list[str]]:
-    """All latency checks of the policy on stored samples: checks, verdict and warnings.
+    """All latency checks of the policy on stored samples: decided checks, verdict, warnings.
 
     ``extra``: undecided checks of other families (accuracy, agreement, SLOs, memory,
     throughput) that join the same Holm family and verdict."""
+    checks, warnings = latency_checks(policy, base, cand)
+    checks.extend(extra)
+    checks, verdict, more = decide_policy(checks, policy)
+    return checks, verdict, warnings + more
+
+
+def latency_checks(
+    policy: Policy, base: Samples, cand: Samples
+) -> tuple[list[CheckResult], list[str]]:
+    """All latency checks of the policy on stored samples, not yet decided (pass them with
+    the run's other checks to ``decide``), and low-power warnings."""
     lp = policy.latency
     checks: list[CheckResult] = []
     warnings: list[str] = []
@@ -310,9 +427,7 @@ def judge_latency(
                 tolerance=spec.tolerance,
                 reason=f"statistics failed: {e}",
             )
-        checks.append(res)
-    checks.extend(extra)
-    checks, verdict = decide(checks, policy.alpha)
+        checks.append(res.model_copy(update={"critical": spec.critical, "blocking": spec.blocking}))
     for c in checks:
         if not c.metric.startswith("latency."):
             continue
@@ -323,4 +438,4 @@ def judge_latency(
                 f"{_pct(c.mde)} (tolerance {_pct(c.tolerance)}); record more baseline runs "
                 "or longer traffic to tighten it"
             )
-    return checks, verdict, warnings
+    return checks, warnings

@@ -466,6 +466,48 @@ def run_check(
     run = Run(result, progress, log_dir or cfg.reports.dir / "logs")
     try:
         prep = prepare(run, cfg, config_path, repository)
+        ab_dir = cfg.baseline.model_dir
+        if ab_dir is None and cfg.baseline.ab_from_store:
+            from gate.ab import model_dir_from_store
+
+            ab_dir, why = model_dir_from_store(cfg.baseline.store, cfg.model.name)
+            if ab_dir is None:
+                result.warnings.append(f"live A/B not possible ({why}); stored baseline used")
+        if ab_dir is not None:
+            # Live A/B (gate.ab): the baseline model itself is at hand, so latency is judged
+            # in one server against it rather than against stored runs of another start.
+            from gate.ab import ab_checks
+            from gate.ab_measure import measure_ab
+            from gate.judge import decide_policy
+
+            result.ab = measure_ab(run, prep, config_path, ab_dir)
+            if result.model and result.ab.baseline_digest == result.model.digest:
+                result.warnings.append(
+                    "the candidate model is byte-identical to the baseline model (A/A)"
+                )
+            stored_too = (
+                prep.accuracy is not None
+                or prep.policy.memory.enabled
+                or prep.policy.throughput.enabled
+            )
+            if not stored_too:
+                with run.stage("judge") as st:
+                    checks = ab_checks(
+                        prep.policy,
+                        result.ab.latencies_a_us,
+                        result.ab.latencies_b_us,
+                        block_size=result.ab.block_size,
+                    )
+                    checks += acc_stage.extra_checks(
+                        prep.policy, None, result, None, has_baseline=False, baseline_where=""
+                    )
+                    result.checks, result.verdict, warns = decide_policy(checks, prep.policy)
+                    result.warnings.extend(warns)
+                    st.detail = f"live A/B, {len(checks)} checks → {result.verdict.value}"
+                return _finish(run)
+            # accuracy, memory and throughput need the stored baseline's samples and a server
+            # running the candidate alone: the stored-baseline flow below measures and judges
+            # them, with latency from the A/B above
         with run.stage("baseline") as st:
             have_base = bool(find_baselines(cfg.baseline.store, cfg.model.name))
             if not have_base and not acc_stage.needs_baseline(
@@ -565,12 +607,26 @@ def run_check(
             tp_checks, tp_warns = resource_checks.throughput_checks(
                 prep.policy, base.throughput, result.throughput
             )
-            checks, verdict, warns = judge_latency(
-                prep.policy,
-                [r.latencies_us for r in base.runs],
-                [r.latencies_us for r in runs],
-                extra=extra + mem_checks + tp_checks,
-            )
+            if result.ab is not None:  # latency from the live A/B, the rest from the store
+                from gate.ab import ab_checks
+                from gate.judge import decide_policy
+
+                lat = ab_checks(
+                    prep.policy,
+                    result.ab.latencies_a_us,
+                    result.ab.latencies_b_us,
+                    block_size=result.ab.block_size,
+                )
+                checks, verdict, warns = decide_policy(
+                    lat + list(extra) + mem_checks + tp_checks, prep.policy
+                )
+            else:
+                checks, verdict, warns = judge_latency(
+                    prep.policy,
+                    [r.latencies_us for r in base.runs],
+                    [r.latencies_us for r in runs],
+                    extra=extra + mem_checks + tp_checks,
+                )
             warns += mem_warns + tp_warns
             checks = resource_checks.explain(checks)
             result.checks = checks

@@ -34,6 +34,8 @@ class CheckStatus(str, Enum):
     FAIL = "fail"
     ERROR = "error"
     SKIPPED = "skipped"
+    #: did not fail, but too noisy to detect a 2x-tolerance change at the policy's power
+    INCONCLUSIVE = "inconclusive"
 
 
 class StageStatus(str, Enum):
@@ -95,6 +97,9 @@ class CheckResult(_Model):
     status: CheckStatus
     mode: str
     critical: bool = False
+    blocking: bool = Field(
+        True, description="false: advisory, reported but never changes the verdict"
+    )
     tolerance: float | None = None
     effect: float | None = Field(None, description="relative change, e.g. 0.12 for +12%")
     ci_low: float | None = None
@@ -106,7 +111,10 @@ class CheckResult(_Model):
     baseline_runs: int | None = None
     candidate_runs: int | None = None
     mde: float | None = Field(
-        None, description="smallest relative change detectable at the policy's power"
+        None,
+        description="smallest relative change detectable at the policy's power, tolerance "
+        "included (a true change of this size is caught with that power); the verdict calls "
+        "a check inconclusive when mde - tolerance > tolerance",
     )
     reason: str = ""
     details: dict[str, Any] = Field(default_factory=dict)
@@ -189,6 +197,33 @@ class SignaturesResult(_Model):
     artifacts: list[SignedArtifact] = Field(default_factory=list)
 
 
+class ABBlock(_Model):
+    """One block of the interleaved live A/B replay: requests [start, stop) sent to one arm."""
+
+    arm: Literal["A", "B"]
+    start: int
+    stop: int
+    started_at: str = ""
+
+
+class ABInfo(_Model):
+    """Live A/B: baseline (A) and candidate (B) loaded in one server, replayed in blocks.
+
+    ``latencies_a_us[i]`` and ``latencies_b_us[i]`` are recorded request ``i`` sent to each
+    arm, so they pair by index; ``blocks`` is the send order.
+    """
+
+    model_a: str
+    model_b: str
+    baseline_model_dir: str
+    baseline_digest: str = ""
+    block_size: int
+    block_warmup: int
+    blocks: list[ABBlock] = Field(default_factory=list)
+    latencies_a_us: list[float] = Field(default_factory=list)
+    latencies_b_us: list[float] = Field(default_factory=list)
+
+
 class RunResult(_Model):
     schema_: Literal["gate-run/1"] = Field(RUN_SCHEMA, alias="schema")
     run_id: str
@@ -230,6 +265,7 @@ class RunResult(_Model):
         "compared anyway under --allow-env-mismatch",
     )
     signatures: SignaturesResult | None = None
+    ab: ABInfo | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -17,6 +17,7 @@ the larger of the two, which keeps the level at alpha).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,6 +56,13 @@ def _walsh_count_le(xs: FloatArray, v: float) -> int:
     return int(np.clip(counts, 0, None).sum())
 
 
+def _walsh_count_lt(xs: FloatArray, v: float) -> int:
+    """Number of Walsh averages (x_i + x_j)/2, i <= j, that are < v (xs sorted)."""
+    idx = np.searchsorted(xs, 2.0 * v - xs, side="left")
+    counts = idx - np.arange(xs.size)
+    return int(np.clip(counts, 0, None).sum())
+
+
 def walsh_kth(x: ArrayLike, k: int) -> float:
     """The k-th smallest (1-based) of the n(n+1)/2 Walsh averages of ``x``.
 
@@ -67,37 +75,116 @@ def walsh_kth(x: ArrayLike, k: int) -> float:
     if not 1 <= k <= m:
         raise ValueError(f"k={k} outside 1..{m}")
     if n <= _BRUTE_FORCE_MAX_N:
-        i, j = np.triu_indices(n)
+        i, j = _triu(n)
         w = (xs[i] + xs[j]) / 2.0
         return float(np.partition(w, k - 1)[k - 1])
-    lo, hi = float(xs[0]), float(xs[-1])
-    # invariant: count(lo) < k <= count(hi) (count(lo) may equal k only at the minimum)
-    if _walsh_count_le(xs, lo) >= k:
-        return lo
-    for _ in range(200):
-        mid = (lo + hi) / 2.0
-        if mid <= lo or mid >= hi:
-            break
-        if _walsh_count_le(xs, mid) >= k:
-            hi = mid
+    return _walsh_select(xs, k)
+
+
+@functools.lru_cache(maxsize=4)
+def _triu(n: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    return np.triu_indices(n)
+
+
+def walsh_kths(x: ArrayLike, ks: Sequence[int]) -> list[float]:
+    """Several Walsh-average order statistics of ``x`` at once (one enumeration when small)."""
+    xs = np.sort(_as_1d(x))
+    n = xs.size
+    m = n * (n + 1) // 2
+    for k in ks:
+        if not 1 <= k <= m:
+            raise ValueError(f"k={k} outside 1..{m}")
+    if n <= _BRUTE_FORCE_MAX_N:
+        i, j = _triu(n)
+        w = np.partition((xs[i] + xs[j]) / 2.0, sorted({k - 1 for k in ks}))
+        return [float(w[k - 1]) for k in ks]
+    return [_walsh_select(xs, k) for k in ks]
+
+
+#: Walsh averages left in the bracket at which they are enumerated outright.
+_ENUMERATE_MAX = 2_000_000
+#: Walsh averages drawn per narrowing round of ``_walsh_select``.
+_SELECT_SAMPLE = 200_000
+
+
+def _walsh_rows(xs: FloatArray, lo: float, hi: float) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Per row i, the j range [a_i, b_i) (j >= i) whose Walsh averages lie in (lo, hi]."""
+    n = xs.size
+    i = np.arange(n)
+    a = np.maximum(np.searchsorted(xs, 2.0 * lo - xs, side="right"), i)
+    b = np.maximum(np.searchsorted(xs, 2.0 * hi - xs, side="right"), i)
+    return a, b
+
+
+def _walsh_select(xs: FloatArray, k: int, span: int = 0) -> float:
+    """k-th Walsh average of sorted ``xs`` in O(n log n): bracket it by sampling, then count.
+
+    Each round draws Walsh averages uniformly from those inside the current bracket
+    (lo, hi], takes the sample quantiles around the wanted rank as a new bracket, and keeps
+    it only if exact counting confirms it holds the k-th value (else the bracket is kept and
+    the round redrawn with a wider margin). A round shrinks the bracket ~100-fold, so a few
+    rounds leave few enough values to enumerate and partition. Exact: sampling only speeds
+    up the search, every accepted bracket is verified by counting. The seed is fixed so the
+    work done (not the result, which is exact) is reproducible.
+    """
+    n = xs.size
+    rng = np.random.default_rng(0x5EED)
+    lo = float(xs[0]) - 1.0 - abs(float(xs[0]))  # below every Walsh average
+    hi = float(xs[-1])  # the largest Walsh average
+    below = 0  # Walsh averages <= lo
+    width = 6.0
+    for _ in range(64):
+        a, b = _walsh_rows(xs, lo, hi)
+        counts = b - a
+        inside = int(counts.sum())
+        if inside <= _ENUMERATE_MAX:
+            rows = np.repeat(np.arange(n), counts)
+            offs = np.arange(inside) - np.repeat(np.cumsum(counts) - counts, counts)
+            vals = (xs[rows] + xs[a[rows] + offs]) / 2.0
+            i1, i2 = k - below - 1, k + span - below - 1
+            part = np.partition(vals, [i1, i2] if span else i1)
+            return float(part[i1]) if not span else 0.5 * (float(part[i1]) + float(part[i2]))
+        # sample uniformly among the Walsh averages in (lo, hi]
+        cum = np.cumsum(counts)
+        pick = rng.integers(0, inside, size=_SELECT_SAMPLE)
+        rows = np.searchsorted(cum, pick, side="right")
+        offs = pick - (cum[rows] - counts[rows])
+        sample = np.sort((xs[rows] + xs[a[rows] + offs]) / 2.0)
+        p = (k - below) / inside
+        # Ties: the k-th value may be one repeated many times; test the sample's guess at it.
+        guess = float(sample[min(_SELECT_SAMPLE - 1, max(0, round(p * _SELECT_SAMPLE) - 1))])
+        if width > 6.0 and lo < guess <= hi:
+            c_le = _walsh_count_le(xs, guess)
+            c_lt = _walsh_count_lt(xs, guess)
+            if c_lt < k and k + span <= c_le:
+                return guess
+        half = width * math.sqrt(p * (1 - p) / _SELECT_SAMPLE) + 2.0 / _SELECT_SAMPLE
+        i_lo = math.floor((p - half) * _SELECT_SAMPLE) - 1
+        i_hi = math.ceil((p + half) * _SELECT_SAMPLE)
+        new_lo = float(sample[i_lo]) if i_lo >= 0 else lo
+        new_hi = float(sample[i_hi]) if i_hi < _SELECT_SAMPLE else hi
+        c_lo = _walsh_count_le(xs, new_lo) if new_lo != lo else below
+        c_hi = _walsh_count_le(xs, new_hi)
+        if c_lo < k and k + span <= c_hi and (new_lo, new_hi) != (lo, hi):
+            lo, hi, below = new_lo, new_hi, c_lo
+            width = 6.0
         else:
-            lo = mid
-    # Snap to the largest actual Walsh average <= hi: that is the k-th one, since
-    # count(lo) < k <= count(hi) and no Walsh average lies strictly between lo and hi but it.
-    j = np.searchsorted(xs, 2.0 * hi - xs, side="right") - 1
-    valid = j >= np.arange(n)
-    cand = (xs + xs[np.clip(j, 0, n - 1)]) / 2.0
-    cand = cand[valid]
-    return float(cand.max()) if cand.size else hi
+            width *= 2.0
+    raise ArithmeticError("Walsh-average selection did not converge")
 
 
 def hodges_lehmann(x: ArrayLike) -> float:
     """Hodges–Lehmann estimate of the pseudo-median: the median of the Walsh averages."""
     a = _as_1d(x)
     m = a.size * (a.size + 1) // 2
+    if a.size <= _BRUTE_FORCE_MAX_N:
+        v = walsh_kths(a, [(m + 1) // 2, m // 2 + 1])
+        return v[0] if m % 2 else 0.5 * (v[0] + v[1])
+    xs = np.sort(a)
     if m % 2:
-        return walsh_kth(a, (m + 1) // 2)
-    return 0.5 * (walsh_kth(a, m // 2) + walsh_kth(a, m // 2 + 1))
+        return _walsh_select(xs, (m + 1) // 2)
+    # the mean of the two middle Walsh averages, found in one bracket
+    return _walsh_select(xs, m // 2, span=1)
 
 
 def _signed_rank_null_cdf(n: int) -> FloatArray:
@@ -182,8 +269,17 @@ def paired_shift_test(
     """
     r = _as_1d(log_ratio)
     p = wilcoxon_p(r - margin, alternative)
-    est = hodges_lehmann(r)
-    lo, hi = signed_rank_ci(r, alpha)
+    n = r.size
+    m = n * (n + 1) // 2
+    kc = signed_rank_critical(n, alpha)
+    if n <= _BRUTE_FORCE_MAX_N:  # one enumeration for the estimate and both CI bounds
+        ks = [(m + 1) // 2, m // 2 + 1] + ([kc + 1, m - kc] if kc >= 0 else [])
+        v = walsh_kths(r, ks)
+        est = 0.5 * (v[0] + v[1]) if m % 2 == 0 else v[0]
+        lo, hi = (v[2], v[3]) if kc >= 0 else (-math.inf, math.inf)
+    else:
+        est = hodges_lehmann(r)
+        lo, hi = signed_rank_ci(r, alpha)
     from scipy.stats import norm
 
     z = float(norm.ppf(1 - alpha))
@@ -375,3 +471,121 @@ def naive_percentile_rule(
     c = _as_1d(candidate)
     b = _as_1d(baseline)
     return bool(np.percentile(c, q) > (1 + tolerance) * np.percentile(b, q))
+
+
+# --------------------------------------------------------------------------------------
+# Live A/B: batch means and a grouped (block) bootstrap that scales to 10^6 pairs
+# --------------------------------------------------------------------------------------
+
+
+def batch_means(x: ArrayLike, batch: int) -> FloatArray:
+    """Means of consecutive runs of ``batch`` values (the last, shorter run included).
+
+    Server noise is autocorrelated over a few requests (AR(1) φ≈0.5 makes a per-request
+    Wilcoxon reject ~3x too often, DESIGN.md §5 and benchmarks/judge_simulation.py); means of
+    ~10 consecutive requests are close to independent, so the paired test runs on them.
+    """
+    a = _as_1d(x)
+    if batch < 1:
+        raise ValueError("batch must be >= 1")
+    if batch == 1:
+        return a
+    starts = np.arange(0, a.size, batch)
+    sums = np.add.reduceat(a, starts)
+    sizes = np.diff(np.append(starts, a.size))
+    return np.asarray(sums / sizes, dtype=np.float64)
+
+
+def _weighted_quantile_rows(
+    x: FloatArray, gid: NDArray[np.intp], weights: FloatArray, q: float
+) -> FloatArray:
+    """Per row of ``weights`` (R × G group weights), the weighted inverse-CDF q-quantile of x.
+
+    Exact for the weights given, and O(n log n + R·(G + w)) where w is a window of sorted
+    positions around the quantile wide enough for every row (checked; widened if not), so
+    2000 resamples of 10^6 values take well under a second instead of minutes.
+    """
+    n = x.size
+    g_count = weights.shape[1]
+    order = np.argsort(x)  # ties: any order gives the same quantile value
+    xs = x[order]
+    gs = gid[order]
+    sizes = np.bincount(gid, minlength=g_count).astype(np.float64)
+    target = (q / 100.0) * (weights @ sizes)
+    center = min(n - 1, int(q / 100.0 * n))
+    below = np.bincount(gs[:center], minlength=g_count).astype(np.float64)
+    dev = below - (q / 100.0) * sizes
+    half = int(8.0 * math.sqrt(float(np.sum(dev**2))) + 32)
+    while True:
+        lo, hi = max(0, center - half), min(n, center + half)
+        base = weights @ np.bincount(gs[:lo], minlength=g_count).astype(np.float64)
+        out = np.empty(weights.shape[0])
+        ok = not np.any((base >= target) & (lo > 0))
+        chunk = max(1, 4_000_000 // max(1, hi - lo))
+        r0 = 0
+        while ok and r0 < weights.shape[0]:
+            r1 = min(weights.shape[0], r0 + chunk)
+            cum = base[r0:r1, None] + np.cumsum(weights[r0:r1][:, gs[lo:hi]], axis=1)
+            idx = np.sum(cum < target[r0:r1, None], axis=1)
+            if hi < n and np.any(idx >= hi - lo):
+                ok = False
+                break
+            out[r0:r1] = xs[lo + np.minimum(idx, hi - lo - 1)]
+            r0 = r1
+        if ok:
+            return out
+        half *= 4
+
+
+def grouped_bootstrap_quantile_ratio(
+    candidate: ArrayLike,
+    baseline: ArrayLike,
+    q: float,
+    margin_ratio: float,
+    alpha: float,
+    *,
+    group: int,
+    resamples: int,
+    seed: int,
+    alternative: Alternative = "greater",
+    max_groups: int = 2000,
+) -> QuantileRatioTest:
+    """Paired block bootstrap of ``Q_q(candidate) / Q_q(baseline)``.
+
+    Like ``bootstrap_quantile_ratio`` but resamples groups of consecutive request indices
+    (at least ``group`` long, longer when there would be more than ``max_groups``), jointly
+    for both arms: the pairing and the short-range autocorrelation are kept, and the cost no
+    longer grows with resamples × n. Quantiles of a resample are weighted inverse-CDF
+    quantiles (``_weighted_quantile_rows``).
+    """
+    c = _as_1d(candidate)
+    b = _as_1d(baseline)
+    if c.size != b.size:
+        raise ValueError("paired samples must have equal length")
+    n = c.size
+    g = max(1, group, math.ceil(n / max_groups))
+    gid = (np.arange(n) // g).astype(np.intp)
+    g_count = int(gid[-1]) + 1
+    rng = np.random.default_rng(seed)
+    # multinomial(G, 1/G) counts per resample, drawn as G group indices and counted
+    # (much faster than Generator.multinomial with thousands of categories)
+    draws = rng.integers(0, g_count, size=(resamples, g_count))
+    draws += (np.arange(resamples) * g_count)[:, None]
+    weights = (
+        np.bincount(draws.ravel(), minlength=resamples * g_count)
+        .reshape(resamples, g_count)
+        .astype(np.float64)
+    )
+    qc = _weighted_quantile_rows(c, gid, weights, q)
+    qb = _weighted_quantile_rows(b, gid, weights, q)
+    ratios = qc / qb
+    point = float(np.percentile(c, q) / np.percentile(b, q))
+    lo, hi = np.percentile(ratios, [100 * alpha, 100 * (1 - alpha)])
+    if alternative == "greater":
+        p = (1 + int(np.sum(ratios <= margin_ratio))) / (resamples + 1)
+    else:
+        p = (1 + int(np.sum(ratios >= margin_ratio))) / (resamples + 1)
+    se_log = float(np.std(np.log(ratios), ddof=1))
+    return QuantileRatioTest(
+        ratio=point, ci_low=float(lo), ci_high=float(hi), p_value=float(p), n=n, se_log=se_log
+    )

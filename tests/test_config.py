@@ -106,7 +106,10 @@ def test_repo_example_config_loads() -> None:
     path = ROOT / "examples" / "demo" / "gate.yaml"
     cfg = load_config(path)
     assert cfg.policy is not None
-    assert cfg.policy.resolve() == (POLICIES / "default.yaml").resolve()
+    assert cfg.policy.resolve() == (POLICIES / "demo.yaml").resolve()
+    # the demo's policy is the default one, except that INCONCLUSIVE passes with a warning
+    assert load_policy(cfg.policy) == Policy(inconclusive="pass")
+    assert cfg.baseline.model_dir == (ROOT / "fixtures" / "models" / "v1").resolve()
 
 
 def test_unknown_top_level_key(tmp_path: Path) -> None:

@@ -27,10 +27,13 @@ def _junit_failures(path: Path) -> list[str]:
 
 def test_identical_model_passes(recorded_baseline: tuple[Path, Path], tmp_path: Path) -> None:
     """A/A: the unchanged model passes. alpha is 0.001 here so that this real-machine A/A
-    test flakes at most once in a thousand runs (the default alpha 0.05 is a user choice)."""
+    test flakes at most once in a thousand runs (the default alpha 0.05 is a user choice).
+    With stored baselines on a noisy shared machine the latency checks are usually too
+    noisy to detect a 2x-tolerance change (INCONCLUSIVE, gate.judge.decide); this policy
+    says ``inconclusive: pass``, so the run passes with a warning saying so."""
     store, _ = recorded_baseline
     policy = tmp_path / "policy.yaml"
-    policy.write_text("version: 1\nalpha: 0.001\n")
+    policy.write_text("version: 1\nalpha: 0.001\ninconclusive: pass\n")
     cfg = write_config(tmp_path / "gate.yaml", store=store, reports=tmp_path / "r", policy=policy)
     res = run_gate("check", str(cfg), timeout=300)
     assert res.returncode == 0, res.output

@@ -32,7 +32,7 @@ def test_env_mismatch_is_exit_2_unless_allowed(
     store = tmp_path / "store"
     _foreign_store(recorded, store)
     policy = tmp_path / "policy.yaml"
-    policy.write_text("version: 1\nalpha: 0.001\n")
+    policy.write_text("version: 1\nalpha: 0.001\ninconclusive: pass\n")
     cfg = write_config(tmp_path / "gate.yaml", store=store, reports=tmp_path / "r", policy=policy)
 
     res = run_gate("check", str(cfg), timeout=300)

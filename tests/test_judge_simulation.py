@@ -260,7 +260,9 @@ def test_non_inferiority_blocks_short_noisy_aa() -> None:
             ni_blocked += 1
             assert shift.status is CheckStatus.FAIL
             assert shift.reason
-        reg_passed += judge_latency(Policy(), base, cand)[1] is Verdict.PASS
+        # regression mode does not block it either; with this little data it is honestly
+        # INCONCLUSIVE (gate.judge.decide), which the policy may let pass
+        reg_passed += judge_latency(Policy(), base, cand)[1] is not Verdict.BLOCKED
     print(f"non-inferiority, short noisy A/A: blocked {ni_blocked}/{sims}")
     assert ni_blocked >= 26
     assert reg_passed >= 28

@@ -191,7 +191,7 @@ def test_gate_check_with_an_s3_store(
     (key,) = find_baselines(recorded, "demo")
     save_baseline(s3_store, load_baseline(key))
     policy = tmp_path / "policy.yaml"
-    policy.write_text("version: 1\nalpha: 0.001\n")
+    policy.write_text("version: 1\nalpha: 0.001\ninconclusive: pass\n")
     cfg = write_config(
         tmp_path / "gate.yaml", store=tmp_path, reports=tmp_path / "r", policy=policy
     )

@@ -79,6 +79,7 @@ def _series_check(
         status=CheckStatus.PASS,  # decided with the others in judge.decide()
         mode=mp.mode.value,
         critical=mp.critical,
+        blocking=mp.blocking,
         tolerance=margin / scale,
         effect=run.estimate / scale,
         ci_low=lo / scale,
@@ -139,6 +140,7 @@ def _peak_check(
         status=CheckStatus.PASS,
         mode=mp.mode.value,
         critical=mp.critical,
+        blocking=mp.blocking,
         tolerance=margin / scale,
         effect=run.estimate / scale,
         ci_low=run.ci_low / scale,

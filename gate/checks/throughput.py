@@ -63,6 +63,7 @@ def _level_check(
         status=CheckStatus.PASS,  # decided with the others in judge.decide()
         mode=tp.mode.value,
         critical=tp.critical,
+        blocking=tp.blocking,
         tolerance=-tp.tolerance,
         effect=math.expm1(run.estimate),
         ci_low=math.expm1(lo),

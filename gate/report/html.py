@@ -35,6 +35,7 @@ _STATUS_CLASS: dict[CheckStatus, str] = {
     CheckStatus.FAIL: "fail",
     CheckStatus.ERROR: "fail",
     CheckStatus.SKIPPED: "info",
+    CheckStatus.INCONCLUSIVE: "info",
 }
 _STAGE_CLASS: dict[StageStatus, str] = {
     StageStatus.OK: "pass",

@@ -40,6 +40,7 @@ _CHECK_STATUS: dict[CheckStatus, str] = {
     CheckStatus.FAIL: "❌ fail",
     CheckStatus.ERROR: "💥 error",
     CheckStatus.SKIPPED: "⏭️ skipped",
+    CheckStatus.INCONCLUSIVE: "⚠️ inconclusive",
 }
 
 STAGE_STATUS: dict[StageStatus, str] = {

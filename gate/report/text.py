@@ -32,6 +32,7 @@ STATUS_TAGS: dict[CheckStatus, str] = {
     CheckStatus.FAIL: "FAIL",
     CheckStatus.ERROR: "ERROR",
     CheckStatus.SKIPPED: "SKIP",
+    CheckStatus.INCONCLUSIVE: "INCON",
 }
 
 # Words for the sign of a relative change, per metric family: (increase, decrease).

@@ -1,0 +1,157 @@
+"""Measuring a live A/B: both models in one server, the traffic replayed in interleaved blocks.
+
+Kept apart from ``gate.ab`` (pure judge and repository layout) because it drives a real
+server and perf_analyzer; ``gate.pipeline`` calls ``measure_ab`` when the config names a
+baseline model (``baseline.model_dir``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+from gate.ab import ARM_SUFFIX, ab_schedule, make_ab_repository, resolve_baseline_model
+from gate.baseline import model_digest
+from gate.errors import GateError
+from gate.measure.latency import ReplaySpec, replay
+from gate.pipeline import Prepared, Run, fingerprint
+from gate.result import ABBlock, ABInfo, LatencyRun, now_iso
+from gate.servers.local import LocalServer
+from gate.tools import find_perf_analyzer, find_tritonserver
+from gate.traffic import PerfAnalyzerInputs, validate_against_model, write_perf_analyzer_inputs
+
+
+def measure_ab(run: Run, prep: Prepared, config_path: Path, baseline_dir: Path) -> ABInfo:
+    """Replay the traffic once per arm in interleaved blocks on one fresh server.
+
+    Arm A is the baseline model, arm B the candidate, loaded as ``<name>__A`` and
+    ``<name>__B`` from a temporary repository of symlinks (config.pbtxt rewritten). Every
+    block gets ``baseline.ab_block_warmup`` warm-up requests (the first block of each arm the
+    traffic's full warm-up), discarded, so both arms start each block alike.
+    """
+    cfg = prep.cfg
+    name = cfg.model.name
+    base_model = resolve_baseline_model(baseline_dir, name, str(config_path))
+    with run.stage("tools") as st:
+        ts = find_tritonserver(cfg.launcher.tritonserver)
+        pa = find_perf_analyzer(cfg.measure.perf_analyzer)
+        st.detail = (
+            f"tritonserver {ts.path} ({ts.source}); perf_analyzer {pa.version} ({pa.source})"
+        )
+    n = len(prep.traffic.requests)
+    bs = cfg.baseline.ab_block_size
+    info = ABInfo(
+        model_a=name + ARM_SUFFIX["A"],
+        model_b=name + ARM_SUFFIX["B"],
+        baseline_model_dir=str(base_model),
+        baseline_digest=model_digest(base_model),
+        block_size=bs,
+        block_warmup=cfg.baseline.ab_block_warmup,
+        latencies_a_us=[0.0] * n,
+        latencies_b_us=[0.0] * n,
+    )
+    run.log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run.log_dir / "server-ab.log"
+    with tempfile.TemporaryDirectory(prefix="gate-ab-") as tmp:
+        work = Path(tmp)
+        repo = make_ab_repository(work, name, base_model, prep.model_dir)
+        server = LocalServer(
+            ts,
+            repo,
+            log_path,
+            startup_timeout_s=cfg.launcher.startup_timeout_s,
+            load_timeout_s=cfg.launcher.load_timeout_s,
+            stop_timeout_s=cfg.launcher.stop_timeout_s,
+            extra_args=cfg.launcher.extra_args,
+        )
+        try:
+            with run.stage("server start (A/B)"):
+                server.__enter__()
+            with run.stage("model load (A/B)"):
+                mbs = 0
+                for arm in ("A", "B"):
+                    model = name + ARM_SUFFIX[arm]
+                    server.load_model(model)
+                    meta = server.model_metadata(model, cfg.model.version or "")
+                    mcfg = server.model_config(model, cfg.model.version or "")
+                    mbs = int(mcfg.get("max_batch_size", 0))
+                    # the arm's name is ours, not a mismatch with the recorded model's name
+                    meta = {**meta, "name": name}
+                    warns = validate_against_model(prep.traffic, meta, mbs, str(cfg.traffic.path))
+                    run.result.warnings.extend(f"arm {arm}: {w}" for w in warns)
+                if not run.result.environment:
+                    version = str(server.server_metadata().get("version", "unknown"))
+                    run.result.environment = fingerprint(version, pa, cfg, prep.traffic.digest())
+            inputs: dict[tuple[int, int], tuple[PerfAnalyzerInputs, list[int] | None]] = {}
+            seen: set[str] = set()
+            with run.stage("replay (A/B)") as st:
+                for k, (arm, start, stop) in enumerate(ab_schedule(n, bs)):
+                    warm = (
+                        cfg.traffic.warmup_requests
+                        if arm not in seen
+                        else cfg.baseline.ab_block_warmup
+                    )
+                    seen.add(arm)
+                    key = (start, warm)
+                    if key not in inputs:
+                        sub = dataclasses.replace(
+                            prep.traffic, requests=prep.traffic.requests[start:stop]
+                        )
+                        d = work / f"block-{start}-{warm}"
+                        d.mkdir()
+                        pin = write_perf_analyzer_inputs(sub, d, warmup=warm, max_batch_size=mbs)
+                        iv = (
+                            [int(x) for x in pin.intervals.read_text().split()]
+                            if pin.intervals is not None
+                            else None
+                        )
+                        inputs[key] = (pin, iv)
+                    pin, iv = inputs[key]
+                    spec = ReplaySpec(
+                        model=name + ARM_SUFFIX[arm],
+                        version=cfg.model.version,
+                        url=server.http_url if cfg.measure.protocol == "http" else server.grpc_url,
+                        protocol=cfg.measure.protocol,
+                        inputs=pin,
+                        timeout_s=cfg.measure.timeout_s,
+                        retries=cfg.measure.retries,
+                        max_threads=cfg.measure.max_threads,
+                    )
+                    started = now_iso()
+                    try:
+                        lr = replay(pa, spec, work / "pa", index=k, intervals_us=iv)
+                    except GateError as e:
+                        if not server.is_alive():
+                            e.message = (
+                                f"{e.message}; tritonserver died during the A/B replay: "
+                                f"{server.last_error() or 'see its log'}"
+                            )
+                        e.details = (e.details or "") + "\n--- server log ---\n" + server.log_tail()
+                        raise
+                    target = info.latencies_a_us if arm == "A" else info.latencies_b_us
+                    target[start:stop] = lr.latencies_us
+                    info.blocks.append(
+                        ABBlock(
+                            arm="A" if arm == "A" else "B",
+                            start=start,
+                            stop=stop,
+                            started_at=started,
+                        )
+                    )
+                st.detail = f"{n} requests x 2 arms in {len(info.blocks)} blocks of {bs}"
+        except BaseException:
+            run.result.server_log_tail = server.log_tail()
+            raise
+        finally:
+            with run.stage("server stop (A/B)"):
+                server.stop()
+    run.result.runs = [
+        LatencyRun(
+            index=0,
+            started_at=info.blocks[0].started_at if info.blocks else now_iso(),
+            latencies_us=info.latencies_b_us,
+            server_log=str(log_path),
+        )
+    ]
+    return info

@@ -1,0 +1,264 @@
+"""Live A/B: schedule, temporary repository, the paired judge, and the real thing end to end.
+
+The e2e tests load two copies of a model into the real tritonserver and replay with the real
+perf_analyzer; they are marked ``server``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FIXTURES, ROOT, alive, run_gate, write_config
+
+from gate import stats
+from gate.ab import (
+    ab_checks,
+    ab_schedule,
+    ab_shift_check,
+    make_ab_repository,
+    resolve_baseline_model,
+)
+from gate.config import Policy, ShiftCheck
+from gate.errors import ConfigError
+from gate.judge import decide
+from gate.result import CheckStatus, Verdict
+
+V1 = FIXTURES / "models" / "v1" / "demo"
+SLOW = FIXTURES / "models" / "slow" / "demo"
+
+
+def test_schedule_alternates_order_per_pair_of_blocks() -> None:
+    s = ab_schedule(450, 100)
+    assert [a for a, _, _ in s] == ["A", "B", "B", "A", "A", "B", "B", "A", "A", "B"]
+    assert s[-1][1:] == (400, 450)
+    for arm in "AB":
+        covered = sorted(i for a, st, sp in s if a == arm for i in range(st, sp))
+        assert covered == list(range(450))  # every request once per arm
+    with pytest.raises(ValueError):
+        ab_schedule(0, 100)
+
+
+def test_temporary_repository_renames_and_links(tmp_path: Path) -> None:
+    repo = make_ab_repository(tmp_path, "demo", V1, SLOW)
+    a, b = repo / "demo__A", repo / "demo__B"
+    assert 'name: "demo__A"' in (a / "config.pbtxt").read_text()
+    assert 'name: "demo__B"' in (b / "config.pbtxt").read_text()
+    assert (a / "1").is_symlink() and (a / "1").resolve() == (V1 / "1").resolve()
+    assert (b / "1").resolve() == (SLOW / "1").resolve()
+    assert 'name: "demo"' in (V1 / "config.pbtxt").read_text()  # the original is untouched
+
+
+def test_resolve_baseline_model(tmp_path: Path) -> None:
+    assert resolve_baseline_model(V1, "demo", "c.yaml") == V1
+    assert resolve_baseline_model(V1.parent, "demo", "c.yaml") == V1
+    with pytest.raises(ConfigError, match=r"baseline\.model_dir"):
+        resolve_baseline_model(tmp_path / "nope", "demo", "c.yaml")
+    with pytest.raises(ConfigError, match="neither a model"):
+        resolve_baseline_model(tmp_path, "demo", "c.yaml")
+
+
+def _arms(rng: np.random.Generator, n: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
+    payload = rng.normal(0, 0.3, n)
+    a = 500 * np.exp(payload + rng.normal(0, 0.1, n))
+    b = 500 * np.exp(payload + rng.normal(0, 0.1, n) + shift)
+    return a, b
+
+
+def test_judge_passes_aa_and_blocks_a_real_slowdown() -> None:
+    rng = np.random.default_rng(5)
+    pol = Policy()
+    a, b = _arms(rng, 1000, 0.0)
+    checks, verdict = decide(ab_checks(pol, a, b, block_size=100), pol.alpha)
+    assert verdict is Verdict.PASS, [c.reason for c in checks]
+    a, b = _arms(rng, 1000, math.log(1.2))
+    checks, verdict = decide(ab_checks(pol, a, b, block_size=100), pol.alpha)
+    assert verdict is Verdict.BLOCKED
+    shift = next(c for c in checks if c.metric == "latency.shift")
+    assert shift.status is CheckStatus.FAIL
+    assert shift.effect == pytest.approx(0.2, abs=0.03)
+    assert shift.details["live_ab"]["units"] == 100
+
+
+def test_shift_tests_agree_with_their_definitions() -> None:
+    rng = np.random.default_rng(8)
+    a, b = _arms(rng, 400, 0.03)
+    chk = ShiftCheck(tolerance=0.05)
+    kw = {"alpha": 0.05, "power": 0.8, "batch": 10, "block_size": 100}
+    r = np.log(b) - np.log(a)
+    m = math.log1p(0.05)
+    req = ab_shift_check(chk, a, b, test="request", **kw)  # type: ignore[arg-type]
+    assert req.p_value == pytest.approx(stats.wilcoxon_p(r - m, "greater"))
+    bat = ab_shift_check(chk, a, b, test="batch", **kw)  # type: ignore[arg-type]
+    assert bat.p_value == pytest.approx(stats.wilcoxon_p(stats.batch_means(r, 10) - m, "greater"))
+    blk = ab_shift_check(chk, a, b, test="block", **kw)  # type: ignore[arg-type]
+    from scipy.stats import ttest_1samp
+
+    meds = [np.median(r[i : i + 100]) for i in range(0, 400, 100)]
+    assert blk.p_value == pytest.approx(ttest_1samp(meds, m, alternative="greater").pvalue)
+
+
+def test_bad_samples_are_check_errors_not_crashes() -> None:
+    pol = Policy()
+    checks = ab_checks(pol, [1.0] * 100, [1.0] * 99, block_size=100)
+    assert all(c.status is CheckStatus.ERROR for c in checks)
+    checks = ab_checks(pol, [1.0] * 10, [1.0] * 10, block_size=100)
+    assert all("min_requests" in c.reason for c in checks)
+
+
+def test_batch_means() -> None:
+    x = np.arange(25, dtype=float)
+    assert stats.batch_means(x, 10).tolist() == [4.5, 14.5, 22.0]
+    assert stats.batch_means(x, 1).tolist() == x.tolist()
+
+
+def test_grouped_bootstrap_weighted_quantiles_are_exact() -> None:
+    rng = np.random.default_rng(2)
+    for n in (37, 500, 4000):
+        x = rng.lognormal(size=n)
+        gid = (np.arange(n) // 7).astype(np.intp)
+        g = int(gid[-1]) + 1
+        w = rng.multinomial(g, np.full(g, 1 / g), size=40).astype(float)
+        got = stats._weighted_quantile_rows(x, gid, w, 95)
+        for r in range(40):
+            we = w[r][gid]
+            o = np.argsort(x)
+            want = x[o][np.searchsorted(np.cumsum(we[o]), 0.95 * we.sum(), side="left")]
+            assert got[r] == want
+
+
+def test_grouped_bootstrap_sees_a_tail_regression() -> None:
+    rng = np.random.default_rng(3)
+    a = rng.lognormal(6, 0.3, 5000)
+    b = a * np.where(a > np.percentile(a, 90), 1.5, 1.0)  # only the tail is slower
+    t = stats.grouped_bootstrap_quantile_ratio(
+        b, a, 95, 1.1, 0.05, group=10, resamples=1000, seed=1
+    )
+    assert t.ratio == pytest.approx(1.5, rel=0.01)
+    assert t.p_value < 0.01 and t.ci_low > 1.3
+    t0 = stats.grouped_bootstrap_quantile_ratio(
+        a, a, 95, 1.1, 0.05, group=10, resamples=1000, seed=1
+    )
+    assert t0.p_value == 1.0
+
+
+def test_walsh_selection_is_exact_above_the_enumeration_size() -> None:
+    rng = np.random.default_rng(4)
+    x = np.round(rng.standard_t(3, 2100), 2)  # ties, heavy tails, past _BRUTE_FORCE_MAX_N
+    xs = np.sort(x)
+    i, j = np.triu_indices(x.size)
+    w = np.sort((xs[i] + xs[j]) / 2)
+    for k in (1, 17, w.size // 4, w.size // 2, w.size // 2 + 1, w.size - 3, w.size):
+        assert stats.walsh_kth(x, k) == w[k - 1]
+    assert stats.hodges_lehmann(x) == pytest.approx(0.5 * (w[w.size // 2 - 1] + w[w.size // 2]))
+
+
+# --------------------------------------------------------------------------------------
+# Real tritonserver
+# --------------------------------------------------------------------------------------
+
+
+def _ab_config(tmp_path: Path, repository: Path, policy: str) -> Path:
+    pol = tmp_path / "policy.yaml"
+    pol.write_text(policy)
+    cfg = write_config(
+        tmp_path / "gate.yaml",
+        store=tmp_path / "store",
+        reports=tmp_path / "r",
+        repository=repository,
+        policy=pol,
+    )
+    text = cfg.read_text().replace(
+        "baseline:\n", f"baseline:\n  model_dir: {V1}\n  ab_block_size: 100\n", 1
+    )
+    cfg.write_text(text)
+    return cfg
+
+
+@pytest.mark.server
+def test_live_ab_same_model_passes(tmp_path: Path, tools_ready: None) -> None:
+    """v1 against v1 in one server: no stored baseline needed, never BLOCKED. alpha 0.001
+    keeps this real-machine A/A test's flake rate at most 1/1000; a noisy machine may make
+    the shift check INCONCLUSIVE, which this policy lets pass with a warning."""
+    cfg = _ab_config(tmp_path, FIXTURES / "models" / "v1", "alpha: 0.001\ninconclusive: pass\n")
+    res = run_gate("check", str(cfg), timeout=300)
+    assert res.returncode == 0, res.output
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["verdict"] == "PASS"
+    ab = run["ab"]
+    assert ab["model_a"] == "demo__A" and ab["model_b"] == "demo__B"
+    assert len(ab["latencies_a_us"]) == len(ab["latencies_b_us"]) == 400
+    assert [b["arm"] for b in ab["blocks"]] == ["A", "B", "B", "A"] * 2
+    assert all(x > 0 for x in ab["latencies_a_us"] + ab["latencies_b_us"])
+    assert any("identical" in w for w in run["warnings"])
+    assert not any("replayed against" in w for w in run["warnings"])
+    assert not (tmp_path / "store").exists()  # nothing stored, nothing needed
+    assert not alive(res.children)
+
+
+@pytest.mark.server
+def test_live_ab_slow_model_is_blocked(tmp_path: Path, tools_ready: None) -> None:
+    cfg = _ab_config(tmp_path, FIXTURES / "models" / "slow", "alpha: 0.05\n")
+    res = run_gate("check", str(cfg), timeout=300)
+    assert res.returncode == 1, res.output
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["verdict"] == "BLOCKED"
+    shift = next(c for c in run["checks"] if c["metric"] == "latency.shift")
+    assert shift["status"] == "fail" and shift["effect"] > 0.5
+    assert "live_ab" in shift["details"]
+    assert not alive(res.children)
+
+
+@pytest.mark.server
+def test_calibrate_reports_noise_for_both_modes(tmp_path: Path, tools_ready: None) -> None:
+    cfg = _ab_config(tmp_path, FIXTURES / "models" / "v1", "alpha: 0.05\n")
+    text = cfg.read_text().replace(
+        str(FIXTURES / "traffic" / "demo.jsonl.gz"), str(FIXTURES / "traffic" / "demo-small.jsonl")
+    )
+    cfg.write_text(text.replace("ab_block_size: 100", "ab_block_size: 20"))
+    (tmp_path / "policy.yaml").write_text("latency: {min_requests: 20}\n")
+    res = run_gate("calibrate", str(cfg), "--runs", "3", "-q", timeout=600)
+    assert res.returncode == 0, res.output
+    out = json.loads((tmp_path / "r" / "calibrate.json").read_text())
+    assert out["schema"] == "gate-calibrate/1" and out["runs"] == 3
+    for mode in ("stored_baseline", "live_ab"):
+        shift = out[mode]["checks"]["latency.shift"]
+        assert len(shift["aa_effects"]) == 3
+        assert shift["aa_effect_sd"] is not None and shift["smallest_tolerance_median"] > 0
+    assert "live A/B" in res.stdout and "stored baseline" in res.stdout
+    assert not alive(res.children)
+    _ = ROOT
+
+
+def test_model_dir_from_store_checks_the_digest(tmp_path: Path) -> None:
+    import shutil
+
+    from gate.ab import model_dir_from_store
+    from gate.baseline import Baseline, model_digest, save_baseline
+    from gate.result import LatencyRun
+
+    repo = tmp_path / "repo"
+    shutil.copytree(V1, repo / "demo")
+    b = Baseline(
+        model="demo",
+        model_digest=model_digest(repo / "demo"),
+        model_repository=str(repo),
+        traffic_digest="sha256:x",
+        traffic_requests=2,
+        environment={},
+        recorded_at="2026-11-28T00:00:00+00:00",
+        git_commit=None,
+        gate_version="0",
+        runs=[LatencyRun(index=i, started_at="t", latencies_us=[1.0, 2.0]) for i in range(2)],
+    )
+    store = tmp_path / "store"
+    save_baseline(store, b)
+    assert model_dir_from_store(store, "demo") == (repo / "demo", "")
+    (repo / "demo" / "1" / "model.py").write_text("# changed\n")
+    folder, why = model_dir_from_store(store, "demo")
+    assert folder is None and "changed since" in why
+    shutil.rmtree(repo)
+    assert "is gone" in model_dir_from_store(store, "demo")[1]
