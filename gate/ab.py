@@ -15,7 +15,6 @@ This module has the pure judge (``ab_checks``) and the runner (``make_ab_reposit
 from __future__ import annotations
 
 import math
-import os
 import re
 import shutil
 from collections.abc import Sequence
@@ -357,12 +356,28 @@ def resolve_baseline_model(model_dir: Path, name: str, where: str) -> Path:
 
 
 def _copy_arm(src: Path, dst: Path, new_name: str) -> None:
-    """Version folders symlinked (never copied or written), config.pbtxt rewritten."""
+    """Version folders hard-linked (copied across filesystems), config.pbtxt rewritten.
+
+    Not symlinks: the python backend writes ``__pycache__`` next to ``model.py``, and through a
+    symlink that bytecode would land in the user's (signed) model folder and block the next
+    run's signature check. ``__pycache__`` already there is left out.
+    """
+    from gate.signing.snapshot import _link_or_copy
+
     dst.mkdir(parents=True)
     for item in src.iterdir():
-        if item.name == "config.pbtxt":
+        if item.name in ("config.pbtxt", "__pycache__"):
             continue
-        os.symlink(item.resolve(), dst / item.name, target_is_directory=item.is_dir())
+        if item.is_dir():
+            shutil.copytree(
+                item,
+                dst / item.name,
+                symlinks=True,
+                ignore=shutil.ignore_patterns("__pycache__"),
+                copy_function=_link_or_copy,
+            )
+        else:
+            _link_or_copy(str(item), str(dst / item.name))
     cfg = src / "config.pbtxt"
     if cfg.is_file():
         text = cfg.read_text(encoding="utf-8")

@@ -17,7 +17,7 @@ from gate.errors import GateError
 from gate.measure.latency import ReplaySpec, replay
 from gate.pipeline import Prepared, Run, fingerprint
 from gate.result import ABBlock, ABInfo, LatencyRun, now_iso
-from gate.servers.local import LocalServer
+from gate.servers import open_server
 from gate.tools import find_perf_analyzer, find_tritonserver
 from gate.traffic import PerfAnalyzerInputs, validate_against_model, write_perf_analyzer_inputs
 
@@ -26,19 +26,37 @@ def measure_ab(run: Run, prep: Prepared, config_path: Path, baseline_dir: Path) 
     """Replay the traffic once per arm in interleaved blocks on one fresh server.
 
     Arm A is the baseline model, arm B the candidate, loaded as ``<name>__A`` and
-    ``<name>__B`` from a temporary repository of symlinks (config.pbtxt rewritten). Every
+    ``<name>__B`` from a temporary repository of hard links (config.pbtxt rewritten). Every
     block gets ``baseline.ab_block_warmup`` warm-up requests (the first block of each arm the
     traffic's full warm-up), discarded, so both arms start each block alike.
     """
     cfg = prep.cfg
     name = cfg.model.name
     base_model = resolve_baseline_model(baseline_dir, name, str(config_path))
+    cand_model = prep.model_dir
+    if prep.served is not None and (prep.served / prep.model_dir.name).is_dir():
+        cand_model = prep.served / prep.model_dir.name  # the verified private copy
+    if run.result.signatures is not None:
+        # the baseline model is code too: verified by the same policy before it is loaded
+        from gate.signing.interface import SignaturesBlocked
+        from gate.signing.stage import verify_for_run
+
+        with run.stage("signatures (baseline model)") as st:
+            try:
+                _, warns, st.detail = verify_for_run(
+                    cfg, config_path, prep.policy, cfg.policy, base_model
+                )
+            except SignaturesBlocked as e:
+                e.message = f"baseline model {base_model}: {e.message}"
+                raise
+            run.result.warnings.extend(f"baseline model: {w}" for w in warns)
     with run.stage("tools") as st:
-        ts = find_tritonserver(cfg.launcher.tritonserver)
-        pa = find_perf_analyzer(cfg.measure.perf_analyzer)
-        st.detail = (
-            f"tritonserver {ts.path} ({ts.source}); perf_analyzer {pa.version} ({pa.source})"
+        ts = (
+            find_tritonserver(cfg.launcher.tritonserver) if cfg.launcher.kind == "local" else None
         )
+        pa = find_perf_analyzer(cfg.measure.perf_analyzer)
+        server_desc = f"tritonserver {ts.path} ({ts.source})" if ts else cfg.launcher.kind
+        st.detail = f"{server_desc}; perf_analyzer {pa.version} ({pa.source})"
     n = len(prep.traffic.requests)
     bs = cfg.baseline.ab_block_size
     info = ABInfo(
@@ -55,16 +73,8 @@ def measure_ab(run: Run, prep: Prepared, config_path: Path, baseline_dir: Path) 
     log_path = run.log_dir / "server-ab.log"
     with tempfile.TemporaryDirectory(prefix="gate-ab-") as tmp:
         work = Path(tmp)
-        repo = make_ab_repository(work, name, base_model, prep.model_dir)
-        server = LocalServer(
-            ts,
-            repo,
-            log_path,
-            startup_timeout_s=cfg.launcher.startup_timeout_s,
-            load_timeout_s=cfg.launcher.load_timeout_s,
-            stop_timeout_s=cfg.launcher.stop_timeout_s,
-            extra_args=cfg.launcher.extra_args,
-        )
+        repo = make_ab_repository(work, name, base_model, cand_model)
+        server = open_server(cfg, ts, repo, log_path, run_id=run.result.run_id, index=1)
         try:
             with run.stage("server start (A/B)"):
                 server.__enter__()

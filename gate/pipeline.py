@@ -485,12 +485,14 @@ def run_check(
                 result.warnings.append(
                     "the candidate model is byte-identical to the baseline model (A/A)"
                 )
-            stored_too = (
-                prep.accuracy is not None
-                or prep.policy.memory.enabled
-                or prep.policy.throughput.enabled
-            )
-            if not stored_too:
+            resources = prep.policy.memory.enabled or prep.policy.throughput.enabled
+            stored = bool(find_baselines(cfg.baseline.store, cfg.model.name))
+            if resources and not stored and prep.accuracy is None:
+                result.warnings.append(
+                    "memory and throughput were not judged: they need a stored baseline "
+                    f"(gate baseline record {config_path}); latency was judged live A/B"
+                )
+            if prep.accuracy is None and not (resources and stored):
                 with run.stage("judge") as st:
                     checks = ab_checks(
                         prep.policy,

@@ -199,3 +199,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
+
+
+def private_repo(tmp_path: Path, name: str = "v1") -> Path:
+    """A copy of a fixture model repository, for tests that start tritonserver on it
+    themselves: the python backend writes ``__pycache__`` next to model.py, and bytecode in
+    the signed fixtures would (rightly) block later signature checks."""
+    import shutil
+
+    dest = tmp_path / f"repo-{name}"
+    shutil.copytree(FIXTURES / "models" / name, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest

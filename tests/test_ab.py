@@ -42,13 +42,18 @@ def test_schedule_alternates_order_per_pair_of_blocks() -> None:
         ab_schedule(0, 100)
 
 
-def test_temporary_repository_renames_and_links(tmp_path: Path) -> None:
+def test_temporary_repository_renames_and_hard_links(tmp_path: Path) -> None:
     repo = make_ab_repository(tmp_path, "demo", V1, SLOW)
     a, b = repo / "demo__A", repo / "demo__B"
     assert 'name: "demo__A"' in (a / "config.pbtxt").read_text()
     assert 'name: "demo__B"' in (b / "config.pbtxt").read_text()
-    assert (a / "1").is_symlink() and (a / "1").resolve() == (V1 / "1").resolve()
-    assert (b / "1").resolve() == (SLOW / "1").resolve()
+    # real folders of hard links (not symlinks: the python backend's __pycache__ must not
+    # land in the signed originals), same content
+    assert (a / "1").is_dir() and not (a / "1").is_symlink()
+    assert (a / "1" / "model.py").read_bytes() == (V1 / "1" / "model.py").read_bytes()
+    assert (b / "1" / "model.py").read_bytes() == (SLOW / "1" / "model.py").read_bytes()
+    assert (a / "1" / "model.py").stat().st_ino == (V1 / "1" / "model.py").stat().st_ino
+    assert not list(repo.rglob("__pycache__"))
     assert 'name: "demo"' in (V1 / "config.pbtxt").read_text()  # the original is untouched
 
 

@@ -199,7 +199,7 @@ def test_identical_model_passes_in_docker(
     dockerd: str, docker_baseline: Path, tmp_path: Path
 ) -> None:
     policy = tmp_path / "policy.yaml"
-    policy.write_text("version: 1\nalpha: 0.001\n")
+    policy.write_text("version: 1\nalpha: 0.001\ninconclusive: pass\n")
     cfg = docker_config(
         tmp_path / "gate.yaml",
         dockerd,

@@ -46,7 +46,7 @@ def _run_json(reports: Path) -> dict[str, object]:
 
 def _aa_policy(tmp_path: Path) -> Path:
     policy = tmp_path / "policy.yaml"
-    policy.write_text("version: 1\nalpha: 0.001\n")
+    policy.write_text("version: 1\nalpha: 0.001\ninconclusive: pass\n")
     return policy
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, run_gate, write_config
+from conftest import FIXTURES, private_repo, run_gate, write_config
 
 pytestmark = pytest.mark.server
 
@@ -95,7 +95,7 @@ def remote_config(path: Path, url: str, *, protocol: str = "http", **kw: object)
 def test_explicit_mode_server_is_loaded_and_unloaded(
     tmp_path: Path, tools_ready: None, protocol: str
 ) -> None:
-    with triton("explicit", FIXTURES / "models" / "v1", tmp_path / "server.log") as srv:
+    with triton("explicit", private_repo(tmp_path), tmp_path / "server.log") as srv:
         assert not srv.ready("demo")
         port = srv.http if protocol == "http" else srv.grpc
         cfg = remote_config(
@@ -117,7 +117,7 @@ def test_explicit_mode_server_is_loaded_and_unloaded(
 
 
 def test_none_mode_server_uses_the_ready_model(tmp_path: Path, tools_ready: None) -> None:
-    with triton("none", FIXTURES / "models" / "v1", tmp_path / "server.log") as srv:
+    with triton("none", private_repo(tmp_path), tmp_path / "server.log") as srv:
         assert srv.ready("demo")
         cfg = remote_config(
             tmp_path / "gate.yaml",
@@ -131,7 +131,7 @@ def test_none_mode_server_uses_the_ready_model(tmp_path: Path, tools_ready: None
 
 
 def test_none_mode_server_without_the_model_is_exit_3(tmp_path: Path, tools_ready: None) -> None:
-    with triton("none", FIXTURES / "models" / "v1", tmp_path / "server.log") as srv:
+    with triton("none", private_repo(tmp_path), tmp_path / "server.log") as srv:
         cfg = remote_config(
             tmp_path / "gate.yaml",
             f"http://127.0.0.1:{srv.http}",

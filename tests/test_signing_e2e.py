@@ -89,7 +89,7 @@ def test_signed_model_passes_the_stage_and_is_reported(
 ) -> None:
     store, _ = recorded_baseline
     policy = tmp_path / "policy.yaml"
-    policy.write_text("version: 1\nalpha: 0.001\n")
+    policy.write_text("version: 1\nalpha: 0.001\ninconclusive: pass\n")
     cfg = write_config(
         tmp_path / "gate.yaml", store=store, reports=tmp_path / "r", policy=policy, extra=STRICT
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, run_gate, write_config
+from conftest import FIXTURES, private_repo, run_gate, write_config
 
 from gate.traffic import Traffic, read_traffic, write_traffic
 
@@ -35,7 +35,7 @@ def _trace(tmp: Path, *, tensors: bool, n: int) -> tuple[Path, list[np.ndarray],
     sent_at: list[float] = []
     with LocalServer(
         find_tritonserver(),
-        FIXTURES / "models" / "v1",
+        private_repo(tmp),
         tmp / "trace-server.log",
         extra_args=tuple(args),
     ) as server:
