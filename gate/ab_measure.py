@@ -93,6 +93,8 @@ def measure_ab(run: Run, prep: Prepared, config_path: Path, baseline_dir: Path) 
                 if not run.result.environment:
                     version = str(server.server_metadata().get("version", "unknown"))
                     run.result.environment = fingerprint(version, pa, cfg, prep.traffic.digest())
+                    run.result.environment.update(server.environment())
+                    run.result.environment.setdefault("concurrency", "ab-blocks")
             inputs: dict[tuple[int, int], tuple[PerfAnalyzerInputs, list[int] | None]] = {}
             seen: set[str] = set()
             with run.stage("replay (A/B)") as st:

@@ -529,6 +529,10 @@ def run_check(
                     prep.cfg.load.describe(),
                 )
                 st.detail = str(cfg.baseline.store)
+        if result.ab is not None:
+            # the stored baseline is compared in the environment measure() fingerprints (as
+            # `baseline record` does), not the A/B server's
+            result.environment = {}
         runs = measure(run, prep, cfg.measure.runs, label="candidate")
         result.runs = runs
         with run.stage("judge") as st:
