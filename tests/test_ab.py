@@ -267,3 +267,27 @@ def test_model_dir_from_store_checks_the_digest(tmp_path: Path) -> None:
     assert folder is None and "changed since" in why
     shutil.rmtree(repo)
     assert "is gone" in model_dir_from_store(store, "demo")[1]
+
+
+@pytest.mark.server
+def test_live_ab_beside_a_stored_baseline_judges_memory_too(
+    tmp_path: Path, tools_ready: None
+) -> None:
+    """Latency comes from the live A/B; memory needs samples, so it is judged against the
+    stored baseline, matched on the same environment fingerprint that `baseline record`
+    wrote (a mismatch here was exit 2). The hog model holds 200 MB more: BLOCKED on memory."""
+    cfg = _ab_config(
+        tmp_path,
+        FIXTURES / "models" / "v1",
+        "alpha: 0.001\ninconclusive: pass\nthroughput: {enabled: false}\n",
+    )
+    rec = run_gate("baseline", "record", str(cfg), "--runs", "2", "-q", timeout=400)
+    assert rec.returncode == 0, rec.output
+    res = run_gate("check", str(cfg), "--model-repository", str(FIXTURES / "models" / "hog"))
+    assert res.returncode == 1, res.output
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["verdict"] == "BLOCKED" and run["ab"] is not None
+    status = {c["name"]: c["status"] for c in run["checks"]}
+    assert status["memory (host)"] == "fail", status
+    assert "latency shift" in status  # judged from the A/B blocks
+    assert not alive(res.children)
