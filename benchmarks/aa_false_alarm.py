@@ -31,11 +31,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gate import stats  # noqa: E402
-from gate.config import load_config, load_policy  # noqa: E402
-from gate.judge import judge_latency  # noqa: E402
-from gate.pipeline import run_replay  # noqa: E402
-from gate.result import Verdict  # noqa: E402
+from gate import stats
+from gate.app.pipeline import run_replay
+from gate.config.config import load_config
+from gate.config.policy import load_policy
+from gate.judge.latency import judge_latency
+from gate.result import Verdict
 
 
 def main() -> int:

@@ -32,12 +32,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gate.ab import ab_checks  # noqa: E402
-from gate.ab_measure import measure_ab  # noqa: E402
-from gate.config import load_config, load_policy  # noqa: E402
-from gate.judge import decide_policy, latency_checks  # noqa: E402
-from gate.pipeline import Run, measure, new_result, prepare  # noqa: E402
-from gate.result import Verdict  # noqa: E402
+from gate.app.live_ab import measure_ab
+from gate.app.pipeline import Run, measure, new_result, prepare
+from gate.config.config import load_config
+from gate.config.policy import load_policy
+from gate.judge.decide import decide_policy
+from gate.judge.latency import latency_checks
+from gate.judge.live_ab import ab_checks
+from gate.result import Verdict
 
 DELTAS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0]
 

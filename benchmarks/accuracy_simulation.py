@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gate import stats_accuracy as sa
+from gate.stats import accuracy as sa
 
 
 def simulate(

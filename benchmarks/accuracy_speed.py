@@ -14,11 +14,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gate.accuracy_record import AccuracyRecord, EncodedArray
-from gate.checks.accuracy import accuracy_checks, agreement_checks
-from gate.checks.slo import Measurement, Objective, slo_check
-from gate.config import AccuracyCheck, AgreementPolicy, Policy
-from gate.judge import decide
+from gate.config.policy import AccuracyCheck, AgreementPolicy, Policy
+from gate.config.slo import Objective
+from gate.evidence import AccuracyRecord, EncodedArray
+from gate.judge.accuracy import accuracy_checks, agreement_checks
+from gate.judge.decide import decide
+from gate.judge.slo import Measurement, slo_check
 
 
 def record(top1: np.ndarray, mae: np.ndarray, out: np.ndarray) -> AccuracyRecord:

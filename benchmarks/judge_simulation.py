@@ -39,11 +39,13 @@ from scipy.signal import lfilter
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gate import stats  # noqa: E402
-from gate.ab import ab_schedule, ab_shift_check  # noqa: E402
-from gate.config import Mode, ShiftCheck  # noqa: E402
-from gate.judge import decide, latency_shift_check  # noqa: E402
-from gate.result import Verdict  # noqa: E402
+from gate import stats
+from gate.app.live_ab import ab_schedule
+from gate.config.policy import Mode, ShiftCheck
+from gate.judge.decide import decide
+from gate.judge.latency import latency_shift_check
+from gate.judge.live_ab import ab_shift_check
+from gate.result import Verdict
 
 
 @dataclass(frozen=True)

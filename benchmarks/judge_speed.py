@@ -32,9 +32,10 @@ CHILD = r"""
 import json, resource, sys, time, tracemalloc
 import numpy as np
 sys.path.insert(0, sys.argv[1])
-from gate.ab import ab_checks
-from gate.config import Policy
-from gate.judge import decide, latency_checks
+from gate.judge.live_ab import ab_checks
+from gate.config.policy import Policy
+from gate.judge.decide import decide
+from gate.judge.latency import latency_checks
 n, mode, repeat = int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 rng = np.random.default_rng(1)
 payload = rng.normal(0, 0.3, n)

@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import test_memory_checks as mem  # noqa: E402
-import test_throughput_checks as thr  # noqa: E402
+import test_memory_checks as mem
+import test_throughput_checks as thr
 
-from gate.config import MemoryPolicy, Policy, ThroughputPolicy  # noqa: E402
+from gate.config.policy import MemoryPolicy, Policy, ThroughputPolicy
 
 
 def rate(reps: int, seed: int, trial: Callable[[np.random.Generator], bool]) -> float:

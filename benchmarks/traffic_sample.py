@@ -18,8 +18,8 @@ import time
 import numpy as np
 from scipy import stats
 
-import gate.traffic_import as ti
-from gate.traffic import Request, TensorSpec, Traffic
+import gate.inputs.trace as ti
+from gate.inputs.traffic import Request, TensorSpec, Traffic
 
 
 def main() -> None:

@@ -13,8 +13,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gate.accuracy_record import AccuracyRecord
-from gate.measure.samples import MemoryRun, ThroughputRun
+from gate.evidence import ABInfo, AccuracyRecord, LatencyRun, MemoryRun, ThroughputRun
 
 RUN_SCHEMA: Final = "gate-run/1"
 
@@ -61,32 +60,6 @@ class ErrorInfo(_Model):
     hint: str | None = None
     details: str | None = None
     exit_code: int
-
-
-class PerfAnalyzerInfo(_Model):
-    path: str
-    version: str
-    args: list[str]
-    attempts: int
-    stderr_tail: str = ""
-    client_summary: str = ""
-
-
-class LatencyRun(_Model):
-    """One replay of the traffic on one freshly started server.
-
-    ``latencies_us[i]`` is the client-side latency of recorded request ``i`` (warm-up
-    excluded), so runs of the same traffic pair by index.
-    """
-
-    index: int
-    started_at: str
-    latencies_us: list[float]
-    send_delay_us: list[float] = Field(
-        default_factory=list, description="actual minus scheduled send time per request"
-    )
-    perf_analyzer: PerfAnalyzerInfo | None = None
-    server_log: str = Field("", description="path of the server log kept for this run")
 
 
 class CheckResult(_Model):
@@ -174,6 +147,8 @@ class Comparison(_Model):
         default_factory=dict,
         description="per eval sample, candidate minus baseline score, by metric (thinned)",
     )
+
+
 class SignedArtifact(_Model):
     """One file of the model directory and what signature verification found for it."""
 
@@ -195,33 +170,6 @@ class SignaturesResult(_Model):
     required: bool = True
     reason: str = Field("", description="one line naming the first file that blocked")
     artifacts: list[SignedArtifact] = Field(default_factory=list)
-
-
-class ABBlock(_Model):
-    """One block of the interleaved live A/B replay: requests [start, stop) sent to one arm."""
-
-    arm: Literal["A", "B"]
-    start: int
-    stop: int
-    started_at: str = ""
-
-
-class ABInfo(_Model):
-    """Live A/B: baseline (A) and candidate (B) loaded in one server, replayed in blocks.
-
-    ``latencies_a_us[i]`` and ``latencies_b_us[i]`` are recorded request ``i`` sent to each
-    arm, so they pair by index; ``blocks`` is the send order.
-    """
-
-    model_a: str
-    model_b: str
-    baseline_model_dir: str
-    baseline_digest: str = ""
-    block_size: int
-    block_warmup: int
-    blocks: list[ABBlock] = Field(default_factory=list)
-    latencies_a_us: list[float] = Field(default_factory=list)
-    latencies_b_us: list[float] = Field(default_factory=list)
 
 
 class RunResult(_Model):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from gate.baseline import Baseline
-from gate.result import LatencyRun, ModelInfo, RunResult, TrafficInfo, Verdict
+from gate.baselines.store import Baseline
+from gate.evidence import LatencyRun
+from gate.result import ModelInfo, RunResult, TrafficInfo, Verdict
 
 ENV = {
     "triton_version": "2.51.0",

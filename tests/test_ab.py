@@ -15,16 +15,12 @@ import pytest
 from conftest import FIXTURES, ROOT, alive, run_gate, write_config
 
 from gate import stats
-from gate.ab import (
-    ab_checks,
-    ab_schedule,
-    ab_shift_check,
-    make_ab_repository,
-    resolve_baseline_model,
-)
-from gate.config import Policy, ShiftCheck
+from gate.app.live_ab import ab_schedule, make_ab_repository
+from gate.config.policy import Policy, ShiftCheck
 from gate.errors import ConfigError
-from gate.judge import decide
+from gate.inputs.model import resolve_baseline_model
+from gate.judge.decide import decide
+from gate.judge.live_ab import ab_checks, ab_shift_check
 from gate.result import CheckStatus, Verdict
 
 V1 = FIXTURES / "models" / "v1" / "demo"
@@ -241,9 +237,10 @@ def test_calibrate_reports_noise_for_both_modes(tmp_path: Path, tools_ready: Non
 def test_model_dir_from_store_checks_the_digest(tmp_path: Path) -> None:
     import shutil
 
-    from gate.ab import model_dir_from_store
-    from gate.baseline import Baseline, model_digest, save_baseline
-    from gate.result import LatencyRun
+    from gate.app.live_ab import model_dir_from_store
+    from gate.baselines.store import Baseline, save_baseline
+    from gate.evidence import LatencyRun
+    from gate.inputs.model import model_digest
 
     repo = tmp_path / "repo"
     shutil.copytree(V1, repo / "demo")

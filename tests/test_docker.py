@@ -275,7 +275,7 @@ def test_container_request(
 ) -> None:
     """The request is checked on a real container created (not started: there is no GPU
     here) by the real daemon; only the NVIDIA runtime's side needs benchmarks/gpu_check.sh."""
-    from gate.config import LauncherConfig
+    from gate.config.config import LauncherConfig
     from gate.servers.docker import LABEL_PID, LABEL_RUN_ID, DockerServer
 
     lc = LauncherConfig(kind="docker", image=image, docker_host=dockerd, gpus=gpus)
@@ -411,7 +411,7 @@ def _slow_traffic(tmp_path: Path) -> Path:
     """Probe-model traffic that keeps perf_analyzer busy for ~10 s (each request sleeps)."""
     import numpy as np
 
-    from gate.traffic import Request, TensorSpec, Traffic, write_traffic
+    from gate.inputs.traffic import Request, TensorSpec, Traffic, write_traffic
 
     reqs = []
     for i in range(120):

@@ -101,7 +101,7 @@ def test_traffic_that_does_not_match_the_model_is_exit_2(
     recorded_baseline: tuple[Path, Path], tmp_path: Path
 ) -> None:
     store, _ = recorded_baseline
-    from gate.traffic import Request, TensorSpec, Traffic, read_traffic, write_traffic
+    from gate.inputs.traffic import Request, TensorSpec, Traffic, read_traffic, write_traffic
 
     t = read_traffic(FIXTURES / "traffic" / "demo-small.jsonl")
     renamed = Traffic(
@@ -161,7 +161,7 @@ def test_ctrl_c_during_replay_leaves_nothing_behind(
 
 def test_replay_pairs_requests_by_index(tmp_path: Path, tools_ready: None) -> None:
     """The probe model sleeps INPUT0[0] ms: latencies must follow the traffic's payloads."""
-    from gate.traffic import Request, TensorSpec, Traffic, write_traffic
+    from gate.inputs.traffic import Request, TensorSpec, Traffic, write_traffic
 
     n = 80
     ms = [(i * 7) % 5 * 20.0 for i in range(n)]  # 0, 40, 80, 20, 60, ... ms

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import alive, run_gate, write_config
 
-from gate.baseline import find_baselines, load_baseline, save_baseline
+from gate.baselines.store import find_baselines, load_baseline, save_baseline
 
 pytestmark = pytest.mark.server
 

@@ -11,16 +11,18 @@ import numpy as np
 import pytest
 from conftest import FIXTURES, ROOT
 
-from gate.accuracy_record import AccuracyRecord, EncodedArray
-from gate.checks import stage
-from gate.checks.accuracy import accuracy_checks, agreement_checks, default_checks
-from gate.checks.slo import parse_objective, slo_checks
-from gate.config import AgreementPolicy, GateConfig, Policy, load_policy
+from gate.app import accuracy as stage
+from gate.config.config import GateConfig
+from gate.config.policy import AgreementPolicy, Policy, load_policy
+from gate.config.slo import parse_objective
 from gate.errors import ConfigError, InputError
-from gate.evalset import read_eval_set, validate_against_model
-from gate.judge import decide
+from gate.evidence import AccuracyRecord, EncodedArray, LatencyRun
+from gate.inputs.evalset import read_eval_set, validate_against_model
+from gate.judge.accuracy import accuracy_checks, agreement_checks, default_checks
+from gate.judge.decide import decide
+from gate.judge.slo import slo_checks
 from gate.measure.accuracy import score
-from gate.result import CheckStatus, LatencyRun, RunResult, Verdict
+from gate.result import CheckStatus, RunResult, Verdict
 
 if str(ROOT) not in sys.path:  # fixtures.make_eval and tests.metrics_fixture
     sys.path.insert(0, str(ROOT))
@@ -223,7 +225,7 @@ def test_accuracy_drop_blocks_and_unchanged_passes() -> None:
 
 def test_baseline_without_scores_is_a_config_error() -> None:
     pol = Policy()
-    from gate.checks.accuracy import require_comparable
+    from gate.judge.accuracy import require_comparable
 
     cand = _record({"top1": np.ones(10, np.uint8)})
     with pytest.raises(ConfigError, match="no per-sample accuracy scores"):

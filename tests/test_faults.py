@@ -57,7 +57,7 @@ def _aa_policy(tmp_path: Path) -> Path:
 
 def _probe_traffic(tmp_path: Path, n: int = 120, sleep_ms: float = 80.0) -> Path:
     """Probe-model traffic that keeps perf_analyzer busy for ~n*sleep_ms (each request sleeps)."""
-    from gate.traffic import Request, TensorSpec, Traffic, write_traffic
+    from gate.inputs.traffic import Request, TensorSpec, Traffic, write_traffic
 
     reqs = []
     for i in range(n):
@@ -350,7 +350,7 @@ def test_two_checks_in_parallel(recorded_baseline: tuple[Path, Path], tmp_path: 
 
 def test_two_baseline_records_in_parallel(tmp_path: Path, tools_ready: None) -> None:
     """Two writers of the same baseline: both succeed and the stored file is whole."""
-    from gate.baseline import find_baselines, load_baseline
+    from gate.baselines.store import find_baselines, load_baseline
 
     store = tmp_path / "store"
     cfgs = [

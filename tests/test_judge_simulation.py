@@ -24,8 +24,8 @@ import numpy as np
 from scipy.signal import lfilter
 
 from gate import stats
-from gate.config import LatencyPolicy, Mode, Policy, ShiftCheck
-from gate.judge import judge_latency
+from gate.config.policy import LatencyPolicy, Mode, Policy, ShiftCheck
+from gate.judge.latency import judge_latency
 from gate.result import CheckStatus, Verdict
 
 BASE_US = 600.0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gate.config import load_config
+from gate.config.config import load_config
 from gate.errors import ConfigError, ExitCode
 
 BASE = """\

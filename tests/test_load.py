@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gate.config import LoadConfig, Policy, load_config, load_policy
+from gate.config.config import LoadConfig, load_config
+from gate.config.policy import Policy, load_policy
 from gate.errors import ConfigError
-from gate.load import apply_load, replay_concurrency
-from gate.traffic import Request, TensorSpec, Traffic
+from gate.inputs.load import apply_load, replay_concurrency
+from gate.inputs.traffic import Request, TensorSpec, Traffic
 
 BASE = """\
 version: 1
@@ -158,7 +159,7 @@ def test_policy_defaults_and_percentile_names(tmp_path: Path) -> None:
 
 
 def test_judge_names_every_listed_percentile() -> None:
-    from gate.judge import judge_latency
+    from gate.judge.latency import judge_latency
 
     rng = np.random.default_rng(0)
     pol = Policy.model_validate(

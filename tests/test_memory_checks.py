@@ -22,12 +22,13 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from gate.checks import explain, memory_checks, require_samples
-from gate.checks.samples import require_samples_in_store
-from gate.config import MemoryPolicy, Mode, Policy, ThroughputPolicy
+from gate.baselines.requirements import require_samples, require_samples_in_store
+from gate.config.policy import MemoryPolicy, Mode, Policy, ThroughputPolicy
 from gate.errors import ConfigError
-from gate.judge import decide
-from gate.measure.samples import MemoryRun, MemorySeries, ThroughputLevel, ThroughputRun
+from gate.evidence import MemoryRun, MemorySeries, ThroughputLevel, ThroughputRun
+from gate.judge.decide import decide
+from gate.judge.memory import memory_checks
+from gate.judge.resources import explain
 from gate.result import CheckStatus
 
 MIB = 2.0**20
@@ -261,7 +262,7 @@ def test_baseline_missing_a_source_the_run_has_is_exit_2() -> None:
 def test_store_check_fails_before_measuring_only_when_no_baseline_has_samples(
     tmp_path: Path,
 ) -> None:
-    from gate.baseline import Baseline, save_baseline
+    from gate.baselines.store import Baseline, save_baseline
 
     def store_with(memory: list[MemoryRun], env: str) -> Path:
         b = Baseline(
@@ -291,8 +292,8 @@ def test_store_check_fails_before_measuring_only_when_no_baseline_has_samples(
 def test_memory_and_throughput_slos_use_the_stored_samples() -> None:
     """Absolute objectives (``slo.objectives``) on memory and throughput: a model holding
     240 MiB breaks 'host_peak_mib <= 100'; throughput windows carry a CI."""
-    import gate.checks  # noqa: F401  (registers the sources)
-    from gate.checks.slo import slo_checks
+    import gate.judge.resources  # noqa: F401  (registers the sources)
+    from gate.judge.slo import slo_checks
     from gate.result import RunResult
 
     rng = np.random.default_rng(10)

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gate.config import MemoryPolicy
+from gate.config.policy import MemoryPolicy
 from gate.measure.memory import (
     GPU_METRIC,
     MemoryRecorder,
@@ -225,7 +225,7 @@ def test_recorder_notes_a_missing_source(tree: subprocess.Popen[str], metrics_ur
 
 
 def test_html_report_and_history_read_the_memory_series() -> None:
-    from gate.measure.samples import MemoryRun, MemorySeries
+    from gate.evidence import MemoryRun, MemorySeries
     from gate.report.history import history_entry
     from gate.report.html import memory_series, render_html
     from gate.result import RunResult

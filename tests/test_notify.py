@@ -22,15 +22,9 @@ from typing import Any
 import pytest
 from conftest import ROOT, gate_cmd, run_gate, write_config
 
-from gate.config import NotifyConfig, load_config
+from gate.config.config import NotifyConfig, load_config
 from gate.errors import ConfigError
-from gate.notify import (
-    event_for,
-    post_json,
-    previous_verdict,
-    redact,
-    send_notifications,
-)
+from gate.report.notify import event_for, post_json, previous_verdict, redact, send_notifications
 from gate.result import CheckResult, CheckStatus, ErrorInfo, ModelInfo, RunResult, Verdict
 
 SECRET_PATH = "/services/T0SECRET/B0SECRET/xoxSECRETTOKEN"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_gate, write_config
 
-from gate.config import apply_overrides, load_config
+from gate.config.config import apply_overrides, load_config
 from gate.errors import ConfigError
 
 

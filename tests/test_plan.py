@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, gate_cmd
 
+from gate.app.plan import make_plan, matches
 from gate.errors import ConfigError
-from gate.plan import make_plan, matches
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "t",
@@ -276,7 +276,7 @@ def test_cli_prints_matrix_and_github_output(repo: Path, tmp_path: Path) -> None
 def test_string_typed_paths_are_inputs_too(tmp_path: Path) -> None:
     """A path field typed as a plain string (as a new section may have: an eval set) is
     still found: any string in the config naming an existing file or folder counts."""
-    from gate.plan import _existing_paths
+    from gate.app.plan import _existing_paths
 
     (tmp_path / "evals").mkdir()
     (tmp_path / "evals" / "set.jsonl").write_text("{}\n")

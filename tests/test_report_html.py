@@ -22,21 +22,17 @@ import pytest
 from conftest import FIXTURES, run_gate, write_config
 
 from gate import stats
-from gate.config import load_policy
-from gate.judge import judge_latency
+from gate.config.policy import load_policy
+from gate.evidence import LatencyRun
+from gate.judge.comparison import build_comparison, pooled_quantile_ratio, pooled_quantile_ratios
+from gate.judge.latency import judge_latency
 from gate.report import write_reports
-from gate.report.comparison import (
-    build_comparison,
-    paired_samples,
-    pooled_quantile_ratio,
-    pooled_quantile_ratios,
-)
+from gate.report.comparison import paired_samples
 from gate.report.html import accuracy_deltas, memory_series, render_html
 from gate.report.markdown import VERDICT_EMOJI
 from gate.result import (
     BaselineRef,
     ErrorInfo,
-    LatencyRun,
     ModelInfo,
     RunResult,
     StageResult,
@@ -417,8 +413,8 @@ def test_check_writes_an_html_report_github_outputs_and_history(
 
 def test_accuracy_deltas_from_the_real_accuracy_records() -> None:
     """gate check keeps candidate − baseline per-sample scores; the HTML draws them."""
-    from gate.accuracy_record import AccuracyRecord, EncodedArray
-    from gate.report.comparison import accuracy_deltas as deltas_of
+    from gate.evidence import AccuracyRecord, EncodedArray
+    from gate.judge.comparison import accuracy_deltas as deltas_of
 
     def record(top1: list[float]) -> AccuracyRecord:
         return AccuracyRecord(

@@ -15,8 +15,9 @@ from test_report import blocked, errored, no_checks, passing
 from test_report_github import parse_github_output
 from test_report_html import judged
 
-from gate.cli import cli
+from gate.cli.main import cli
 from gate.errors import ConfigError, InfraError
+from gate.evidence import LatencyRun
 from gate.report.history import (
     HISTORY_SCHEMA,
     append_history,
@@ -32,7 +33,7 @@ from gate.report.merge import (
     render_merged_markdown,
     worst,
 )
-from gate.result import LatencyRun, ModelInfo, RunResult, Verdict
+from gate.result import ModelInfo, RunResult, Verdict
 
 # --------------------------------------------------------------------------------------
 # Merge
@@ -277,7 +278,7 @@ def test_trend_in_the_browser_and_on_the_cli(tmp_path: Path) -> None:
 def test_old_run_json_takes_baseline_samples_from_its_baseline_file(tmp_path: Path) -> None:
     """A run.json without ``comparison`` (written before gate kept it) re-renders its
     figures from the baseline file it names, when that file is still there and unchanged."""
-    from gate.baseline import Baseline, save_baseline
+    from gate.baselines.store import Baseline, save_baseline
 
     full = judged(n=300)
     assert full.comparison is not None and full.baseline is not None
@@ -324,7 +325,7 @@ def test_old_run_json_takes_baseline_samples_from_its_baseline_file(tmp_path: Pa
 def test_reports_history_in_the_config_is_relative_to_it(tmp_path: Path) -> None:
     from conftest import write_config
 
-    from gate.config import load_config
+    from gate.config.config import load_config
 
     (tmp_path / "sub").mkdir()
     cfg = write_config(tmp_path / "sub" / "gate.yaml", store=tmp_path / "s", reports=tmp_path / "r")

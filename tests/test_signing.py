@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gate.signing.policy import (
+from gate.config.signatures import (
     CosignKeyRule,
     ModelSigningRule,
     SignaturePolicy,
@@ -113,18 +113,30 @@ def _cert(
     if ca:
         b = b.add_extension(
             x509.KeyUsage(
-                digital_signature=False, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
     else:
         b = b.add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
@@ -144,11 +156,25 @@ def _oms_cert_sign(
 
     now = dt.datetime.now(dt.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _cert("test-root-ca", ca_key.public_key(), ca_key, "test-root-ca", ca=True,
-               not_before=now - dt.timedelta(days=3650), not_after=now + dt.timedelta(days=3650))
+    ca = _cert(
+        "test-root-ca",
+        ca_key.public_key(),
+        ca_key,
+        "test-root-ca",
+        ca=True,
+        not_before=now - dt.timedelta(days=3650),
+        not_after=now + dt.timedelta(days=3650),
+    )
     leaf_key, leaf_priv, _ = _keypair(tmp, "leaf")
-    leaf = _cert("model-signer", leaf_key.public_key(), ca_key, "test-root-ca", ca=False,
-                 not_before=now + leaf_from, not_after=now + leaf_until)
+    leaf = _cert(
+        "model-signer",
+        leaf_key.public_key(),
+        ca_key,
+        "test-root-ca",
+        ca=False,
+        not_before=now + leaf_from,
+        not_after=now + leaf_until,
+    )
     ca_pem = _pem(ca, tmp / "ca.pem")
     signing.Config().use_certificate_signer(
         private_key=leaf_priv,
@@ -432,7 +458,9 @@ def test_oms_key_mode_verifies_and_detects_tampering(tmp_path: Path) -> None:
     res = verify_model_dir(model, pol, base=tmp_path)
     assert res.ok, res.reason
     assert {a.path for a in res.artifacts if a.status == "verified"} == {
-        "1/model.py", "1/weights.bin", "config.pbtxt",
+        "1/model.py",
+        "1/weights.bin",
+        "config.pbtxt",
     }
     (model / "1" / "weights.bin").write_bytes(b"tampered")
     res = verify_model_dir(model, pol, base=tmp_path)

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from conftest import FIXTURES
 
+from gate.config.signatures import ModelSigningRule, SignaturePolicy, SigstoreBundleRule
 from gate.signing.bundle import verify_bundle
 from gate.signing.cosign import verify_blob
 from gate.signing.interface import SignatureFailure
-from gate.signing.policy import ModelSigningRule, SignaturePolicy, SigstoreBundleRule
 from gate.signing.verify import verify_model_dir
 
 BASE = FIXTURES / "signatures"

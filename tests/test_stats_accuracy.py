@@ -10,7 +10,7 @@ from scipy import optimize, stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
-from gate import stats_accuracy as sa
+from gate.stats import accuracy as sa
 
 
 @pytest.mark.parametrize(("losses", "gains"), [(0, 0), (3, 1), (10, 2), (7, 7), (0, 5), (40, 31)])

@@ -18,7 +18,8 @@ import pytest
 from conftest import run_gate
 from lifecycle_helpers import ENV, baseline, run_result
 
-from gate.baseline import (
+from gate.baselines.backend import FsspecStore, open_store
+from gate.baselines.store import (
     env_key,
     find_baselines,
     inventory,
@@ -28,7 +29,6 @@ from gate.baseline import (
     select_baseline,
 )
 from gate.errors import InputError
-from gate.store import FsspecStore, open_store
 
 BUCKET = "gate-baselines"
 
@@ -148,7 +148,7 @@ def test_s3_two_writers_at_once_leave_whole_objects(s3_store: str) -> None:
         "import sys\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from lifecycle_helpers import baseline\n"
-        "from gate.baseline import save_baseline\n"
+        "from gate.baselines.store import save_baseline\n"
         "for i in range(5):\n"
         f"    save_baseline({s3_store!r}, baseline(sys.argv[1] + str(i)))\n"
     )

@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from gate.checks import explain, throughput_checks
-from gate.config import MemoryPolicy, Mode, Policy, ThroughputPolicy
+from gate.config.policy import MemoryPolicy, Mode, Policy, ThroughputPolicy
 from gate.errors import MeasurementError
-from gate.judge import decide
-from gate.measure.samples import ThroughputLevel, ThroughputRun
+from gate.evidence import ThroughputLevel, ThroughputRun
+from gate.judge.decide import decide
+from gate.judge.resources import explain
+from gate.judge.throughput import throughput_checks
 from gate.measure.throughput import plan, windows_from_completions
 from gate.result import CheckStatus
 

@@ -1,4 +1,4 @@
-"""Tests of gate.traffic: the recorded-traffic format, its checks and the replay files."""
+"""Tests of gate.inputs.traffic: the recorded-traffic format, its checks and the replay files."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from gate.errors import InputError
-from gate.traffic import (
+from gate.inputs.traffic import (
     TRAFFIC_FORMAT,
     Request,
     TensorSpec,
@@ -25,9 +25,9 @@ from gate.traffic import (
     read_traffic,
     summarize,
     validate_against_model,
-    write_perf_analyzer_inputs,
     write_traffic,
 )
+from gate.measure.perf_analyzer import write_perf_analyzer_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures" / "traffic"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import FIXTURES, private_repo, run_gate, write_config
 
-from gate.traffic import Traffic, read_traffic, write_traffic
+from gate.inputs.traffic import Traffic, read_traffic, write_traffic
 
 pytestmark = pytest.mark.server
 

@@ -10,8 +10,8 @@ import pytest
 from conftest import run_gate
 
 from gate.errors import InputError
-from gate.traffic import read_traffic
-from gate.traffic_import import import_triton_trace
+from gate.inputs.trace import import_triton_trace
+from gate.inputs.traffic import read_traffic
 
 
 def _req(

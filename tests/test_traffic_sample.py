@@ -13,8 +13,8 @@ from conftest import run_gate
 from scipy import stats
 
 from gate.errors import InputError
-from gate.traffic import Request, TensorSpec, Traffic, read_traffic, write_traffic
-from gate.traffic_import import ks_distance, ks_to_reference, sample_window
+from gate.inputs.trace import ks_distance, ks_to_reference, sample_window
+from gate.inputs.traffic import Request, TensorSpec, Traffic, read_traffic, write_traffic
 
 
 def _recording(gaps_us: np.ndarray) -> Traffic:

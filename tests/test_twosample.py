@@ -1,4 +1,4 @@
-"""gate.twosample against independent computations: brute force enumeration and scipy.
+"""gate.stats.twosample against independent computations: brute force enumeration and scipy.
 
 The Moses interval is checked where it must agree with scipy's Mann–Whitney U test: each
 bound is the shift at which the one-sided test at level alpha flips between rejecting and
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from gate import twosample as ts
+from gate.stats import twosample as ts
 
 
 def brute_u_cdf(n: int, m: int) -> np.ndarray[Any, Any]:

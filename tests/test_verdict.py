@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gate.config import Policy
-from gate.judge import decide, decide_policy, is_underpowered, verdict_warnings
+from gate.config.policy import Policy
+from gate.judge.decide import decide, decide_policy, is_underpowered, verdict_warnings
 from gate.result import CheckResult, CheckStatus, RunResult, Verdict
 
 
@@ -195,7 +195,7 @@ def test_bad_inconclusive_value_is_rejected() -> None:
 def test_policy_keys_are_validated(tmp_path: object) -> None:
     from pathlib import Path
 
-    from gate.config import load_policy
+    from gate.config.policy import load_policy
     from gate.errors import ConfigError
 
     d = Path(str(tmp_path))

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gate.accuracy_record import AccuracyRecord, EncodedArray
 from gate.errors import ConfigError, InputError, MeasurementError
-from gate.evalset import EvalSet
+from gate.evidence import AccuracyRecord, EncodedArray
+from gate.inputs.evalset import EvalSet
 
 Array = npt.NDArray[Any]
 MetricFn = Callable[[Array, Array], Any]

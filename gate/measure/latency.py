@@ -27,10 +27,11 @@ from typing import Any
 import numpy as np
 
 from gate.errors import MeasurementError
-from gate.result import LatencyRun, PerfAnalyzerInfo, now_iso
+from gate.evidence import LatencyRun, PerfAnalyzerInfo
+from gate.measure.perf_analyzer import PerfAnalyzerInputs
+from gate.result import now_iso
 from gate.signals import deferred_signals
 from gate.tools import Tool
-from gate.traffic import PerfAnalyzerInputs
 
 _NOISE = ("is not supported with JSON",)
 

@@ -32,8 +32,8 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from gate.config import MemoryPolicy
-from gate.measure.samples import MemoryRun, MemorySeries
+from gate.config.policy import MemoryPolicy
+from gate.evidence import MemoryRun, MemorySeries
 
 GPU_METRIC = "nv_gpu_memory_used_bytes"
 

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from gate.config import ThroughputPolicy
+from gate.config.policy import ThroughputPolicy
 from gate.errors import MeasurementError
+from gate.evidence import ThroughputLevel, ThroughputRun
 from gate.measure.latency import _clean, _run_once
-from gate.measure.samples import ThroughputLevel, ThroughputRun
 from gate.tools import Tool
 
 

@@ -15,7 +15,7 @@ from gate.servers.interface import Launcher, ServerHandle
 from gate.servers.local import LocalServer
 
 if TYPE_CHECKING:
-    from gate.config import GateConfig
+    from gate.config.config import GateConfig
     from gate.tools import Tool
 
 __all__ = ["Launcher", "LocalServer", "ServerHandle", "open_server"]

@@ -32,7 +32,7 @@ from gate.errors import InfraError, ServerError
 from gate.servers.local import LocalServer, free_port
 
 if TYPE_CHECKING:
-    from gate.config import LauncherConfig
+    from gate.config.config import LauncherConfig
 
 #: Labels on everything the docker launcher creates.
 LABEL_MANAGED = "gate.managed"

@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gate.config.signatures import SignaturePolicy
 from gate.signing.interface import Proof, SignatureFailure, SignaturesBlocked
-from gate.signing.policy import SignaturePolicy
 
 if TYPE_CHECKING:
-    from gate.config import GateConfig, Policy
+    from gate.config.config import GateConfig
+    from gate.config.policy import Policy
 
 __all__ = [
     "Proof",

@@ -19,7 +19,7 @@ from gate.errors import InfraError
 from gate.signing.interface import Proof, SignatureFailure
 
 if TYPE_CHECKING:
-    from gate.signing.policy import _Identity
+    from gate.config.signatures import _Identity
 
 KNOWN_MEDIA_TYPES = (
     "application/vnd.dev.sigstore.bundle+json;version=0.1",

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from gate.config.signatures import ModelSigningRule
 from gate.signing.interface import Proof, SignatureFailure
-from gate.signing.policy import ModelSigningRule
 
 
 def _resolve(p: str, base: Path) -> Path:

@@ -12,7 +12,8 @@ from gate.signing.interface import SignaturesBlocked
 from gate.signing.verify import verify_model_dir
 
 if TYPE_CHECKING:
-    from gate.config import GateConfig, Policy
+    from gate.config.config import GateConfig
+    from gate.config.policy import Policy
 
 HINT = (
     "sign the model's files with a trusted key or identity (see the signatures: section of "

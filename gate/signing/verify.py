@@ -27,14 +27,14 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
-from gate.result import SignaturesResult, SignedArtifact
-from gate.signing.interface import Proof, SignatureFailure
-from gate.signing.policy import (
+from gate.config.signatures import (
     CosignKeyRule,
     ModelSigningRule,
     SignaturePolicy,
     SigstoreBundleRule,
 )
+from gate.result import SignaturesResult, SignedArtifact
+from gate.signing.interface import Proof, SignatureFailure
 
 _NO_RULE = (
     "no signature rule trusts any signer for it (the default trusts no one: add "

@@ -1,0 +1,1 @@
+"""Stored baselines: the store (local folder or fsspec URL) and what a baseline must hold."""

@@ -1,0 +1,411 @@
+"""Gate config (``gate.yaml``): validated, typed, strict.
+
+Unknown keys are errors, never silently ignored (Kayenta's pitfall of falling back to
+defaults on a typo): a misspelt tolerance must not turn into a gate that never blocks.
+Every error is one line naming the file, the field and the fix, and maps to exit code 2.
+Relative paths in a config file are resolved against the folder of that file, so a config
+works the same whatever directory CI runs it from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from gate.config.signatures import SignaturePolicy
+from gate.config.yaml import Strict, read_yaml, validation_message
+from gate.errors import ConfigError
+
+# --------------------------------------------------------------------------------------
+# Gate config
+# --------------------------------------------------------------------------------------
+
+
+class ModelConfig(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    repository: Path = Field(description="Triton model repository holding the model's folder")
+    version: str | None = Field(None, pattern=r"^[0-9]+$")
+
+
+#: NGC image tag of Triton 2.51, the release the embedded (nvidia-pytriton 0.7) server matches.
+DEFAULT_TRITON_TAG = "24.10"
+
+#: Launcher keys that only one kind uses: setting one under another kind is a mistake.
+_KIND_KEYS: dict[str, tuple[str, ...]] = {
+    "local": ("tritonserver",),
+    "docker": (
+        "image",
+        "triton_tag",
+        "pull",
+        "gpus",
+        "shm_size",
+        "docker_host",
+        "http_port",
+        "grpc_port",
+        "metrics_port",
+    ),
+    "remote": ("url",),
+}
+
+
+class LauncherConfig(Strict):
+    """Where the Triton server comes from: ``local`` (a child process), ``docker`` (a
+    throwaway container, the production path on GPU runners) or ``remote`` (a server that
+    already runs; nothing is started or stopped)."""
+
+    kind: Literal["local", "docker", "remote"] = "local"
+    tritonserver: Path | None = Field(None, description="local: explicit tritonserver binary")
+    startup_timeout_s: float = Field(60, gt=0, le=3600)
+    load_timeout_s: float = Field(180, gt=0, le=3600)
+    stop_timeout_s: float = Field(15, gt=0, le=600)
+    extra_args: tuple[str, ...] = ()
+    image: str | None = Field(
+        None,
+        min_length=1,
+        description="docker: image to run; default nvcr.io/nvidia/tritonserver:<triton_tag>-py3",
+    )
+    triton_tag: str = Field(DEFAULT_TRITON_TAG, pattern=r"^[0-9]{2}\.[0-9]{2}$")
+    pull: Literal["missing", "always", "never"] = Field(
+        "missing", description="docker: pull the image when missing locally, always, or never"
+    )
+    gpus: (
+        Literal["auto", "all", "none"] | Annotated[int, Field(ge=1, le=64)] | tuple[str | int, ...]
+    ) = Field(
+        "auto",
+        description="docker: 'all', 'none', a count, or device ids/UUIDs; 'auto' = all GPUs "
+        "nvidia-smi sees, none on CPU-only hosts",
+    )
+    shm_size: str = Field(
+        "256m", pattern=r"^[0-9]+[bkmg]?$", description="docker: /dev/shm for the python backend"
+    )
+    docker_host: str | None = Field(None, description="docker: daemon URL; default DOCKER_HOST")
+    http_port: int | None = Field(None, ge=1, le=65535, description="docker: fixed port")
+    grpc_port: int | None = Field(None, ge=1, le=65535, description="docker: fixed port")
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="docker: fixed port")
+    url: str | None = Field(
+        None,
+        pattern=r"^(http|grpc)://[^/:\s]+:[0-9]{1,5}/?$",
+        description="remote: the server, e.g. http://triton:8000 or grpc://triton:8001",
+    )
+
+    @model_validator(mode="after")
+    def _keys_match_kind(self) -> LauncherConfig:
+        for kind, keys in _KIND_KEYS.items():
+            if kind == self.kind:
+                continue
+            for key in keys:
+                if key in self.model_fields_set and getattr(self, key) is not None:
+                    raise PydanticCustomError(
+                        "launcher_kind",
+                        "'{key}' applies to launcher.kind {owner} only (kind is {kind})",
+                        {"key": key, "owner": kind, "kind": self.kind},
+                    )
+        if self.kind == "remote" and self.url is None:
+            raise PydanticCustomError(
+                "launcher_url", "launcher.kind remote needs 'url' (http://HOST:PORT)", {}
+            )
+        return self
+
+    @property
+    def image_ref(self) -> str:
+        """The docker image to run."""
+        return self.image or f"nvcr.io/nvidia/tritonserver:{self.triton_tag}-py3"
+
+
+class TrafficConfig(Strict):
+    path: Path
+    warmup_requests: int = Field(50, ge=0, le=100_000)
+
+
+class MeasureConfig(Strict):
+    perf_analyzer: Path | None = Field(None, description="explicit perf_analyzer binary")
+    protocol: Literal["http", "grpc"] = "http"
+    timeout_s: float = Field(300, gt=0, le=86_400, description="per perf_analyzer run")
+    retries: int = Field(2, ge=0, le=10, description="extra attempts after a hang or crash")
+    max_threads: int = Field(4, ge=1, le=256)
+    runs: int = Field(1, ge=1, le=50, description="candidate replays per gate check")
+
+
+class LoadConfig(Strict):
+    """How the replay sends the recorded payloads.
+
+    ``recorded`` (default): the recorded arrival times. ``rate``: ``rate_rps`` requests/s for
+    ``duration_s`` (constant gaps, or seeded exponential gaps for ``arrival: poisson``).
+    ``concurrency``: closed loop with ``concurrency`` requests in flight, ``requests`` of them
+    (default: as many as recorded). Payloads are the recorded ones, cycled in order, so a
+    baseline and a candidate replayed in the same mode pair by request index.
+    """
+
+    mode: Literal["recorded", "rate", "concurrency"] = "recorded"
+    rate_rps: float | None = Field(None, gt=0, le=1_000_000)
+    duration_s: float | None = Field(None, gt=0, le=86_400)
+    arrival: Literal["constant", "poisson"] | None = None
+    seed: int | None = Field(None, description="seed of the poisson arrivals")
+    concurrency: int | None = Field(None, ge=1, le=1024)
+    requests: int | None = Field(None, ge=1, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _fields_of_mode(self) -> LoadConfig:
+        keys = ("rate_rps", "duration_s", "arrival", "seed", "concurrency", "requests")
+        given = {k for k in keys if getattr(self, k) is not None}
+        allowed = {
+            "recorded": set(),
+            "rate": {"rate_rps", "duration_s", "arrival", "seed"},
+            "concurrency": {"concurrency", "requests"},
+        }[self.mode]
+        extra = sorted(given - allowed)
+        if extra:
+            raise ValueError(
+                f"load.mode '{self.mode}' does not use {', '.join(extra)}: remove "
+                f"{'it' if len(extra) == 1 else 'them'} or change the mode"
+            )
+        if self.mode == "rate":
+            missing = [k for k in ("rate_rps", "duration_s") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"load.mode 'rate' needs {' and '.join(missing)}")
+            assert self.rate_rps is not None and self.duration_s is not None
+            n = round(self.rate_rps * self.duration_s)
+            if not 1 <= n <= 10_000_000:
+                raise ValueError(
+                    f"load.rate_rps x load.duration_s = {n} requests; it must be 1..10000000"
+                )
+            if self.seed is not None and self.arrival != "poisson":
+                raise ValueError("load.seed is only used with arrival: poisson")
+        if self.mode == "concurrency" and self.concurrency is None:
+            raise ValueError("load.mode 'concurrency' needs concurrency (requests in flight)")
+        return self
+
+    def describe(self) -> str:
+        """A short stable label, stored with the samples: a baseline pairs only with a run
+        replayed the same way."""
+        if self.mode == "rate":
+            arrival = self.arrival or "constant"
+            seed = f":seed={self.seed or 0}" if arrival == "poisson" else ""
+            return f"rate:{self.rate_rps:g}rps:{self.duration_s:g}s:{arrival}{seed}"
+        if self.mode == "concurrency":
+            return f"concurrency:{self.concurrency}:{self.requests or 'recorded'}"
+        return "recorded"
+
+
+class BaselineConfig(Strict):
+    store: str = Field(
+        ".gate/baselines",
+        min_length=1,
+        description="a local folder, or an fsspec URL such as s3://bucket/prefix",
+    )
+    runs: int = Field(3, ge=2, le=50, description="replays, each on a fresh server")
+    model_dir: Path | None = Field(
+        None,
+        description="the baseline model's folder (holding config.pbtxt), or a repository "
+        "holding <model.name>/: when set, latency is judged by live A/B in one server",
+    )
+    ab_from_store: bool = Field(
+        False,
+        description="without model_dir: use the folder the stored baseline was recorded from "
+        "as the baseline model, if its files still hash to the stored model digest",
+    )
+    ab_block_size: int = Field(
+        100, ge=10, le=100_000, description="requests per interleaved A/B block"
+    )
+    ab_block_warmup: int = Field(
+        5, ge=0, le=10_000, description="warm-up requests before each A/B block (discarded)"
+    )
+
+
+class AccuracyConfig(Strict):
+    """How to evaluate the eval set (what to judge is in the policy's ``accuracy:``)."""
+
+    eval_set: Path = Field(description="gate-eval/1 JSONL(.gz) or .npz, see gate.inputs.evalset")
+    output: str | None = Field(None, description="output to score; default the model's first")
+    batch_size: int | None = Field(None, ge=1, description="default: the model's max_batch_size")
+    concurrency: int = Field(4, ge=1, le=64, description="requests in flight")
+    protocol: Literal["http", "grpc"] | None = Field(None, description="default measure.protocol")
+    timeout_s: float = Field(300, gt=0, le=86_400)
+    max_output_mb: float = Field(16, ge=0, description="bound on the outputs kept per run")
+    custom_metrics: dict[str, str] = Field(
+        default_factory=dict, description="name: module:function (per-sample score)"
+    )
+
+
+class ReportsConfig(Strict):
+    dir: Path = Path("reports")
+    history: Path | None = Field(
+        None, description="JSON-lines file each gate check appends its summary to (trends)"
+    )
+
+
+NotifyEvent = Literal["blocked", "inconclusive", "error", "recovery"]
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class NotifyConfig(Strict):
+    """Who hears about a verdict (``gate check --notify``, ``gate notify``).
+
+    Webhook URLs are secrets: the config names the environment variable that holds one
+    (set from a CI secret), never the URL itself; a URL here is refused (exit 2).
+    """
+
+    events: tuple[NotifyEvent, ...] = Field(
+        ("blocked", "error"),
+        description="which outcomes notify: blocked, inconclusive, error, recovery (to PASS)",
+    )
+    slack_webhook_env: str | None = Field(
+        "GATE_SLACK_WEBHOOK", pattern=_ENV_NAME, description="variable holding a Slack webhook"
+    )
+    webhook_env: str | None = Field(
+        "GATE_WEBHOOK_URL", pattern=_ENV_NAME, description="variable holding a JSON webhook URL"
+    )
+    timeout_s: float = Field(10, gt=0, le=60, description="per attempt")
+    retries: int = Field(2, ge=0, le=5, description="extra attempts after a timeout or 5xx")
+
+
+class GateConfig(Strict):
+    """The contents of ``gate.yaml``."""
+
+    version: Literal[1] = 1
+    model: ModelConfig
+    launcher: LauncherConfig = LauncherConfig()
+    traffic: TrafficConfig
+    measure: MeasureConfig = MeasureConfig()
+    baseline: BaselineConfig = BaselineConfig()
+    load: LoadConfig = LoadConfig()
+    policy: Path | None = Field(None, description="policy YAML; the built-in default if unset")
+    reports: ReportsConfig = ReportsConfig()
+    notify: NotifyConfig = NotifyConfig()
+    accuracy: AccuracyConfig | None = None
+    signatures: SignaturePolicy | None = Field(
+        None, description="trusted signers; overrides the policy's signatures: section"
+    )
+
+
+def _resolve(base: Path, p: Path | None) -> Path | None:
+    if p is None:
+        return None
+    p = p.expanduser()
+    return (p if p.is_absolute() else (base / p)).resolve()
+
+
+def _reject_webhook_urls(path: Path, data: dict[str, Any]) -> None:
+    """Refuse a URL anywhere in ``notify:`` without echoing it (it is a leaked secret)."""
+    section = data.get("notify")
+    if not isinstance(section, dict):
+        return
+    for key, value in section.items():
+        if isinstance(value, str) and ("://" in value or "/" in value):
+            raise ConfigError(
+                f"{path}: field 'notify.{key}' holds a URL (not shown); webhook URLs are "
+                "secrets and must not be in the repository",
+                hint="store it as a CI secret exported in an environment variable and set "
+                "notify.slack_webhook_env / notify.webhook_env to the variable's name "
+                "(and rotate the webhook: it was committed)",
+            )
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """``data`` with ``KEY.SUB=VALUE`` overrides applied (``gate check --set``).
+
+    The value is read as YAML (``3`` is a number, ``[a, b]`` a list, ``null`` unsets), so an
+    override is exactly what the same line in ``gate.yaml`` would be; relative paths are
+    then resolved against the config file's folder like every other path.
+    """
+    out: dict[str, Any] = dict(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(
+                f"--set {item!r}: expected KEY=VALUE", hint="e.g. --set launcher.kind=docker"
+            )
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        for part in parts[:-1]:
+            child = node.get(part)
+            child = dict(child) if isinstance(child, dict) else {}
+            node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def load_config(path: Path, overrides: Sequence[str] = ()) -> GateConfig:
+    """Load ``gate.yaml``; relative paths become relative to the config file's folder.
+
+    ``overrides`` are ``KEY.SUB=VALUE`` strings applied on top (see ``apply_overrides``).
+    """
+    data = read_yaml(path, "config")
+    _reject_webhook_urls(path, data)
+    if overrides:
+        data = apply_overrides(data, overrides)
+        _reject_webhook_urls(Path(f"{path} (with --set)"), data)
+    try:
+        cfg = GateConfig.model_validate(data)
+    except ValidationError as e:
+        where = Path(f"{path} (with --set)") if overrides else path
+        raise validation_message(where, e, GateConfig) from None
+    base = path.resolve().parent
+    cfg = cfg.model_copy(
+        update={
+            "model": cfg.model.model_copy(
+                update={"repository": _resolve(base, cfg.model.repository)}
+            ),
+            "traffic": cfg.traffic.model_copy(update={"path": _resolve(base, cfg.traffic.path)}),
+            "baseline": cfg.baseline.model_copy(
+                update={
+                    "store": cfg.baseline.store
+                    if "://" in cfg.baseline.store
+                    else str(_resolve(base, Path(cfg.baseline.store))),
+                    "model_dir": _resolve(base, cfg.baseline.model_dir),
+                }
+            ),
+            "reports": cfg.reports.model_copy(update={"dir": _resolve(base, cfg.reports.dir)}),
+            "policy": _resolve(base, cfg.policy),
+            "launcher": cfg.launcher.model_copy(
+                update={"tritonserver": _resolve(base, cfg.launcher.tritonserver)}
+            ),
+            "measure": cfg.measure.model_copy(
+                update={"perf_analyzer": _resolve(base, cfg.measure.perf_analyzer)}
+            ),
+        }
+    )
+    if cfg.accuracy is not None:
+        cfg = cfg.model_copy(
+            update={
+                "accuracy": cfg.accuracy.model_copy(
+                    update={"eval_set": _resolve(base, cfg.accuracy.eval_set)}
+                )
+            }
+        )
+    if cfg.reports.history is not None:
+        history = _resolve(base, cfg.reports.history)
+        reports = cfg.reports.model_copy(update={"history": history})
+        cfg = cfg.model_copy(update={"reports": reports})
+    return cfg
+
+
+def check_model_dir(cfg: GateConfig, config_path: Path) -> Path:
+    """The model's own folder inside the repository, or a ConfigError saying what is missing."""
+    repo = cfg.model.repository
+    if not repo.is_dir():
+        raise ConfigError(
+            f"{config_path}: field 'model.repository': folder {repo} does not exist",
+            hint="point it at the Triton model repository that holds the model's folder",
+        )
+    model_dir = repo / cfg.model.name
+    if not (model_dir / "config.pbtxt").is_file() and not model_dir.is_dir():
+        raise ConfigError(
+            f"{config_path}: field 'model.name': no folder '{cfg.model.name}' in {repo}",
+            hint="the repository must contain <name>/config.pbtxt and a version folder",
+        )
+    return model_dir

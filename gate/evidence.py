@@ -1,0 +1,201 @@
+"""Evidence: the raw samples a measurement leaves, as stored in ``RunResult`` and baselines.
+
+Latency replays (per request), live A/B replays (both arms, paired by request index), memory
+series, throughput windows and accuracy records (per sample). Plain pydantic values (JSON
+round-trip) with no behaviour beyond encoding: the judge is a pure function of them and the
+policy, so any verdict can be recomputed from a saved run and its baseline without a server.
+
+Accuracy records store per-sample scores (and, bounded in size, the model's outputs) rather
+than only their means, because the judge pairs candidate and baseline **per sample**. Arrays
+travel as base64 of their raw little-endian bytes with dtype and shape beside them: a 10^5-
+sample eval set costs ~0.5 MB of float32 scores instead of megabytes of JSON numbers.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MemorySeries(_Model):
+    """One memory source of one run, in bytes.
+
+    ``before_load`` and ``after_load`` are medians of a few samples taken with the server up
+    and the model unloaded, then loaded (explicit model control); ``values`` were sampled
+    every ``interval_s`` during the replay, at ``t_s`` seconds after it started. Memory
+    attributable to the model is a value minus ``before_load``.
+    """
+
+    source: str = Field(description="'host' (process-tree RSS) or 'gpu' (Triton metrics)")
+    detail: str = Field("", description="where the numbers come from")
+    before_load: float
+    after_load: float
+    t_s: list[float] = Field(default_factory=list)
+    values: list[float] = Field(default_factory=list)
+
+    @property
+    def attributable(self) -> list[float]:
+        """The replay series minus the before-load level (bytes)."""
+        return [v - self.before_load for v in self.values]
+
+    @property
+    def loaded(self) -> float:
+        """After-load minus before-load (bytes)."""
+        return self.after_load - self.before_load
+
+    @property
+    def peak(self) -> float:
+        """The largest attributable value seen after the load (bytes)."""
+        return max([self.loaded, *self.attributable])
+
+
+class MemoryRun(_Model):
+    """The memory samples of one replay (one freshly started server)."""
+
+    index: int
+    interval_s: float
+    series: dict[str, MemorySeries] = Field(default_factory=dict)
+    notes: list[str] = Field(
+        default_factory=list, description="sources that were unavailable, and why"
+    )
+
+
+class ThroughputLevel(_Model):
+    """Closed-loop throughput at one concurrency level: inferences/s per window."""
+
+    concurrency: int
+    windows: list[float]
+    window_requests: int
+    requests: int
+    seconds: float = Field(description="time from the first to the last measured completion")
+    perf_analyzer_args: list[str] = Field(default_factory=list)
+    attempts: int = 1
+
+
+class ThroughputRun(_Model):
+    """The throughput levels measured on one freshly started server."""
+
+    index: int
+    levels: list[ThroughputLevel] = Field(default_factory=list)
+
+    def level(self, concurrency: int) -> ThroughputLevel | None:
+        for lv in self.levels:
+            if lv.concurrency == concurrency:
+                return lv
+        return None
+
+
+class PerfAnalyzerInfo(_Model):
+    path: str
+    version: str
+    args: list[str]
+    attempts: int
+    stderr_tail: str = ""
+    client_summary: str = ""
+
+
+class LatencyRun(_Model):
+    """One replay of the traffic on one freshly started server.
+
+    ``latencies_us[i]`` is the client-side latency of recorded request ``i`` (warm-up
+    excluded), so runs of the same traffic pair by index.
+    """
+
+    index: int
+    started_at: str
+    latencies_us: list[float]
+    send_delay_us: list[float] = Field(
+        default_factory=list, description="actual minus scheduled send time per request"
+    )
+    perf_analyzer: PerfAnalyzerInfo | None = None
+    server_log: str = Field("", description="path of the server log kept for this run")
+
+
+class ABBlock(_Model):
+    """One block of the interleaved live A/B replay: requests [start, stop) sent to one arm."""
+
+    arm: Literal["A", "B"]
+    start: int
+    stop: int
+    started_at: str = ""
+
+
+class ABInfo(_Model):
+    """Live A/B: baseline (A) and candidate (B) loaded in one server, replayed in blocks.
+
+    ``latencies_a_us[i]`` and ``latencies_b_us[i]`` are recorded request ``i`` sent to each
+    arm, so they pair by index; ``blocks`` is the send order.
+    """
+
+    model_a: str
+    model_b: str
+    baseline_model_dir: str
+    baseline_digest: str = ""
+    block_size: int
+    block_warmup: int
+    blocks: list[ABBlock] = Field(default_factory=list)
+    latencies_a_us: list[float] = Field(default_factory=list)
+    latencies_b_us: list[float] = Field(default_factory=list)
+
+
+class EncodedArray(BaseModel):
+    """A numpy array as ``{"dtype": "<f4", "shape": [...], "b64": "..."}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dtype: str
+    shape: list[int]
+    b64: str
+
+    @classmethod
+    def encode(cls, arr: Any) -> EncodedArray:
+        import numpy as np
+
+        a = np.ascontiguousarray(arr)
+        dt = a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype
+        a = a.astype(dt, copy=False)
+        return cls(dtype=dt.str, shape=list(a.shape), b64=base64.b64encode(a.tobytes()).decode())
+
+    def decode(self) -> Any:
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(self.b64), dtype=np.dtype(self.dtype)).reshape(
+            self.shape
+        )
+
+
+class AccuracyRecord(BaseModel):
+    """One evaluation of the eval set through the running server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    eval_set: str
+    eval_set_digest: str
+    samples: int
+    output: str
+    kind: Literal["label", "target"]
+    protocol: str = "http"
+    batch_size: int = 1
+    concurrency: int = 1
+    seconds: float = 0.0
+    scores: dict[str, EncodedArray] = Field(
+        default_factory=dict, description="per-sample score arrays by metric name"
+    )
+    higher_is_better: dict[str, bool] = Field(default_factory=dict)
+    summary: dict[str, float] = Field(default_factory=dict, description="mean score per metric")
+    outputs: EncodedArray | None = Field(
+        None, description="the scored output per sample (float32 or float16), when small enough"
+    )
+    top_indices: EncodedArray | None = Field(
+        None, description="top-k class indices per sample (int32), always kept for labels"
+    )
+    outputs_note: str = ""
+
+    def score(self, name: str) -> Any:
+        return self.scores[name].decode()

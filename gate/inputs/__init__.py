@@ -1,0 +1,1 @@
+"""What a run reads besides its config: traffic, eval sets, load modes, the model folder."""

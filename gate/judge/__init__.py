@@ -1,0 +1,1 @@
+"""The judge: pure functions from policy and evidence to checks and one verdict."""

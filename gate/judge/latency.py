@@ -1,0 +1,286 @@
+"""The judge: policy × stored samples → checks → verdict. A pure function, no I/O.
+
+Any verdict can be recomputed from a saved RunResult and its baseline without a server
+(Kayenta's judge). Each check reports its effect with a CI, p-value, tolerance, N and the
+minimum detectable effect, and a one-line reason. A check the statistics could not handle is
+an ``error`` result, and the verdict fails closed.
+
+Latency checks combine two layers of evidence (see ``gate.stats``): the paired per-request
+test against each stored baseline run, and the run-level test whose noise is the drift
+between freshly started servers. A change blocks only when it is beyond the tolerance in
+both (intersection–union: combined p = max), so run-to-run drift does not become a verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import combinations
+
+import numpy as np
+
+from gate import stats
+from gate.config.policy import Mode, Policy, ShiftCheck, TailCheck
+from gate.judge.decide import decide_policy, pct
+from gate.result import CheckResult, CheckStatus, Verdict
+
+Samples = Sequence[Sequence[float]]
+
+#: Up to this many requests a tail's bootstrap resamples single requests (as the foundation
+#: measured it); above, ``stats.grouped_bootstrap_quantile_ratio`` keeps it O(n log n).
+_EXACT_BOOTSTRAP_MAX_N = 5_000
+
+
+def _logs(runs: Samples) -> list[stats.FloatArray]:
+    out = []
+    for r in runs:
+        a = np.asarray(r, dtype=np.float64)
+        if a.size == 0 or np.any(~np.isfinite(a)) or np.any(a <= 0):
+            raise ValueError("latencies must be positive and finite")
+        out.append(np.log(a))
+    return out
+
+
+def _alt(mode: Mode) -> stats.Alternative:
+    return "greater" if mode is Mode.REGRESSION else "less"
+
+
+def latency_shift_check(
+    check: ShiftCheck, base: Samples, cand: Samples, *, alpha: float, power: float
+) -> CheckResult:
+    """Typical per-request latency: drift-aware paired shift against the tolerance."""
+    lb, lc = _logs(base), _logs(cand)
+    k, m = len(lb), len(lc)
+    margin = math.log1p(check.tolerance)
+    alt = _alt(check.mode)
+    within = [[stats.paired_shift_test(c - b, margin, alpha, alt) for b in lb] for c in lc]
+    cb = np.array([[t.estimate for t in row] for row in within])
+    bb = np.zeros((k, k))
+    for i, j in combinations(range(k), 2):
+        bb[i, j] = stats.hodges_lehmann(lb[i] - lb[j])
+    cc = np.zeros((m, m))
+    for i, j in combinations(range(m), 2):
+        cc[i, j] = stats.hodges_lehmann(lc[i] - lc[j])
+    run = stats.pairwise_run_test(cb, bb, margin, alpha, alt, cc)
+    p_within = max(t.p_value for row in within for t in row)
+    p = max(p_within, run.p_value)
+    lo = min(run.ci_low, min(t.ci_low for row in within for t in row))
+    hi = max(run.ci_high, max(t.ci_high for row in within for t in row))
+    se_within = max(t.se for row in within for t in row)
+    mde_log = margin + max(
+        stats.mde_t(run.se, run.df, alpha, power), stats.mde_z(se_within, alpha, power)
+    )
+    effect = math.expm1(run.estimate)
+    n = int(lc[0].size)
+    details = {
+        "within_run": [
+            {
+                "candidate_run": ci,
+                "baseline_run": bi,
+                "shift": math.expm1(t.estimate),
+                "ci": [math.expm1(t.ci_low), math.expm1(t.ci_high)],
+                "p": t.p_value,
+            }
+            for ci, row in enumerate(within)
+            for bi, t in enumerate(row)
+        ],
+        "p_within_run": p_within,
+        "p_between_runs": run.p_value,
+        "run_to_run_sd": math.expm1(run.sd_run),
+        "between_runs_df": run.df,
+        "test": "Wilcoxon signed-rank on log ratios (per baseline run) ∩ t-test on run levels",
+    }
+    return CheckResult(
+        name="latency shift",
+        metric="latency.shift",
+        status=CheckStatus.PASS,  # decided with the others in decide()
+        mode=check.mode.value,
+        tolerance=check.tolerance,
+        effect=effect,
+        ci_low=math.expm1(lo),
+        ci_high=math.expm1(hi),
+        confidence=1 - 2 * alpha,
+        p_value=p,
+        n=n,
+        baseline_runs=k,
+        candidate_runs=m,
+        mde=math.expm1(mde_log),
+        details=details,
+    )
+
+
+def latency_tail_check(
+    check: TailCheck,
+    base: Samples,
+    cand: Samples,
+    *,
+    alpha: float,
+    power: float,
+    resamples: int,
+    seed: int,
+) -> CheckResult:
+    """A latency percentile: paired bootstrap per baseline run ∩ run-level t-test."""
+    b = [np.asarray(r, dtype=np.float64) for r in base]
+    c = [np.asarray(r, dtype=np.float64) for r in cand]
+    k, m = len(b), len(c)
+    q = check.percentile
+    margin_ratio = 1 + check.tolerance
+    alt = _alt(check.mode)
+
+    def boot(ci: stats.FloatArray, bi: stats.FloatArray, s: int) -> stats.QuantileRatioTest:
+        if ci.size <= _EXACT_BOOTSTRAP_MAX_N:
+            return stats.bootstrap_quantile_ratio(
+                ci, bi, q, margin_ratio, alpha, resamples=resamples, seed=s, alternative=alt
+            )
+        # long runs: resample contiguous groups (<= 2000 of them); exact weighted quantiles,
+        # O(n log n) instead of resamples x n
+        return stats.grouped_bootstrap_quantile_ratio(
+            ci, bi, q, margin_ratio, alpha, group=1, resamples=resamples, seed=s, alternative=alt
+        )
+
+    within = [
+        [boot(ci, bi, seed + 7919 * (x * k + y)) for y, bi in enumerate(b)]
+        for x, ci in enumerate(c)
+    ]
+    lqb = np.log([np.percentile(r, q) for r in b])
+    lqc = np.log([np.percentile(r, q) for r in c])
+    cb = lqc[:, None] - lqb[None, :]
+    bb = lqb[:, None] - lqb[None, :]
+    cc = lqc[:, None] - lqc[None, :]
+    run = stats.pairwise_run_test(cb, bb, math.log(margin_ratio), alpha, alt, cc)
+    p_within = max(t.p_value for row in within for t in row)
+    p = max(p_within, run.p_value)
+    lo = min(math.exp(run.ci_low), min(t.ci_low for row in within for t in row))
+    hi = max(math.exp(run.ci_high), max(t.ci_high for row in within for t in row))
+    se_within = max(t.se_log for row in within for t in row)
+    mde_log = math.log(margin_ratio) + max(
+        stats.mde_t(run.se, run.df, alpha, power), stats.mde_z(se_within, alpha, power)
+    )
+    name = f"latency p{q:g}"
+    return CheckResult(
+        name=name,
+        metric=f"latency.p{q:g}",
+        status=CheckStatus.PASS,
+        mode=check.mode.value,
+        tolerance=check.tolerance,
+        effect=math.expm1(run.estimate),
+        ci_low=lo - 1,
+        ci_high=hi - 1,
+        confidence=1 - 2 * alpha,
+        p_value=p,
+        n=int(c[0].size),
+        baseline_runs=k,
+        candidate_runs=m,
+        mde=math.expm1(mde_log),
+        details={
+            "baseline_values_us": [float(np.exp(v)) for v in lqb],
+            "candidate_values_us": [float(np.exp(v)) for v in lqc],
+            "within_run": [
+                {
+                    "candidate_run": x,
+                    "baseline_run": y,
+                    "ratio": t.ratio,
+                    "ci": [t.ci_low, t.ci_high],
+                    "p": t.p_value,
+                }
+                for x, row in enumerate(within)
+                for y, t in enumerate(row)
+            ],
+            "p_within_run": p_within,
+            "p_between_runs": run.p_value,
+            "run_to_run_sd": math.expm1(run.sd_run),
+            "between_runs_df": run.df,
+            "test": "paired bootstrap of the percentile ratio (per baseline run) ∩ t-test "
+            "on run-level log percentiles",
+            "bootstrap_resamples": resamples,
+        },
+    )
+
+
+def judge_latency(
+    policy: Policy, base: Samples, cand: Samples, *, extra: Sequence[CheckResult] = ()
+) -> tuple[list[CheckResult], Verdict, list[str]]:
+    """All latency checks of the policy on stored samples: decided checks, verdict, warnings.
+
+    ``extra``: undecided checks of other families (accuracy, agreement, SLOs, memory,
+    throughput) that join the same Holm family and verdict."""
+    checks, warnings = latency_checks(policy, base, cand)
+    checks.extend(extra)
+    checks, verdict, more = decide_policy(checks, policy)
+    return checks, verdict, warnings + more
+
+
+def latency_checks(
+    policy: Policy, base: Samples, cand: Samples
+) -> tuple[list[CheckResult], list[str]]:
+    """All latency checks of the policy on stored samples, not yet decided (pass them with
+    the run's other checks to ``decide``), and low-power warnings."""
+    lp = policy.latency
+    checks: list[CheckResult] = []
+    warnings: list[str] = []
+    n_set = {len(r) for r in list(base) + list(cand)}
+    problem = None
+    if len(n_set) != 1:
+        problem = f"runs differ in length ({sorted(n_set)}): they are not replays of one traffic"
+    elif len(base) < lp.min_baseline_runs:
+        problem = (
+            f"baseline has {len(base)} run(s); {lp.min_baseline_runs} are needed to estimate "
+            "run-to-run drift (gate baseline record --runs)"
+        )
+    elif next(iter(n_set)) < lp.min_requests:
+        problem = f"{next(iter(n_set))} requests is below latency.min_requests={lp.min_requests}"
+    specs: list[tuple[str, str, ShiftCheck | TailCheck]] = []
+    if lp.shift.enabled:
+        specs.append(("latency shift", "latency.shift", lp.shift))
+    specs += [
+        (f"latency p{t.percentile:g}", f"latency.p{t.percentile:g}", t)
+        for t in lp.tails
+        if t.enabled
+    ]
+    for name, metric, spec in specs:
+        if problem is not None:
+            checks.append(
+                CheckResult(
+                    name=name,
+                    metric=metric,
+                    status=CheckStatus.ERROR,
+                    mode=spec.mode.value,
+                    tolerance=spec.tolerance,
+                    reason=problem,
+                )
+            )
+            continue
+        try:
+            if isinstance(spec, ShiftCheck):
+                res = latency_shift_check(spec, base, cand, alpha=policy.alpha, power=policy.power)
+            else:
+                res = latency_tail_check(
+                    spec,
+                    base,
+                    cand,
+                    alpha=policy.alpha,
+                    power=policy.power,
+                    resamples=lp.bootstrap_resamples,
+                    seed=policy.seed,
+                )
+        except (ValueError, FloatingPointError, ArithmeticError) as e:
+            res = CheckResult(
+                name=name,
+                metric=metric,
+                status=CheckStatus.ERROR,
+                mode=spec.mode.value,
+                tolerance=spec.tolerance,
+                reason=f"statistics failed: {e}",
+            )
+        checks.append(res.model_copy(update={"critical": spec.critical, "blocking": spec.blocking}))
+    for c in checks:
+        if not c.metric.startswith("latency."):
+            continue
+        if c.mde is not None and c.tolerance is not None and c.mde > 2 * c.tolerance:
+            warnings.append(
+                f"{c.name}: with {c.n} requests and {c.baseline_runs} baseline runs the "
+                f"smallest slowdown detectable with {policy.power:.0%} power is "
+                f"{pct(c.mde)} (tolerance {pct(c.tolerance)}); record more baseline runs "
+                "or longer traffic to tighten it"
+            )
+    return checks, warnings

@@ -1,0 +1,260 @@
+"""Memory checks: is the candidate's memory beyond ``(1 + tolerance) · baseline + slack``?
+
+Per source (``host``, ``gpu``) the judged sample is the replay series minus the before-load
+level of its own run: memory attributable to the model while it serves, which includes the
+after-load step and every peak the sampler saw. Two layers of evidence, as for latency:
+
+* **series** — Mann–Whitney U of the pooled candidate samples minus the allowed margin
+  against the pooled baseline samples, with the Hodges–Lehmann shift and its Moses CI;
+* **runs** — each run's median is its level; a t-test on run levels against the margin
+  whose noise is the spread between the stored baseline runs (each on a fresh server),
+  because samples within one run are strongly autocorrelated and are not independent.
+
+The combined p is the larger (intersection–union), so a step blocks only when it is both
+beyond the margin in the series and beyond the run-to-run spread. The margin is in bytes:
+``tolerance · median(baseline) + slack``; effect, CI, tolerance and MDE are reported
+relative to the baseline median (at least 1 MiB, so a model that costs almost nothing
+gives finite numbers).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from gate import stats
+from gate.config.policy import MemoryPolicy, Mode, Policy
+from gate.evidence import MemoryRun
+from gate.judge.common import alternative, error_check, run_level
+from gate.result import CheckResult, CheckStatus
+from gate.stats.twosample import shift_test
+
+MIB = float(2**20)
+_LABEL = {"host": "host RSS", "gpu": "GPU memory"}
+
+
+def _mib(x: float) -> float:
+    return round(x / MIB, 2)
+
+
+def _names(src: str, peak: bool) -> tuple[str, str]:
+    if peak:
+        return f"memory peak ({src})", f"memory.{src}.peak"
+    return f"memory ({src})", f"memory.{src}"
+
+
+def _series_check(
+    src: str,
+    mp: MemoryPolicy,
+    base: Sequence[MemoryRun],
+    cand: Sequence[MemoryRun],
+    *,
+    alpha: float,
+    power: float,
+) -> CheckResult:
+    name, metric = _names(src, False)
+    bser = [np.asarray(r.series[src].attributable, dtype=np.float64) for r in base]
+    cser = [np.asarray(r.series[src].attributable, dtype=np.float64) for r in cand]
+    bpool, cpool = np.concatenate(bser), np.concatenate(cser)
+    ref = float(np.median(bpool))
+    scale = max(ref, MIB)
+    margin = mp.tolerance * max(ref, 0.0) + mp.slack_mib * MIB
+    alt = alternative(mp.mode, higher_is_worse=True)
+    series = shift_test(cpool, bpool, margin, alpha, alt)
+    lb = np.array([float(np.median(s)) for s in bser])
+    lc = np.array([float(np.median(s)) for s in cser])
+    run = run_level(lc, lb, margin, alpha, alt)
+    p = max(series.p_value, run.p_value)
+    lo, hi = min(series.ci_low, run.ci_low), max(series.ci_high, run.ci_high)
+    noise = max(stats.mde_t(run.se, run.df, alpha, power), stats.mde_z(series.se, alpha, power))
+    bl = [r.series[src].loaded for r in base]
+    cl = [r.series[src].loaded for r in cand]
+    bp = [r.series[src].peak for r in base]
+    cpk = [r.series[src].peak for r in cand]
+    return CheckResult(
+        name=name,
+        metric=metric,
+        status=CheckStatus.PASS,  # decided with the others in judge.decide()
+        mode=mp.mode.value,
+        critical=mp.critical,
+        blocking=mp.blocking,
+        tolerance=margin / scale,
+        effect=run.estimate / scale,
+        ci_low=lo / scale,
+        ci_high=hi / scale,
+        confidence=1 - 2 * alpha,
+        p_value=p,
+        n=int(cpool.size),
+        baseline_runs=len(base),
+        candidate_runs=len(cand),
+        mde=(margin + noise) / scale if math.isfinite(noise) else None,
+        details={
+            "source": src,
+            "what": _LABEL.get(src, src),
+            "probe": cand[0].series[src].detail,
+            "baseline_mib": _mib(ref),
+            "candidate_mib": _mib(float(np.median(cpool))),
+            "allowed_mib": _mib(margin),
+            "tolerance": mp.tolerance,
+            "slack_mib": mp.slack_mib,
+            "shift_mib": _mib(series.estimate),
+            "baseline_loaded_mib": [_mib(x) for x in bl],
+            "candidate_loaded_mib": [_mib(x) for x in cl],
+            "baseline_peak_mib": [_mib(x) for x in bp],
+            "candidate_peak_mib": [_mib(x) for x in cpk],
+            "baseline_run_medians_mib": [_mib(x) for x in lb],
+            "candidate_run_medians_mib": [_mib(x) for x in lc],
+            "run_to_run_sd_mib": _mib(run.sd_run),
+            "p_series": series.p_value,
+            "p_between_runs": run.p_value,
+            "samples": {"baseline": int(bpool.size), "candidate": int(cpool.size)},
+            "test": "Mann-Whitney U on the attributable series (HL shift, Moses CI) ∩ "
+            "t-test on run medians",
+        },
+    )
+
+
+def _peak_check(
+    src: str,
+    mp: MemoryPolicy,
+    base: Sequence[MemoryRun],
+    cand: Sequence[MemoryRun],
+    *,
+    alpha: float,
+    power: float,
+) -> CheckResult:
+    name, metric = _names(src, True)
+    bp = np.array([r.series[src].peak for r in base])
+    cp = np.array([r.series[src].peak for r in cand])
+    ref = float(np.median(bp))
+    scale = max(ref, MIB)
+    margin = mp.tolerance * max(ref, 0.0) + mp.slack_mib * MIB
+    alt = alternative(mp.mode, higher_is_worse=True)
+    run = run_level(cp, bp, margin, alpha, alt)
+    noise = stats.mde_t(run.se, run.df, alpha, power)
+    return CheckResult(
+        name=name,
+        metric=metric,
+        status=CheckStatus.PASS,
+        mode=mp.mode.value,
+        critical=mp.critical,
+        blocking=mp.blocking,
+        tolerance=margin / scale,
+        effect=run.estimate / scale,
+        ci_low=run.ci_low / scale,
+        ci_high=run.ci_high / scale,
+        confidence=1 - 2 * alpha,
+        p_value=run.p_value,
+        n=len(cand),
+        baseline_runs=len(base),
+        candidate_runs=len(cand),
+        mde=(margin + noise) / scale,
+        details={
+            "source": src,
+            "what": _LABEL.get(src, src) + " peak",
+            "baseline_mib": _mib(ref),
+            "candidate_mib": _mib(float(np.median(cp))),
+            "allowed_mib": _mib(margin),
+            "tolerance": mp.tolerance,
+            "slack_mib": mp.slack_mib,
+            "baseline_peak_mib": [_mib(x) for x in bp],
+            "candidate_peak_mib": [_mib(x) for x in cp],
+            "run_to_run_sd_mib": _mib(run.sd_run),
+            "test": "t-test on per-run peaks (attributable), run-to-run spread as noise",
+        },
+    )
+
+
+def memory_checks(
+    policy: Policy, base: Sequence[MemoryRun], cand: Sequence[MemoryRun]
+) -> tuple[list[CheckResult], list[str]]:
+    """The memory checks of the policy (undecided: ``judge.decide`` sets the status), and
+    warnings about their power."""
+    mp = policy.memory
+    if not mp.enabled:
+        return [], []
+    checks: list[CheckResult] = []
+    warnings: list[str] = []
+    for src in mp.sources:
+        kinds = [False, True] if mp.peak else [False]
+        b_has = sum(src in r.series for r in base)
+        c_has = sum(src in r.series for r in cand)
+        for peak in kinds:
+            name, metric = _names(src, peak)
+            problem = None
+            if not cand or not base:
+                problem = "no memory samples" + (" in the baseline" if not base else "")
+            elif b_has == 0 and c_has == 0:
+                notes = sorted({n for r in cand for n in r.notes if n.startswith(src + ":")})
+                checks.append(
+                    CheckResult(
+                        name=name,
+                        metric=metric,
+                        status=CheckStatus.SKIPPED,
+                        mode=mp.mode.value,
+                        reason=(notes[0] if notes else f"{src}: no samples")
+                        + " (in the baseline and in this run)",
+                    )
+                )
+                continue
+            elif c_has < len(cand):
+                notes = sorted({n for r in cand for n in r.notes if n.startswith(src + ":")})
+                problem = (
+                    f"{c_has} of {len(cand)} candidate runs have {src} samples but the "
+                    f"baseline has them: {notes[0] if notes else 'no samples'}"
+                )
+            elif b_has < len(base):
+                problem = (
+                    f"only {b_has} of {len(base)} baseline runs have {src} samples; "
+                    "record the baseline again"
+                )
+            if problem is not None:
+                checks.append(error_check(name, metric, mp.mode, problem))
+                continue
+            try:
+                fn = _peak_check if peak else _series_check
+                c = fn(src, mp, base, cand, alpha=policy.alpha, power=policy.power)
+            except (ValueError, FloatingPointError, ArithmeticError) as e:
+                checks.append(error_check(name, metric, mp.mode, f"statistics failed: {e}"))
+                continue
+            checks.append(c)
+            if c.mde is not None and c.tolerance is not None and c.mde > 2 * c.tolerance + 0.05:
+                warnings.append(
+                    f"{c.name}: the smallest growth detectable with {policy.power:.0%} power is "
+                    f"{c.mde * 100:+.1f}% (allowed {c.tolerance * 100:+.1f}%): the memory of "
+                    "the baseline runs varies a lot; record more baseline runs"
+                )
+    return checks, warnings
+
+
+def explain_memory(c: CheckResult) -> str:
+    """One line that says what the memory did and why the check decided as it did."""
+    d = c.details
+    what = d.get("what", c.name)
+    b, cv, allowed = d["baseline_mib"], d["candidate_mib"], d["allowed_mib"]
+    delta = cv - b
+    slack = d.get("slack_mib", 0)
+    rule = f"+{d.get('tolerance', 0) * 100:g}% + {slack:g} MiB = +{allowed:.1f} MiB allowed"
+    head = f"{what} {b:.1f} → {cv:.1f} MiB ({delta:+.1f} MiB)"
+    spread = f"run-to-run spread ±{d.get('run_to_run_sd_mib', 0):.1f} MiB"
+    if c.mode == Mode.REGRESSION.value:
+        if c.status is CheckStatus.FAIL:
+            why = f"more than {rule}, beyond the {spread}"
+        elif delta > allowed:
+            why = f"above {rule} but not beyond the {spread}"
+        else:
+            why = f"within {rule}"
+    elif c.status is CheckStatus.FAIL:
+        why = f"not shown to stay within {rule} ({spread})"
+    else:
+        why = f"shown to stay within {rule}"
+    tail = ""
+    if "baseline_loaded_mib" in d:
+        tail = (
+            f"; after load {np.median(d['baseline_loaded_mib']):.1f} → "
+            f"{np.median(d['candidate_loaded_mib']):.1f} MiB, peak "
+            f"{max(d['baseline_peak_mib']):.1f} → {max(d['candidate_peak_mib']):.1f} MiB"
+        )
+    return f"{head}: {why}{tail}"

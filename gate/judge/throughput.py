@@ -1,0 +1,149 @@
+"""Throughput checks: inferences/s per concurrency level, candidate/baseline ratio.
+
+Per level, on log inferences/s (so the effect is a ratio of geometric means):
+
+* **windows** — Welch's t of the pooled candidate windows against the pooled baseline
+  windows, margin ``ln(1 − tolerance)``;
+* **runs** — each run's mean log throughput is its level; a t-test on run levels whose
+  noise is the spread between the stored baseline runs (each on a fresh server).
+
+The combined p is the larger of the two (intersection–union). Regression mode blocks a drop
+shown to be larger than the tolerance. The effect is the relative change of throughput
+(−0.12 = 12% fewer inferences/s), and the tolerance is reported as a negative number
+(−0.10: a drop of 10% allowed) so both read on the same axis.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from gate import stats
+from gate.config.policy import Mode, Policy, ThroughputPolicy
+from gate.evidence import ThroughputRun
+from gate.judge.common import alternative, error_check, run_level
+from gate.result import CheckResult, CheckStatus
+from gate.stats.twosample import welch_test
+
+
+def _names(c: int) -> tuple[str, str]:
+    return f"throughput c={c}", f"throughput.c{c}"
+
+
+def _level_check(
+    c: int,
+    tp: ThroughputPolicy,
+    base: Sequence[ThroughputRun],
+    cand: Sequence[ThroughputRun],
+    *,
+    alpha: float,
+    power: float,
+) -> CheckResult:
+    name, metric = _names(c)
+    bw = [np.log(np.asarray(r.level(c).windows, dtype=np.float64)) for r in base]  # type: ignore[union-attr]
+    cw = [np.log(np.asarray(r.level(c).windows, dtype=np.float64)) for r in cand]  # type: ignore[union-attr]
+    margin = math.log1p(-tp.tolerance)
+    alt = alternative(tp.mode, higher_is_worse=False)
+    within = welch_test(np.concatenate(cw), np.concatenate(bw), margin, alpha, alt)
+    lb = np.array([float(np.mean(x)) for x in bw])
+    lc = np.array([float(np.mean(x)) for x in cw])
+    run = run_level(lc, lb, margin, alpha, alt)
+    p = max(within.p_value, run.p_value)
+    lo = min(within.ci_low, run.ci_low)
+    hi = max(within.ci_high, run.ci_high)
+    noise = max(
+        stats.mde_t(run.se, run.df, alpha, power),
+        stats.mde_z(within.se, alpha, power),
+    )
+    return CheckResult(
+        name=name,
+        metric=metric,
+        status=CheckStatus.PASS,  # decided with the others in judge.decide()
+        mode=tp.mode.value,
+        critical=tp.critical,
+        blocking=tp.blocking,
+        tolerance=-tp.tolerance,
+        effect=math.expm1(run.estimate),
+        ci_low=math.expm1(lo),
+        ci_high=math.expm1(hi),
+        confidence=1 - 2 * alpha,
+        p_value=p,
+        n=int(sum(x.size for x in cw)),
+        baseline_runs=len(base),
+        candidate_runs=len(cand),
+        mde=math.expm1(margin - noise) if math.isfinite(noise) else None,
+        details={
+            "concurrency": c,
+            "baseline_ips": round(float(np.exp(np.mean(lb))), 2),
+            "candidate_ips": round(float(np.exp(np.mean(lc))), 2),
+            "baseline_run_ips": [round(float(np.exp(v)), 2) for v in lb],
+            "candidate_run_ips": [round(float(np.exp(v)), 2) for v in lc],
+            "windows_per_run": tp.windows,
+            "window_requests": tp.window_requests,
+            "run_to_run_sd": math.expm1(run.sd_run),
+            "p_windows": within.p_value,
+            "p_between_runs": run.p_value,
+            "test": "Welch t on log inferences/s per window ∩ t-test on run levels",
+        },
+    )
+
+
+def throughput_checks(
+    policy: Policy, base: Sequence[ThroughputRun], cand: Sequence[ThroughputRun]
+) -> tuple[list[CheckResult], list[str]]:
+    """One check per concurrency level of the policy (undecided), and power warnings."""
+    tp = policy.throughput
+    if not tp.enabled:
+        return [], []
+    checks: list[CheckResult] = []
+    warnings: list[str] = []
+    for c in tp.concurrency:
+        name, metric = _names(c)
+        missing_b = sum(r.level(c) is None for r in base)
+        missing_c = sum(r.level(c) is None for r in cand)
+        if not base or not cand or missing_b or missing_c:
+            where = "the baseline" if (not base or missing_b) else "this run"
+            checks.append(
+                error_check(name, metric, tp.mode, f"no throughput windows at c={c} in {where}")
+            )
+            continue
+        try:
+            chk = _level_check(c, tp, base, cand, alpha=policy.alpha, power=policy.power)
+        except (ValueError, FloatingPointError, ArithmeticError) as e:
+            checks.append(error_check(name, metric, tp.mode, f"statistics failed: {e}"))
+            continue
+        checks.append(chk)
+        if chk.mde is not None and chk.mde < -2 * tp.tolerance:
+            warnings.append(
+                f"{chk.name}: with {tp.windows} windows per run and {len(base)} baseline runs "
+                f"the smallest drop detectable with {policy.power:.0%} power is "
+                f"{chk.mde * 100:+.1f}% (tolerance -{tp.tolerance * 100:g}%); raise "
+                "throughput.windows / window_requests or record more baseline runs"
+            )
+    return checks, warnings
+
+
+def explain_throughput(c: CheckResult) -> str:
+    """One line that says what throughput did and why the check decided as it did."""
+    d = c.details
+    b, cv = d["baseline_ips"], d["candidate_ips"]
+    eff = c.effect or 0.0
+    tol = -(c.tolerance or 0.0)
+    head = f"{b:.0f} → {cv:.0f} inferences/s ({eff * 100:+.1f}%)"
+    spread = f"run-to-run spread ±{abs(d.get('run_to_run_sd', 0)) * 100:.1f}%"
+    if c.mode == Mode.REGRESSION.value:
+        if c.status is CheckStatus.FAIL:
+            why = f"lower by more than the {tol * 100:g}% allowed, beyond the {spread}"
+        elif eff < -tol:
+            why = f"lower by more than {tol * 100:g}% but not beyond the {spread}"
+        elif eff > 0:
+            why = "higher than the baseline"
+        else:
+            why = f"within the {tol * 100:g}% drop allowed"
+    elif c.status is CheckStatus.FAIL:
+        why = f"not shown to stay within the {tol * 100:g}% drop allowed ({spread})"
+    else:
+        why = f"shown to stay within the {tol * 100:g}% drop allowed"
+    return f"{head}: {why}"
