@@ -38,6 +38,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gate.baselines.backend import LocalStore, Store, open_store
+from gate.config.yaml import problem, validation_message
 from gate.errors import ConfigError, InputError
 from gate.evidence import AccuracyRecord, LatencyRun, MemoryRun, ThroughputRun
 from gate.result import RunResult, Verdict
@@ -173,9 +174,7 @@ def decode(data: bytes, where: str) -> Baseline:
     try:
         return Baseline.model_validate(payload)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise InputError(f"{where}: field '{loc}': {err['msg']}", hint=hint) from None
+        raise validation_message(where, e, Baseline, hint=hint, error=InputError) from None
 
 
 def read_baseline(store: StoreLike, key: str) -> Baseline:
@@ -377,10 +376,8 @@ def baseline_from_runs(
     try:
         return Baseline.model_validate(core)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
         raise InputError(
-            f"{sources[0]}: field '{loc}': cannot be carried into a baseline ({err['msg']})",
+            f"{sources[0]}: cannot be carried into a baseline: {problem(e, Baseline)}",
             hint="record the baseline with 'gate baseline record' instead",
         ) from None
 

@@ -9,56 +9,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 
+from gate.cli import options
+from gate.cli.group import GateGroup
 from gate.errors import ConfigError, GateError
 
-__all__ = ["publish_to_github", "record_history", "report"]
+if TYPE_CHECKING:
+    from gate.result import RunResult
 
 _FORMATS = ["json", "junit", "markdown", "html", "text", "all"]
 
-GITHUB_OPTION = click.option(
-    "--github/--no-github",
-    "github",
-    default=None,
-    help="Write GitHub annotations, $GITHUB_OUTPUT keys and the job summary "
-    "(default: on when GITHUB_ACTIONS=true).",
-)
 
-
-def _fail(exc: GateError) -> NoReturn:
-    # One line, always (as gate.cli._fail): a line starting "::" is a workflow command.
-    text = exc.diagnostics().replace("\r", "\\r").replace("\n", "\\n")
-    click.echo(f"gate: error: {text}", err=True)
-    sys.exit(int(exc.exit_code))
-
-
-def record_history(result: Any, path: Path | None) -> None:
-    """Append the run to the trend history; a failure is a warning, never a verdict change."""
-    if path is None:
-        return
-    from gate.report.history import append_history, history_entry
-
-    try:
-        append_history(path, history_entry(result))
-    except GateError as e:
-        result.warnings.append(f"history not updated: {e.message}")
-        click.echo(f"gate: warning: {e.diagnostics()}", err=True)
-
-
-def publish_to_github(result: Any, report_dir: Path | None, flag: bool | None) -> None:
-    """Annotations, outputs and job summary when on GitHub Actions (or asked to)."""
-    from gate.report import github
-
-    if not github.enabled(flag=flag):
-        return
-    for problem in github.publish(result, report_dir=report_dir):
-        click.echo(f"gate: warning: {problem}", err=True)
-
-
-def _fill_comparison(result: Any) -> None:
+def _fill_comparison(result: RunResult) -> None:
     """A run.json written before gate kept baseline samples: read them from its baseline.
 
     Best effort, for the HTML figures only: when the baseline file is gone or changed, the
@@ -87,7 +52,7 @@ def _fill_comparison(result: Any) -> None:
         click.echo(f"gate: note: no baseline samples for the figures ({why})", err=True)
 
 
-class _DefaultGroup(click.Group):
+class _DefaultGroup(GateGroup):
     """A group whose first argument, when it is no subcommand, goes to ``render``."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -137,31 +102,27 @@ def render_cmd(
 ) -> None:
     """Re-render a report from a saved RunResult (run.json), e.g. --format html."""
     from gate.report import FORMATS, render, write_reports
+    from gate.report.json import load_run
     from gate.report.markdown import render_markdown
-    from gate.report.merge import load_run
 
-    try:
-        result = load_run(run_json)
-        if fmt in ("html", "all"):
-            _fill_comparison(result)
-        if fmt == "all":
-            written = write_reports(result, out_dir or run_json.parent, formats=FORMATS)
-            for kind, path in written.items():
-                click.echo(f"{kind:8} {path}")
-            return
-        if fmt == "markdown":
-            text = render_markdown(result, max_chars=max_chars)
-        else:
-            text = render(result, fmt)
-    except GateError as e:
-        _fail(e)
-    if output:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as e:
-            _fail(ConfigError(f"{output}: cannot write: {e.strerror or e}"))
-    else:
+    result = load_run(run_json)
+    if fmt in ("html", "all"):
+        _fill_comparison(result)
+    if fmt == "all":
+        written = write_reports(result, out_dir or run_json.parent, formats=FORMATS)
+        for kind, path in written.items():
+            click.echo(f"{kind:8} {path}")
+        return
+    text = (
+        render_markdown(result, max_chars=max_chars) if fmt == "markdown" else render(result, fmt)
+    )
+    if output is None:
         click.echo(text, nl=not text.endswith("\n"))
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{output}: cannot write: {e.strerror or e}") from None
 
 
 @report.command("merge", short_help="Merge many run.json: one JUnit, summary, verdict.")
@@ -173,39 +134,37 @@ def render_cmd(
     type=click.Path(path_type=Path, file_okay=False),
     help="Directory for junit.xml, summary.md and merged.json.",
 )
-@GITHUB_OPTION
+@options.GITHUB
 def merge_cmd(runs: tuple[Path, ...], out_dir: Path, github: bool | None) -> None:
     """Merge the run.json of many matrix jobs: one JUnit, one summary, the worst verdict.
 
     Exit code: that of the worst run (ERROR > BLOCKED > INCONCLUSIVE > PASS).
     """
-    from gate.report import _atomic_write
+    from gate.files import atomic_write
     from gate.report import github as gh
+    from gate.report.json import load_run
     from gate.report.merge import (
-        load_run,
         merge_runs,
         render_merged_json,
         render_merged_junit,
         render_merged_markdown,
     )
 
-    try:
-        results = [load_run(p) for p in runs]
-        merged = merge_runs(results, [str(p) for p in runs])
-    except GateError as e:
-        _fail(e)
+    results = [load_run(p) for p in runs]
+    merged = merge_runs(results, [str(p) for p in runs])
     files = {
         "junit": out_dir / "junit.xml",
         "markdown": out_dir / "summary.md",
         "json": out_dir / "merged.json",
     }
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(files["junit"], render_merged_junit(merged))
-        _atomic_write(files["markdown"], render_merged_markdown(merged))
-        _atomic_write(files["json"], render_merged_json(merged))
+        atomic_write(files["junit"], render_merged_junit(merged))
+        atomic_write(files["markdown"], render_merged_markdown(merged))
+        atomic_write(files["json"], render_merged_json(merged))
     except OSError as e:
-        _fail(ConfigError(f"cannot write the merged reports in {out_dir}: {e.strerror or e}"))
+        raise ConfigError(
+            f"cannot write the merged reports in {out_dir}: {e.strerror or e}"
+        ) from None
     if gh.enabled(flag=github):
         import os
 
@@ -251,15 +210,13 @@ def trend_cmd(history: Path, model: str | None, out_dir: Path) -> None:
     """Draw latency, accuracy and memory over time per model from a history file."""
     from gate.report.history import read_history, render_trends
 
+    h = read_history(history)
+    for problem in h.problems:
+        click.echo(f"gate: warning: {problem}", err=True)
     try:
-        h = read_history(history)
-        for problem in h.problems:
-            click.echo(f"gate: warning: {problem}", err=True)
         paths = render_trends(h, out_dir, model=model)
-    except GateError as e:
-        _fail(e)
     except OSError as e:
-        _fail(ConfigError(f"cannot write the trend in {out_dir}: {e.strerror or e}"))
+        raise ConfigError(f"cannot write the trend in {out_dir}: {e.strerror or e}") from None
     for p in paths:
         click.echo(str(p))
 
@@ -274,12 +231,9 @@ def append_cmd(history: Path, runs: tuple[Path, ...]) -> None:
     `gate check --history` does the same as it runs. The commit comes from $GITHUB_SHA.
     """
     from gate.report.history import append_history, history_entry
-    from gate.report.merge import load_run
+    from gate.report.json import load_run
 
-    try:
-        entries = [history_entry(load_run(p)) for p in runs]
-        for entry in entries:
-            append_history(history, entry)
-    except GateError as e:
-        _fail(e)
+    entries = [history_entry(load_run(p)) for p in runs]
+    for entry in entries:
+        append_history(history, entry)
     click.echo(f"appended {len(entries)} run(s) to {history}")

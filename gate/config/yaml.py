@@ -1,7 +1,8 @@
 """Reading YAML config files and turning pydantic errors into one-line ConfigErrors.
 
-Shared by ``gate.yaml``, policies and every other YAML file the gate reads, so an error always
-names the file, the field and the fix the same way.
+``read_yaml`` is shared by ``gate.yaml``, policies and plan files; ``validation_message`` by
+every file validated with pydantic (those, ``run.json``, baselines, history lines), so an
+error always names the file, the field and the fix the same way.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import ErrorDetails
 
 from gate.errors import ConfigError
 
@@ -24,6 +26,9 @@ _FIXES: dict[str, str] = {
     "missing": "add it",
 }
 
+_SHOWN_CHARS = 80
+"""How much of a bad value an error repeats: enough to recognise it, never a whole payload."""
+
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
     out = ""
@@ -35,53 +40,80 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return out or "<top level>"
 
 
-def validation_message(path: Path, exc: ValidationError, model: type[BaseModel]) -> ConfigError:
-    err = exc.errors()[0]
+def _shown(value: object) -> str:
+    """A bad input value as the error repeats it: containers by type, long text cut short."""
+    if isinstance(value, dict | list):
+        return type(value).__name__
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
+
+
+def _describe(err: ErrorDetails, model: type[BaseModel] | None) -> tuple[str, str]:
+    """The first problem of a validation error as (what is wrong, how to fix it)."""
     field = _format_loc(tuple(err["loc"]))
     kind = err["type"]
     if kind == "extra_forbidden":
-        msg = f"{path}: unknown key '{field}'"
         fix = _FIXES[kind]
-        allowed = _allowed_keys(model, tuple(err["loc"])[:-1])
+        allowed = _allowed_keys(model, tuple(err["loc"])[:-1]) if model is not None else []
         if allowed:
             fix += f" (allowed here: {', '.join(allowed)})"
-    elif kind == "missing":
-        msg = f"{path}: required field '{field}' is missing"
-        fix = "add it"
-    elif kind == "launcher_kind":
-        msg = f"{path}: field '{field}': {err['msg']}"
-        fix = "remove the key or change launcher.kind (see README: Launchers)"
-    elif kind == "launcher_url":
-        msg = f"{path}: field '{field}': {err['msg']}"
-        fix = "add launcher.url, e.g. url: http://127.0.0.1:8000"
-    else:
-        got = err.get("input")
-        got_s = repr(got) if not isinstance(got, dict | list) else type(got).__name__
-        msg = f"{path}: field '{field}': {err['msg']} (got {got_s})"
-        fix = "correct the value"
-    more = len(exc.errors()) - 1
+        return f"unknown key '{field}'", fix
+    if kind == "missing":
+        return f"required field '{field}' is missing", _FIXES[kind]
+    if kind == "launcher_kind":
+        return (
+            f"field '{field}': {err['msg']}",
+            "remove the key or change launcher.kind (see README: Launchers)",
+        )
+    if kind == "launcher_url":
+        return f"field '{field}': {err['msg']}", "add launcher.url, e.g. url: http://127.0.0.1:8000"
+    return f"field '{field}': {err['msg']} (got {_shown(err.get('input'))})", "correct the value"
+
+
+def problem(exc: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """The first problem of ``exc`` (and how many more), for a message that names the file
+    itself, e.g. a warning about one line of a history file."""
+    what, _ = _describe(exc.errors()[0], model)
+    more = exc.error_count() - 1
     if more:
-        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return ConfigError(msg, hint=fix)
+        what += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return what
+
+
+def validation_message(
+    where: Path | str,
+    exc: ValidationError,
+    model: type[BaseModel] | None = None,
+    *,
+    hint: str | None = None,
+    error: type[ConfigError] = ConfigError,
+) -> ConfigError:
+    """The one-line error (exit 2) for user input that failed pydantic validation.
+
+    Names the file (``where``), the field and the fix: ``hint`` when given (e.g. "record the
+    baseline again" for a file gate wrote), else one for the kind of problem; for an unknown
+    key, the keys ``model`` allows there. Every file the gate validates goes through here.
+    """
+    _, fix = _describe(exc.errors()[0], model)
+    return error(f"{where}: {problem(exc, model)}", hint=hint or fix)
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
-    current: Any = model
+    current: type[BaseModel] | None = model
     for part in loc:
         if isinstance(part, int):
             continue
-        fields = getattr(current, "model_fields", None)
-        if not fields or part not in fields:
+        fields = current.model_fields if current is not None else {}
+        if part not in fields:
             return []
-        ann = fields[part].annotation
-        current = _model_in(ann)
+        current = _model_in(fields[part].annotation)
         if current is None:
             return []
-    fields = getattr(current, "model_fields", None)
-    return sorted(fields) if fields else []
+    return sorted(current.model_fields) if current is not None else []
 
 
-def _model_in(ann: Any) -> Any:
+def _model_in(ann: object) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation (``Foo``, ``Foo | None``, ``list[Foo]``)."""
     if isinstance(ann, type) and issubclass(ann, BaseModel):
         return ann
     for arg in getattr(ann, "__args__", ()) or ():

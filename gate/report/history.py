@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from gate.config.yaml import problem
 from gate.errors import ConfigError, InfraError
 from gate.result import RUN_SCHEMA, CheckStatus, RunResult
 
@@ -208,9 +209,8 @@ def read_history(path: Path) -> History:
             try:
                 entry = history_entry(RunResult.model_validate(entry), env={})
             except ValidationError as e:
-                loc = ".".join(str(x) for x in e.errors()[0]["loc"])
                 history.problems.append(
-                    f"{path}: line {number}: a run.json whose field '{loc}' is invalid; skipped"
+                    f"{path}: line {number}: not a valid run.json ({problem(e)}); skipped"
                 )
                 continue
         if not isinstance(entry, dict) or entry.get("schema") != HISTORY_SCHEMA:

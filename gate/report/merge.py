@@ -13,10 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-from pydantic import ValidationError
 
 from gate.errors import ConfigError
 from gate.report.markdown import VERDICT_EMOJI, escape_cell, render_markdown
@@ -26,7 +23,6 @@ from gate.result import CheckStatus, RunResult, Verdict
 __all__ = [
     "MERGE_SCHEMA",
     "Merged",
-    "load_run",
     "merge_runs",
     "render_merged_json",
     "render_merged_junit",
@@ -43,22 +39,6 @@ _RANK: dict[Verdict, int] = {
     Verdict.BLOCKED: 2,
     Verdict.ERROR: 3,
 }
-
-
-def load_run(path: Path) -> RunResult:
-    """A ``run.json``, or a ``ConfigError`` (exit 2) naming the file and the bad field."""
-    try:
-        return RunResult.from_json(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(
-            f"{path}: cannot read: {e.strerror or e}", hint="pass a run.json written by gate"
-        ) from e
-    except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "(document)"
-        raise ConfigError(
-            f"{path}: field '{loc}': {err['msg']}", hint="pass a run.json written by gate"
-        ) from None
 
 
 def worst(results: Sequence[RunResult]) -> RunResult:

@@ -1,0 +1,59 @@
+"""The one error path of the command line: every command's errors become a line and an exit code.
+
+Commands raise; they never print an error or exit for one. :class:`GateGroup` catches around
+the invoked command, for ``main()`` and for click's ``CliRunner`` alike:
+
+* a :class:`~gate.errors.GateError` → ``gate: error: <problem> — <fix>`` on one line, exit 2
+  (bad input) or 3 (infrastructure);
+* Ctrl-C or SIGTERM (:class:`~gate.signals.Terminated` is a ``KeyboardInterrupt``) →
+  ``gate: interrupted``, exit 130 (click alone would print "Aborted!" and exit 1, which CI
+  reads as BLOCKED);
+* any other exception is a bug: its traceback, one line saying so, exit 3 — never 1.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import click
+
+from gate.errors import ExitCode, GateError
+
+INTERRUPTED = 130
+"""Exit code of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)."""
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: a path with a newline must not start a line of its own in a CI
+    log, where a line beginning with ``::`` is a workflow command."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def error_line(exc: GateError) -> str:
+    """What the user sees for ``exc``: the problem, then the fix, on one line."""
+    return f"gate: error: {one_line(exc.diagnostics())}"
+
+
+class GateGroup(click.Group):
+    """A click group that maps errors raised by any of its commands to a line and exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GateError as e:
+            click.echo(error_line(e), err=True)
+            ctx.exit(int(e.exit_code))
+        except KeyboardInterrupt:
+            click.echo("gate: interrupted", err=True)
+            ctx.exit(INTERRUPTED)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: usage errors (exit 2) and explicit exits
+        except Exception as e:
+            traceback.print_exc()
+            click.echo(
+                f"gate: error: unexpected {type(e).__name__}: {one_line(str(e))} — this is a "
+                "bug in gate; please report it with the traceback above",
+                err=True,
+            )
+            ctx.exit(int(ExitCode.INFRA))
