@@ -19,7 +19,11 @@ import os
 import sys
 import time
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.status import Status
 
 
 def in_ci() -> bool:
@@ -35,8 +39,8 @@ class Progress:
         self._t0 = time.monotonic()
         self._current: str | None = None
         self._since = self._t0
-        self._status: Any = None
-        self._console: Any = None
+        self._status: Status | None = None
+        self._console: Console | None = None
 
     def __call__(self, message: str) -> None:
         if self.mode == "quiet":

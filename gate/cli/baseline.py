@@ -141,7 +141,7 @@ def baseline_list(
 
 
 @baseline.command("promote")
-@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("runs", nargs=-1, required=True, type=options.RUN_FILE)
 @options.CONFIG_OPTION
 @options.STORE
 @click.option("--force", is_flag=True, help="Also promote a run whose verdict is not PASS.")

@@ -12,7 +12,7 @@ from gate.cli import options
 
 
 @click.command("notify")
-@click.argument("run_json", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("run_json", type=options.RUN_FILE)
 @click.option(
     "--config",
     "config",

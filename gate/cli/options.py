@@ -60,3 +60,7 @@ GITHUB = click.option(
     help="Write GitHub annotations, $GITHUB_OUTPUT keys and the job summary "
     "(default: on when GITHUB_ACTIONS=true).",
 )
+
+RUN_FILE = click.Path(path_type=Path)
+"""The type of a run.json argument: ``gate.report.json.load_run`` checks it (a folder too)
+and says what is wrong on one line, where click would print its usage."""

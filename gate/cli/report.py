@@ -69,7 +69,7 @@ def report() -> None:
 
 
 @report.command("render", short_help="Re-render a saved run.json in any format.")
-@click.argument("run_json", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("run_json", type=options.RUN_FILE)
 @click.option(
     "--format",
     "fmt",
@@ -126,7 +126,7 @@ def render_cmd(
 
 
 @report.command("merge", short_help="Merge many run.json: one JUnit, summary, verdict.")
-@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("runs", nargs=-1, required=True, type=options.RUN_FILE)
 @click.option(
     "--out",
     "out_dir",
@@ -223,7 +223,7 @@ def trend_cmd(history: Path, model: str | None, out_dir: Path) -> None:
 
 @report.command("append", short_help="Append run.json summaries to a history file.")
 @click.argument("history", type=click.Path(path_type=Path, dir_okay=False))
-@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("runs", nargs=-1, required=True, type=options.RUN_FILE)
 def append_cmd(history: Path, runs: tuple[Path, ...]) -> None:
     """Append each RUN.json's summary to HISTORY (one JSON line each, under a lock).
 
