@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 import click
 
@@ -31,8 +29,7 @@ INTERRUPTED_WARNING = (
 )
 
 
-@dataclass(frozen=True)
-class Notify:
+class Notify(NamedTuple):
     """What ``--notify`` needs: the channels, the previous verdict, the report's link."""
 
     config: NotifyConfig
@@ -84,6 +81,8 @@ def publish_to_github(result: RunResult, report_dir: Path | None, flag: bool | N
 def keep_result(result: RunResult) -> None:
     """Keep the run in the temp folder when its reports folder cannot take it, or print it to
     stderr when even that fails, so the run is never lost."""
+    import tempfile
+
     from gate.report.json import render_json
 
     text = render_json(result)

@@ -13,7 +13,6 @@ the invoked command, for ``main()`` and for click's ``CliRunner`` alike:
 
 from __future__ import annotations
 
-import traceback
 from typing import Any
 
 import click
@@ -50,6 +49,8 @@ class GateGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise  # click's own: usage errors (exit 2) and explicit exits
         except Exception as e:
+            import traceback
+
             traceback.print_exc()
             click.echo(
                 f"gate: error: unexpected {type(e).__name__}: {one_line(str(e))} — this is a "
