@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 import click
 
-from gate.cli.group import error_line
+from gate.cli.group import error_line, one_line
 from gate.errors import ExitCode, GateError
 from gate.signals import deferred_signals
 
@@ -65,7 +65,7 @@ def record_history(result: RunResult, path: Path | None) -> None:
         append_history(path, history_entry(result))
     except GateError as e:
         result.warnings.append(f"history not updated: {e.message}")
-        click.echo(f"gate: warning: {e.diagnostics()}", err=True)
+        click.echo(f"gate: warning: {one_line(e.diagnostics())}", err=True)
 
 
 def publish_to_github(result: RunResult, report_dir: Path | None, flag: bool | None) -> None:
