@@ -17,6 +17,9 @@ class ExitCode(IntEnum):
     BLOCKED = 1
     USAGE = 2
     INFRA = 3
+    #: the change edits the gate's own rules (``gate check --trusted-config-from``): it
+    #: passed under the base branch's rules, and a person must review and merge it
+    REVIEW = 4
 
 
 class GateError(Exception):

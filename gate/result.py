@@ -26,6 +26,9 @@ class Verdict(str, Enum):
     INCONCLUSIVE = "INCONCLUSIVE"
     ERROR = "ERROR"
     MEASURED = "MEASURED"  # replay / baseline record: samples taken, nothing judged
+    #: passed under the base branch's rules, but the change edits those rules (signatures,
+    #: policy, baseline store, tools): a person must review it; never merged automatically
+    NEEDS_REVIEW = "NEEDS_REVIEW"
 
 
 class CheckStatus(str, Enum):
@@ -172,6 +175,18 @@ class SignaturesResult(_Model):
     artifacts: list[SignedArtifact] = Field(default_factory=list)
 
 
+class TrustInfo(_Model):
+    """Where the trust-bearing parts of the config came from (``--trusted-config-from``)."""
+
+    ref: str = Field(description="the ref given, e.g. the pull request's base commit")
+    commit: str = Field(description="the commit it named, whose rules the run applied")
+    changes: list[str] = Field(
+        default_factory=list,
+        description="what the change under test edits in those rules, one line each; any "
+        "entry makes a PASS into NEEDS_REVIEW",
+    )
+
+
 class RunResult(_Model):
     schema_: Literal["gate-run/1"] = Field(RUN_SCHEMA, alias="schema")
     run_id: str
@@ -214,6 +229,7 @@ class RunResult(_Model):
     )
     signatures: SignaturesResult | None = None
     ab: ABInfo | None = None
+    trust: TrustInfo | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -233,6 +249,7 @@ class RunResult(_Model):
             Verdict.MEASURED: 0,
             Verdict.BLOCKED: 1,
             Verdict.INCONCLUSIVE: 1,
+            Verdict.NEEDS_REVIEW: 4,
         }.get(self.verdict, 3)
 
 

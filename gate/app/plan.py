@@ -25,6 +25,7 @@ never searched. An optional ``gate-plan.yaml`` at the root says otherwise::
     always:                         # a change here gates every model
       - ci/triton-image.txt
     runner: [self-hosted, gpu]      # optional: labels for matrix.runner (also per entry)
+    trust: [.github/workflows/**]   # a change here needs a review (--trusted-config-from)
 
 A config that does not load is an error (exit 2), never a silently skipped model: the gate
 fails closed.
@@ -48,6 +49,7 @@ from gate.errors import ConfigError, InfraError
 
 PLAN_FILE = "gate-plan.yaml"
 DEFAULT_CONFIG_GLOBS: tuple[str, ...] = ("**/gate.yaml",)
+DEFAULT_TRUST_GLOBS: tuple[str, ...] = (".github/workflows/**", "**/CODEOWNERS")
 GITHUB_MATRIX_LIMIT = 256
 """GitHub Actions refuses a matrix with more jobs than this."""
 
@@ -80,6 +82,11 @@ class PlanFile(_Strict):
     always: tuple[str, ...] = ()
     runner: tuple[str, ...] | None = Field(
         None, description="default runner labels of every job (matrix.runner)"
+    )
+    trust: tuple[str, ...] = Field(
+        DEFAULT_TRUST_GLOBS,
+        description="globs of files whose change needs a person's review, read from the base "
+        "branch by gate plan --trusted-config-from (see gate.app.trust_report)",
     )
 
     def entries(self) -> list[ConfigEntry]:

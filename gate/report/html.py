@@ -29,6 +29,7 @@ _VERDICT_CLASS: dict[Verdict, str] = {
     Verdict.INCONCLUSIVE: "warn",
     Verdict.ERROR: "fail",
     Verdict.MEASURED: "info",
+    Verdict.NEEDS_REVIEW: "warn",
 }
 _STATUS_CLASS: dict[CheckStatus, str] = {
     CheckStatus.PASS: "pass",

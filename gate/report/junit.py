@@ -160,7 +160,7 @@ def junit_suite(result: RunResult, name: str | None = None) -> Any:
 
     # A verdict that blocks must show as red in CI even when no testcase above explains it
     # (e.g. INCONCLUSIVE with every check passing, or no checks at all).
-    blocking = result.verdict in (Verdict.BLOCKED, Verdict.INCONCLUSIVE, Verdict.ERROR)
+    blocking = result.verdict not in (Verdict.PASS, Verdict.MEASURED)
     if blocking and not any(c.is_failure() or c.is_error() for c in cases):
         case = TestCase(name="verdict", classname=suite, elapsed_sec=0)
         message = f"{result.verdict.value}: {summary_line(result)}"

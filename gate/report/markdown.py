@@ -33,6 +33,7 @@ VERDICT_EMOJI: dict[Verdict, str] = {
     Verdict.INCONCLUSIVE: "⚠️",
     Verdict.ERROR: "💥",
     Verdict.MEASURED: "📏",
+    Verdict.NEEDS_REVIEW: "🔏",
 }
 
 _CHECK_STATUS: dict[CheckStatus, str] = {

@@ -4,8 +4,8 @@ A matrix over models (or GPU types) runs ``gate check`` once per job; the final 
 every ``run.json`` and merges them: ``junit.xml`` with a testsuite per run, ``summary.md``
 (the overall verdict first, a table of runs, the failing checks of all runs, each run's own
 report folded away) and ``merged.json``. The merged verdict is the worst run's:
-ERROR > BLOCKED > INCONCLUSIVE > PASS, and the exit code is that run's. No run at all is an
-error, never a pass.
+ERROR > BLOCKED > INCONCLUSIVE > NEEDS_REVIEW > PASS, and the exit code is that run's. No run
+at all is an error, never a pass.
 """
 
 from __future__ import annotations
@@ -35,9 +35,12 @@ MERGE_SCHEMA = "gate-merge/1"
 _RANK: dict[Verdict, int] = {
     Verdict.PASS: 0,
     Verdict.MEASURED: 0,
-    Verdict.INCONCLUSIVE: 1,
-    Verdict.BLOCKED: 2,
-    Verdict.ERROR: 3,
+    # passed under the trusted rules; anything that did not pass outranks it, so that a
+    # review of the rule change can never wave through a run that failed
+    Verdict.NEEDS_REVIEW: 1,
+    Verdict.INCONCLUSIVE: 2,
+    Verdict.BLOCKED: 3,
+    Verdict.ERROR: 4,
 }
 
 
@@ -45,7 +48,7 @@ def worst(results: Sequence[RunResult]) -> RunResult:
     """The run that decides the merged verdict: highest rank, then highest exit code."""
     if not results:
         raise ConfigError("no runs to merge", hint="pass one or more run.json files")
-    return max(results, key=lambda r: (_RANK.get(r.verdict, 3), r.exit_code))
+    return max(results, key=lambda r: (_RANK.get(r.verdict, 4), r.exit_code))
 
 
 @dataclass(frozen=True)

@@ -244,6 +244,15 @@ def summary_line(result: RunResult) -> str:
             return "No checks ran, so nothing was compared with the baseline."
         return _sentence(f"No checks ran, so the gate cannot pass ({result.verdict.value})")
 
+    if result.verdict is Verdict.NEEDS_REVIEW and result.trust is not None:
+        n = len(result.trust.changes)
+        first = one_line(result.trust.changes[0]) if n else "?"
+        return _sentence(
+            f"Passed under the rules of {result.trust.ref} ({result.trust.commit[:12]}), but "
+            f"this change edits them ({_plural(n, 'change')}, first: {first}): a person must "
+            "review it"
+        )
+
     if failed:
         text = f"{len(failed)} of {_plural(total, 'check')} failed"
         if errored:
