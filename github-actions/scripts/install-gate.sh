@@ -5,7 +5,8 @@
 # input cannot inject shell): GATE_VERSION (a release on PyPI), GATE_SOURCE (a path, a
 # git+https URL or an archive URL), GATE_ACTION_ROOT (the repository this action lives in:
 # the default source), GATE_EXTRAS (pip extras, e.g. "embedded" for the bundled
-# tritonserver) and GATE_PYTHON (the interpreter; default python3).
+# tritonserver) and GATE_PYTHON (the interpreter; default python3). pip's downloads go to
+# GATE_PIP_CACHE (the action caches that folder, keyed on the gate version).
 set -euo pipefail
 
 python="${GATE_PYTHON:-python3}"
@@ -30,6 +31,9 @@ fi
 venv="${RUNNER_TEMP:-/tmp}/triton-gate-venv"
 if [[ ! -x "$venv/bin/gate" ]]; then
   "$python" -m venv "$venv"
+fi
+if [[ -n "${GATE_PIP_CACHE:-}" ]]; then
+  export PIP_CACHE_DIR="$GATE_PIP_CACHE"
 fi
 "$venv/bin/python" -m pip install --disable-pip-version-check --quiet --upgrade pip
 "$venv/bin/python" -m pip install --disable-pip-version-check --quiet "$spec"

@@ -2,15 +2,16 @@
 # Run `gate check` for the composite action and publish what it found.
 #
 # Every input comes in as an environment variable (GATE_*), never interpolated into a
-# script. Writes the step outputs (verdict, exit-code, report paths, step-exit) to
-# $GITHUB_OUTPUT and the Markdown summary to $GITHUB_STEP_SUMMARY. Exits 0 itself: the
-# action's last step exits with step-exit, after the reports were uploaded.
+# script. gate itself writes its outputs (verdict, exit-code, summary, run-id, report-*) and
+# the fitted Markdown summary; this script adds step-exit and the report paths, and a
+# summary of its own when gate stopped before writing a report. Exits 0 itself: the action's
+# last step exits with step-exit, after the reports were uploaded.
 set -uo pipefail
 
 gate_bin="${GATE_BIN:-gate}"
 config="${GATE_CONFIG:-gate.yaml}"
 report_dir="$(realpath -m -- "${GATE_REPORT_DIR:-gate-reports}")"
-args=(check "$config" --report-dir "$report_dir")
+args=(check "$config" --report-dir "$report_dir" --github)
 
 esc() {  # a value made safe inside a workflow command (::error::...): one line, no %-codes
   local s="${1//%/%25}"
@@ -35,6 +36,13 @@ fi
 if [[ -n "${GATE_MODEL_REPOSITORY:-}" ]]; then
   args+=(--model-repository "$GATE_MODEL_REPOSITORY")
 fi
+# trust from the base branch: the rules from that commit, its model as the live A/B baseline
+if [[ -n "${GATE_TRUSTED_CONFIG_FROM:-}" ]]; then
+  args+=(--trusted-config-from "$GATE_TRUSTED_CONFIG_FROM")
+fi
+if [[ -n "${GATE_BASE_CHECKOUT:-}" ]]; then
+  args+=(--base-checkout "$(abs "$GATE_BASE_CHECKOUT")")
+fi
 if [[ "${GATE_ALLOW_ENV_MISMATCH:-false}" == "true" ]]; then args+=(--allow-env-mismatch); fi
 if [[ "${GATE_NOTIFY:-false}" == "true" ]]; then args+=(--notify); fi
 if [[ -n "${GATE_PREVIOUS:-}" ]]; then args+=(--previous "$GATE_PREVIOUS"); fi
@@ -44,8 +52,7 @@ while IFS= read -r line; do
 done <<<"${GATE_ARGS:-}"
 
 echo "gate $(esc "${args[*]}")"
-# The action writes the step summary itself (below); the gate must not write it twice.
-GITHUB_STEP_SUMMARY="" "$gate_bin" "${args[@]}"
+"$gate_bin" "${args[@]}"
 code=$?
 
 run_json="$report_dir/run.json"
@@ -73,6 +80,7 @@ case "$code" in
   0) ;;
   1) echo "::error title=gate::$(esc "$verdict"): the model did not pass the gate (reports: $(esc "$report_dir"))" ;;
   2) echo "::error title=gate::bad usage, config or input (exit 2): see the log above" ;;
+  4) echo "::error title=gate::NEEDS_REVIEW: this change edits the gate's rules (exit 4); a person must review and merge it" ;;
   130) echo "::error title=gate::interrupted" ;;
   *) echo "::error title=gate::infrastructure error (exit $code): worth a retry" ;;
 esac
@@ -90,14 +98,9 @@ if [[ -n "${GITHUB_OUTPUT:-}" ]]; then
   } >>"$GITHUB_OUTPUT"
 fi
 
-if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
-  md="${paths[markdown]:-}"
-  if [[ -n "$md" && -f "$md" ]]; then
-    # GitHub refuses a step summary over 1 MiB
-    head -c 1000000 -- "$md" >>"$GITHUB_STEP_SUMMARY"
-  else
-    printf '### gate: %s (exit %s)\n\nNo Markdown report was written; see the job log.\n' \
-      "$verdict" "$code" >>"$GITHUB_STEP_SUMMARY"
-  fi
+# gate appended its own summary (fitted to GitHub's 1 MiB) when it wrote a report
+if [[ -n "${GITHUB_STEP_SUMMARY:-}" && ! -f "$run_json" ]]; then
+  printf '### gate: %s (exit %s)\n\nNo report was written; see the job log.\n' \
+    "$verdict" "$code" >>"$GITHUB_STEP_SUMMARY"
 fi
 exit 0
