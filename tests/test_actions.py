@@ -427,3 +427,100 @@ def test_install_script_installs_the_gate_into_its_own_venv(tmp_path: Path) -> N
     assert out.read_text().strip() == f"version={__version__}"
     ver = subprocess.run([str(venv_bin / "gate"), "--version"], capture_output=True, text=True)
     assert ver.returncode == 0 and __version__ in ver.stdout
+
+
+# --------------------------------------------------------------------------------------
+# the trust model, read off the workflows (run for real in tests/test_workflows.py)
+# --------------------------------------------------------------------------------------
+
+
+def _steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    if "jobs" in doc:
+        return [s for job in doc["jobs"].values() for s in job.get("steps") or []]
+    return list(doc["runs"]["steps"])
+
+
+@pytest.mark.parametrize("path", ACTION_FILES + WORKFLOWS, ids=lambda p: p.name)
+def test_every_checkout_drops_its_credentials_and_every_action_is_pinned(path: Path) -> None:
+    for step in _steps(load(path)):
+        uses = step.get("uses", "")
+        if uses.startswith("actions/checkout"):
+            assert step["with"]["persist-credentials"] is False, f"{path.name}: {step}"
+        if uses and not uses.startswith("./"):
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses), f"{path.name}: pin {uses}"
+
+
+def test_pre_merge_runs_the_base_branch_gate_with_the_base_branch_rules() -> None:
+    wf = load(ACTIONS_DIR / "workflows" / "pre-merge.yml")
+    assert set(wf[True]) == {"pull_request", "merge_group"}  # YAML 1.1 reads `on` as true
+    base = "github.event.pull_request.base.sha || github.event.merge_group.base_sha"
+    for name in ("plan", "gate", "gate-fork"):
+        steps = wf["jobs"][name]["steps"]
+        uses = [s["uses"] for s in steps if s.get("uses", "").startswith("./")]
+        assert uses and all(u.startswith("./gate-base/github-actions") for u in uses), name
+        refs = [s["with"].get("ref", "") for s in steps if "checkout" in s.get("uses", "")]
+        assert any(base in r or "needs.plan.outputs.base" in r for r in refs), name
+    for name in ("gate", "gate-fork"):
+        action = next(
+            s for s in wf["jobs"][name]["steps"] if "gate-base/github-actions" in s.get("uses", "")
+        )
+        assert action["with"]["trusted-config-from"] == "${{ needs.plan.outputs.base }}"
+        assert action["with"]["base-checkout"] == "gate-base"  # live A/B by default
+    assert "--trusted-config-from" in wf["jobs"]["plan"]["steps"][-1]["run"]
+
+
+def test_fork_pull_requests_never_reach_a_self_hosted_runner() -> None:
+    jobs = load(ACTIONS_DIR / "workflows" / "pre-merge.yml")["jobs"]
+    same = "github.event.pull_request.head.repo.full_name == github.repository"
+    assert same in jobs["gate"]["if"] and "merge_group" in jobs["gate"]["if"]
+    assert same.replace("==", "!=") in jobs["gate-fork"]["if"]
+    assert jobs["gate-fork"]["runs-on"] == "ubuntu-latest"
+    assert same in jobs["auto-merge"]["if"]
+
+
+def test_auto_merge_is_opt_in_and_never_bypasses_the_branch_rules() -> None:
+    job = load(ACTIONS_DIR / "workflows" / "pre-merge.yml")["jobs"]["auto-merge"]
+    assert "vars.GATE_AUTO_MERGE == 'true'" in job["if"]
+    assert "github.event_name == 'pull_request'" in job["if"]
+    script = job["steps"][-1]["run"]
+    assert '[ "$VERDICT" != "PASS" ]' in script and "--disable-auto" in script
+    assert "--admin" not in script and "--match-head-commit" in script
+    assert "allow_squash_merge" in script  # the repository's allowed methods
+
+
+def test_nothing_pushes_to_main() -> None:
+    for path in WORKFLOWS:
+        for script in _runs(load(path)):
+            for line in script.splitlines():
+                if "git" in line and " push " in line:
+                    assert "refs/heads/" in line and "main" not in line, f"{path.name}: {line}"
+
+
+def test_zizmor_finds_nothing_medium_or_worse(tmp_path: Path) -> None:
+    """zizmor (offline audits: injection, permissions, credentials in artifacts, cache
+    poisoning, dangerous triggers, unpinned actions…) over the workflows and actions."""
+    zizmor = shutil.which("zizmor", path=str(Path(sys.executable).parent)) or shutil.which("zizmor")
+    if zizmor is None:
+        pytest.skip("zizmor is not installed (the test extra)")
+    proj = make_project(tmp_path)
+    res = subprocess.run(
+        [zizmor, "--offline", "--no-progress", "--min-severity", "medium", "."],
+        cwd=proj,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_harness_expressions_follow_github_semantics() -> None:
+    from workflow_expr import condition, evaluate, interpolate
+
+    ctx = {"github": {"event": {"pull_request": {"head": {"repo": {"full_name": "A/B"}}}}}}
+    assert evaluate("github.event.pull_request.head.repo.full_name == 'a/b'", ctx) is True
+    assert evaluate("github.event.merge_group.base_sha", ctx) is None
+    assert evaluate("null || 'x'", ctx) == "x" and evaluate("'' && 'x'", ctx) == ""
+    assert evaluate("fromJSON('[\"a\"]')", ctx) == ["a"] and evaluate("'0' == 0", ctx) is True
+    assert interpolate("${{ 'a' }}-${{ 1 }}", ctx) == "a-1"
+    assert condition("always() && false", ctx, "failure") is False
+    assert condition("true", ctx, "failure") is False and condition("always()", ctx, "failure")

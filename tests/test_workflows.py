@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from conftest import FIXTURES, ROOT
-from trust_repo import CONFIG, branch, make_repo, replace
+from trust_repo import branch, make_repo, replace
 from workflow_harness import Harness, WorkflowRun
 
 pytestmark = pytest.mark.server
@@ -201,7 +201,8 @@ def test_post_merge_records_baselines_and_proposes_them(gh: Harness) -> None:
 def _trace(path: Path, every_us: int, count: int) -> None:
     """A Triton trace file (the JSON a 2.51 server writes) of ``count`` demo requests."""
     events: list[dict[str, Any]] = []
-    lines = gzip.open(FIXTURES / "traffic" / "demo.jsonl.gz", "rt").read().splitlines()[1:]
+    with gzip.open(FIXTURES / "traffic" / "demo.jsonl.gz", "rt") as fh:
+        lines = fh.read().splitlines()[1:]
     import numpy as np
 
     for i, line in enumerate(lines[:count]):
@@ -262,4 +263,3 @@ def test_nightly_refresh_rerecords_and_the_next_night_is_green(gh: Harness, tmp_
     res = _run_json(later)
     assert res["verdict"] == "PASS", _explain(later)
     assert res["baseline"]["traffic_digest"] == res["traffic"]["digest"]
-    assert CONFIG  # the config the repository was made with

@@ -385,10 +385,8 @@ class Harness:
         }.get(name)
         if stub is None:
             raise AssertionError(f"the harness has no stand-in for {uses}")
-        self.caches.append({"uses": name, **with_}) if name in (
-            "actions/cache",
-            "actions/setup-python",
-        ) else None
+        if name in ("actions/cache", "actions/setup-python"):
+            self.caches.append({"uses": name, **with_})
         try:
             return True, stub(with_, ctx, work)
         except subprocess.CalledProcessError as e:
@@ -447,7 +445,7 @@ class Harness:
         )
         ref = w.get("ref") or ctx["github"]["sha"]
         subprocess.run(
-            ["git", "-C", str(dest), "fetch", "-q", "origin", f"+refs/*:refs/remotes/origin/all/*"],
+            ["git", "-C", str(dest), "fetch", "-q", "origin", "+refs/*:refs/remotes/origin/all/*"],
             check=True,
             capture_output=True,
             text=True,
