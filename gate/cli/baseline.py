@@ -45,15 +45,21 @@ def _store_location(config: Path | None, store: str | None) -> str:
 @options.REPORT_DIR
 @click.option("--runs", type=click.IntRange(1, 50), help="Replays (default baseline.runs, 3).")
 @options.QUIET
+@options.SET
 def baseline_record(
-    config: Path, repository: Path | None, report_dir: Path | None, runs: int | None, quiet: bool
+    config: Path,
+    repository: Path | None,
+    report_dir: Path | None,
+    runs: int | None,
+    quiet: bool,
+    overrides: tuple[str, ...],
 ) -> None:
     """Replay the traffic K times, each on a fresh server, and store every run."""
     from gate.app.pipeline import run_record
     from gate.config.config import load_config
     from gate.progress import make_progress
 
-    cfg = load_config(config)
+    cfg = load_config(config, overrides)
     out = (report_dir or cfg.reports.dir) / "baseline"
     with make_progress(quiet) as progress:
         result, path = run_record(

@@ -135,10 +135,17 @@ def render_cmd(
     help="Directory for junit.xml, summary.md and merged.json.",
 )
 @options.GITHUB
-def merge_cmd(runs: tuple[Path, ...], out_dir: Path, github: bool | None) -> None:
+@click.option(
+    "--max-chars",
+    type=click.IntRange(1000, None),
+    default=60000,
+    show_default=True,
+    help="Size limit of summary.md (a PR comment holds 65,536 characters).",
+)
+def merge_cmd(runs: tuple[Path, ...], out_dir: Path, github: bool | None, max_chars: int) -> None:
     """Merge the run.json of many matrix jobs: one JUnit, one summary, the worst verdict.
 
-    Exit code: that of the worst run (ERROR > BLOCKED > INCONCLUSIVE > PASS).
+    Exit code: that of the worst run (ERROR > BLOCKED > INCONCLUSIVE > NEEDS_REVIEW > PASS).
     """
     from gate.files import atomic_write
     from gate.report import github as gh
@@ -159,7 +166,7 @@ def merge_cmd(runs: tuple[Path, ...], out_dir: Path, github: bool | None) -> Non
     }
     try:
         atomic_write(files["junit"], render_merged_junit(merged))
-        atomic_write(files["markdown"], render_merged_markdown(merged))
+        atomic_write(files["markdown"], render_merged_markdown(merged, max_chars=max_chars))
         atomic_write(files["json"], render_merged_json(merged))
     except OSError as e:
         raise ConfigError(

@@ -39,6 +39,19 @@ from gate.errors import InfraError
     help="Compare with a baseline measured in another environment (GPU, driver, Triton, "
     "image…) instead of exiting 2; the report flags it.",
 )
+@click.option(
+    "--trusted-config-from",
+    "trusted_from",
+    metavar="REF",
+    help="Read the config's rules (signatures, policy, baseline store, tools) from this "
+    "commit, e.g. the pull request's base; a change to them makes a PASS NEEDS_REVIEW (exit 4).",
+)
+@click.option(
+    "--base-checkout",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="A checkout of the base commit: its copy of the model is the live A/B baseline "
+    "(baseline.model_dir).",
+)
 def check(
     config: Path,
     repository: Path | None,
@@ -51,14 +64,22 @@ def check(
     history: Path | None,
     github: bool | None,
     allow_env_mismatch: bool,
+    trusted_from: str | None,
+    base_checkout: Path | None,
 ) -> None:
     """Measure the model and judge it against its stored baseline (the whole gate)."""
     from gate.app.pipeline import run_check
+    from gate.app.trust import trusted_run_config
     from gate.config.config import load_config
     from gate.progress import make_progress
     from gate.report.notify import previous_verdict
 
     cfg = load_config(config, overrides)
+    run_cfg, trusted, notes = trusted_run_config(
+        cfg, config, overrides, trusted_from=trusted_from, base_checkout=base_checkout
+    )
+    for note in notes:
+        click.echo(f"gate: {note}", err=True)
     to_notify = None
     if notify:
         prev = previous_verdict(previous, cfg.model.name) if previous is not None else None
@@ -66,13 +87,15 @@ def check(
     out = report_dir or cfg.reports.dir
     with make_progress(quiet) as progress:
         result = run_check(
-            cfg,
+            run_cfg,
             config,
             repository=repository,
             progress=progress,
             log_dir=out / "logs",
             allow_env_mismatch=allow_env_mismatch,
         )
+    if trusted is not None:
+        trusted.apply(result)
     finish(result, out, history=history or cfg.reports.history, github=github, notify=to_notify)
 
 
