@@ -161,7 +161,8 @@ class SignedArtifact(_Model):
     signature: str | None = Field(None, description="signature or bundle file, model-relative")
     signer: str | None = Field(None, description="identity, certificate subject or key id")
     trust_root: str | None = Field(None, description="key, CA chain or Sigstore trusted root")
-    reason: str = ""
+    reason: str = Field("", description="one line, in the user's terms")
+    details: str = Field("", description="the verifying library's full text, when it said more")
 
 
 class SignaturesResult(_Model):

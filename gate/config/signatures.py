@@ -46,19 +46,41 @@ def _check_patterns(v: tuple[str, ...]) -> tuple[str, ...]:
     return v
 
 
-def _identity_problem(
+def identity_problems(
     identity: str | None, identity_regexp: str | None, issuer: str | None
-) -> str | None:
+) -> list[str]:
+    """Every mistake in a keyless identity, each with its fix (all at once, not the first)."""
+    out = []
     if not issuer:
-        return "give 'issuer' (the OIDC issuer the signer's identity comes from)"
+        out.append("give 'issuer' (the OIDC issuer the signer's identity comes from)")
     if (identity is None) == (identity_regexp is None):
-        return "give exactly one of 'identity' and 'identity_regexp'"
+        out.append("give exactly one of 'identity' and 'identity_regexp'")
     if identity_regexp is not None:
         try:
             re.compile(identity_regexp)
         except re.error as e:
-            return f"identity_regexp does not compile: {e}"
-    return None
+            out.append(f"identity_regexp does not compile: {e}")
+    return out
+
+
+def signer_problems(
+    key: str | None, identity: str | None, identity_regexp: str | None, issuer: str | None
+) -> list[str]:
+    """What is wrong with "who must have signed": a key, or a keyless identity + issuer."""
+    keyless = identity is not None or identity_regexp is not None or issuer is not None
+    if key is not None and keyless:
+        return [
+            "give either 'key' (key-signed) or 'identity'/'identity_regexp' + 'issuer' "
+            "(keyless), not both"
+        ]
+    if key is not None:
+        return [] if key.strip() else ["'key' is empty: give a public key path or inline PEM"]
+    if not keyless:
+        return [
+            "give 'key' (the signer's public key) or 'identity' + 'issuer' (a keyless "
+            "Sigstore signer)"
+        ]
+    return identity_problems(identity, identity_regexp, issuer)
 
 
 Patterns = Annotated[tuple[str, ...], Field(description="glob patterns relative to the model dir")]
@@ -80,12 +102,13 @@ class _Rule(_Strict):
 
 
 class _Identity(_Strict):
-    """Who must have signed: a Fulcio certificate's identity (SAN) and its OIDC issuer."""
+    """Who must have signed, keyless: a Fulcio certificate's identity (SAN) and its OIDC
+    issuer, and the trusted root that anchors certificates, log entries and timestamps."""
 
     identity: str | None = Field(None, description="exact identity (email or workflow URI)")
     identity_regexp: str | None = Field(None, description="identity as a full-match regexp")
-    issuer: str = Field(
-        min_length=1, description="OIDC issuer, e.g. https://token.actions.githubusercontent.com"
+    issuer: str | None = Field(
+        None, description="OIDC issuer, e.g. https://token.actions.githubusercontent.com"
     )
     trusted_root: str | None = Field(
         None, description="trusted_root.json (offline); else the instance's root via TUF"
@@ -95,12 +118,33 @@ class _Identity(_Strict):
         False, description="with no trusted_root: use the cached/embedded root, no TUF refresh"
     )
 
+
+class Signer(_Identity):
+    """Who must have signed: a public key (``key``), or a keyless identity + issuer.
+
+    The same grammar for a Sigstore bundle next to a file, a container image and an OCI
+    model artifact. With ``key``, transparency-log entries and timestamps that the signature
+    carries are verified against the trusted root when present; ``require_tlog`` makes a
+    log entry mandatory (keyless signatures always have one).
+    """
+
+    key: str | None = Field(
+        None, description="public key path (relative to this file) or inline PEM (key-signed)"
+    )
+    require_tlog: bool = Field(
+        False, description="key-signed: refuse a signature without a transparency-log entry"
+    )
+
     @model_validator(mode="after")
-    def _one_identity(self) -> _Identity:
-        problem = _identity_problem(self.identity, self.identity_regexp, self.issuer)
-        if problem:
-            raise ValueError(problem)
+    def _who(self) -> Signer:
+        problems = signer_problems(self.key, self.identity, self.identity_regexp, self.issuer)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def keyless(self) -> bool:
+        return self.key is None
 
 
 class CosignKeyRule(_Rule):
@@ -113,8 +157,9 @@ class CosignKeyRule(_Rule):
     signature_suffix: str = Field(".sig", min_length=1)
 
 
-class SigstoreBundleRule(_Rule, _Identity):
-    """``cosign sign-blob --bundle`` / ``sigstore sign``: FILE + ``bundle_suffix``."""
+class SigstoreBundleRule(_Rule, Signer):
+    """``cosign sign-blob --bundle`` / ``sigstore sign``: FILE + ``bundle_suffix``, keyless
+    (identity + issuer) or key-signed (``key``; the bundle carries a public-key hint)."""
 
     method: Literal["sigstore-bundle"]
     bundle_suffix: str = Field(".sigstore.json", min_length=1)
@@ -144,16 +189,16 @@ class ModelSigningRule(_Rule):
         if self.mode == "certificate" and not self.certificate_chain:
             raise ValueError("mode 'certificate' needs 'certificate_chain' (your CA certificates)")
         if self.mode == "sigstore":
-            problem = _identity_problem(self.identity, self.identity_regexp, self.issuer)
-            if problem:
-                raise ValueError(f"mode 'sigstore': {problem}")
+            problems = identity_problems(self.identity, self.identity_regexp, self.issuer)
+            if problems:
+                raise ValueError(f"mode 'sigstore': {'; '.join(problems)}")
         return self
 
     def identity_policy(self) -> _Identity:
         return _Identity(
             identity=self.identity,
             identity_regexp=self.identity_regexp,
-            issuer=self.issuer or "",
+            issuer=self.issuer,
             trusted_root=self.trusted_root,
             instance=self.instance,
             offline=self.offline,

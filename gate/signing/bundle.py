@@ -1,6 +1,7 @@
 """Sigstore bundles (``*.sigstore.json``; ``cosign sign-blob --bundle --new-bundle-format``).
 
-Verified with sigstore-python (imported lazily) against an identity policy: the Fulcio
+Key-signed bundles (a public-key hint instead of a certificate) go to ``keybundle.py``.
+Keyless ones are verified with sigstore-python (imported lazily) against an identity policy: the Fulcio
 certificate's identity (exact, or a full-match regexp) and its OIDC issuer, chained to a
 trusted root that is either a ``trusted_root.json`` named in the policy (offline: no network
 on the runner) or a public instance's root fetched through TUF. Bundle media types v0.1,
@@ -16,10 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gate.errors import InfraError
+from gate.signing.explain import explain, first_line, one_line, wrong_identity
 from gate.signing.interface import Proof, SignatureFailure
 
 if TYPE_CHECKING:
-    from gate.config.signatures import _Identity
+    from gate.config.signatures import Signer, _Identity
+    from gate.signing.keybundle import Digester
 
 KNOWN_MEDIA_TYPES = (
     "application/vnd.dev.sigstore.bundle+json;version=0.1",
@@ -81,6 +84,7 @@ def identity_policy(ident: _Identity) -> Any:
     """The sigstore ``VerificationPolicy`` for a rule's identity and issuer."""
     from sigstore.verify.policy import Identity
 
+    assert ident.issuer is not None  # the rule's validator guarantees it for keyless rules
     if ident.identity_regexp is not None:
         return RegexpIdentity(pattern=ident.identity_regexp, issuer=ident.issuer)
     assert ident.identity is not None
@@ -119,96 +123,159 @@ def trusted_root(ident: _Identity, base: Path) -> tuple[Any, str]:
 
 
 def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+    return first_line(e)
 
 
-def load_bundle(path: Path) -> Any:
-    """Parse a bundle file, refusing unknown media types by name."""
-    from sigstore.models import Bundle
-
+def read_bundle(path: Path) -> tuple[bytes, dict[str, Any]]:
+    """The bytes and JSON of a bundle file, refusing what is not a Sigstore bundle by name."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise SignatureFailure(f"missing bundle {path.name}") from None
     except OSError as e:
         raise SignatureFailure(f"cannot read bundle {path.name}: {e.strerror}") from None
+    return raw, parse_bundle_json(raw, path.name)
+
+
+def parse_bundle_json(raw: bytes, name: str) -> dict[str, Any]:
     try:
         doc = json.loads(raw)
     except ValueError:
-        raise SignatureFailure(f"bundle {path.name} is not JSON") from None
+        raise SignatureFailure(f"bundle {name} is malformed: not JSON") from None
     if not isinstance(doc, dict):
-        raise SignatureFailure(f"bundle {path.name} is not a JSON object")
+        raise SignatureFailure(f"bundle {name} is malformed: not a JSON object")
     media = doc.get("mediaType")
     if media is None and "base64Signature" in doc:
         raise SignatureFailure(
-            f"bundle {path.name} is a legacy cosign bundle; sign with "
-            "'cosign sign-blob --new-bundle-format --bundle' to get a Sigstore bundle"
+            f"bundle {name} is a legacy cosign bundle, not a Sigstore bundle: use a cosign-key "
+            "rule (signature_suffix: .sigstore.json) or sign with --new-bundle-format"
         )
     if media not in KNOWN_MEDIA_TYPES:
         raise SignatureFailure(
-            f"bundle {path.name} has unknown media type {media!r} "
+            f"bundle {name} has unknown media type {str(media)[:60]!r} "
             "(supported: Sigstore bundle v0.1, v0.2, v0.3)"
+        )
+    return doc
+
+
+def load_bundle(path: Path) -> Any:
+    """Parse a keyless bundle file with sigstore-python (unknown media types refused)."""
+    raw, doc = read_bundle(path)
+    return sigstore_bundle(raw, doc, path.name)
+
+
+def sigstore_bundle(raw: bytes, doc: dict[str, Any], name: str) -> Any:
+    from sigstore.models import Bundle, InvalidBundle
+
+    if "publicKey" in (doc.get("verificationMaterial") or {}):
+        raise SignatureFailure(
+            f"bundle {name} is key-signed (a public-key hint, no certificate): give the rule "
+            "'key:' with the signer's public key instead of identity/issuer"
         )
     try:
         return Bundle.from_json(raw)
-    except Exception as e:
-        raise SignatureFailure(f"bundle {path.name} is malformed: {_first_line(e)}") from None
+    except InvalidBundle as e:
+        text = str(e).removeprefix("failed to load bundle: ")
+        if str(e).startswith("failed to load bundle"):
+            raise SignatureFailure(
+                f"bundle {name} is malformed: {one_line(text, 100)}", details=str(e)
+            ) from None
+        raise SignatureFailure(
+            f"bundle {name} cannot be verified: {one_line(text, 100)}", details=str(e)
+        ) from None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+def key_bundle(raw: bytes, doc: dict[str, Any], name: str) -> Any:
+    """Parse a key-signed bundle (sigstore_models; sigstore-python's Bundle wants a cert)."""
+    from sigstore_models.bundle.v1 import Bundle as _Bundle
 
-
-def _verify_dsse_subject(payload_type: str, payload: bytes, artifact: Path, name: str) -> None:
-    if payload_type != "application/vnd.in-toto+json":
-        raise SignatureFailure(f"bundle {name}: DSSE payload type {payload_type!r} is not in-toto")
+    material = doc.get("verificationMaterial") or {}
+    if "publicKey" not in material:
+        raise SignatureFailure(
+            f"bundle {name} carries a certificate (keyless): give the rule 'identity' + "
+            "'issuer' instead of 'key'"
+        )
     try:
-        statement = json.loads(payload)
-        digests = {s["digest"].get("sha256") for s in statement["subject"]}
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise SignatureFailure(f"bundle {name}: in-toto statement without subjects") from None
-    if _sha256(artifact) not in digests:
-        raise SignatureFailure(f"bundle {name} is for another artifact (no subject digest matches)")
+        return _Bundle.from_json(raw)
+    except ValueError as e:
+        raise SignatureFailure(
+            f"bundle {name} is malformed: {one_line(first_line(e), 100)}", details=str(e)
+        ) from None
 
 
-def verify_bundle(artifact: Path, bundle_path: Path, ident: _Identity, base: Path) -> Proof:
-    """Verify ``artifact`` against a Sigstore bundle and the rule's identity policy."""
+def file_digester(path: Path) -> Digester:
+    """The file's digest per hash name, computed once per name while streaming the file."""
+    cache: dict[str, bytes] = {}
+
+    def digest(name: str) -> bytes:
+        if name not in cache:
+            h = hashlib.new(name)
+            try:
+                with path.open("rb") as fh:
+                    while chunk := fh.read(1 << 20):
+                        h.update(chunk)
+            except OSError as e:
+                raise SignatureFailure(f"cannot read {path.name}: {e.strerror}") from None
+            cache[name] = h.digest()
+        return cache[name]
+
+    return digest
+
+
+def verify_bundle(artifact: Path, bundle_path: Path, rule: Signer, base: Path) -> Proof:
+    """Verify ``artifact`` against a Sigstore bundle: key-signed with ``rule.key``, else
+    keyless against the rule's identity policy."""
+    raw, doc = read_bundle(bundle_path)
+    return verify_bundle_doc(raw, doc, bundle_path.name, file_digester(artifact), rule, base)
+
+
+def verify_bundle_doc(
+    raw: bytes, doc: dict[str, Any], name: str, digester: Digester, rule: Signer, base: Path
+) -> Proof:
+    """Verify a parsed bundle for the artifact whose digests ``digester`` gives."""
+    if rule.key is not None:
+        from gate.signing.keybundle import verify_key_bundle
+
+        return verify_key_bundle(key_bundle(raw, doc, name), name, digester, rule, base)
+    return verify_keyless(sigstore_bundle(raw, doc, name), name, digester, rule, base)
+
+
+def verify_keyless(bundle: Any, name: str, digester: Digester, ident: _Identity, base: Path) -> Proof:
     from sigstore.errors import Error as SigstoreError
+    from sigstore.hashes import Hashed
     from sigstore.verify import Verifier
+    from sigstore_models.common.v1 import HashAlgorithm
 
-    bundle = load_bundle(bundle_path)
     root, root_label = trusted_root(ident, base)
     policy = identity_policy(ident)
-    name = bundle_path.name
     try:
         verifier = Verifier(trusted_root=root)
         if bundle._dsse_envelope is not None:
             ptype, payload = verifier.verify_dsse(bundle, policy)
-            _verify_dsse_subject(ptype, payload, artifact, name)
+            from gate.signing.keybundle import statement_digests
+
+            if digester("sha256").hex() not in statement_digests(ptype, payload, name):
+                raise SignatureFailure(
+                    f"bundle {name} is signed for another artifact "
+                    "(no in-toto subject has its digest)"
+                )
         else:
-            verifier.verify_artifact(artifact.read_bytes(), bundle, policy)
+            hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=digester("sha256"))
+            verifier.verify_artifact(hashed, bundle, policy)
     except SignatureFailure:
         raise
     except SigstoreError as e:
-        raise SignatureFailure(f"bundle {name}: {_explain(_first_line(e))}") from None
-    except OSError as e:
-        raise SignatureFailure(f"cannot read {artifact.name}: {e.strerror}") from None
+        text = str(e)
+        if "SANs do not match" in text or "no certificate identity matches" in text:
+            sans = sorted(certificate_identities(bundle.signing_certificate))
+            reason = wrong_identity(sans, ident.identity or ident.identity_regexp or "")
+        else:
+            reason = explain(text, root_label=root_label)
+        raise SignatureFailure(f"bundle {name}: {reason}", details=text) from None
     except Exception as e:  # malformed inner material surfaces as assorted errors
-        raise SignatureFailure(f"bundle {name}: {type(e).__name__}: {_first_line(e)}") from None
+        raise SignatureFailure(
+            f"bundle {name} cannot be verified: {type(e).__name__}: {one_line(first_line(e), 80)}",
+            details=f"{type(e).__name__}: {e}",
+        ) from None
     sans = sorted(certificate_identities(bundle.signing_certificate))
     return Proof(signer=f"{', '.join(sans)} (issuer {ident.issuer})", trust_root=root_label)
-
-
-def _explain(msg: str) -> str:
-    """sigstore's message plus what it means for the gate, for the common cases."""
-    low = msg.lower()
-    if "invalid for input" in low or "digest mismatch" in low:
-        return f"{msg} — the bundle is for another artifact, or the file changed after signing"
-    if "san" in low and "match" in low:
-        return f"{msg} — signed by an identity the policy does not trust"
-    return msg

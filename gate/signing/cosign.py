@@ -49,7 +49,10 @@ def load_public_key(key: str, base: Path) -> tuple[Any, str]:
         pub = load_pem_public_key(data)
     except (ValueError, TypeError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise SignatureFailure(f"public key {label} is not a PEM public key: {first}") from None
+        first = first.split(". See https://")[0]  # cryptography appends a FAQ link
+        raise SignatureFailure(
+            f"public key {label} is not a PEM public key: {first[:80]}", details=str(e)
+        ) from None
     return pub, label
 
 

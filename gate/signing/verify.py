@@ -34,6 +34,7 @@ from gate.config.signatures import (
     SigstoreBundleRule,
 )
 from gate.result import SignaturesResult, SignedArtifact
+from gate.signing.explain import MAX_LINE, one_line
 from gate.signing.interface import Proof, SignatureFailure
 
 _NO_RULE = (
@@ -41,10 +42,7 @@ _NO_RULE = (
     "signatures.rules naming your key or identity)"
 )
 _NOT_VERIFIED = "not verified: the model signature"
-_BYTECODE = (
-    "; compiled Python bytecode is not covered by the signature and Python may load it "
-    "instead of the signed source: delete the __pycache__ folder"
-)
+_BYTECODE = "; Python may load this unsigned bytecode instead of the source: delete __pycache__"
 
 
 @lru_cache(maxsize=256)
@@ -212,6 +210,7 @@ def verify_model_dir(
                     method=rule.method,
                     signature=sig_rel,
                     reason=e.reason,
+                    details=e.details or "",
                 )
             )
             continue
@@ -236,9 +235,9 @@ def verify_model_dir(
     if blocking:
         first = blocking[0]
         more = len(blocking) - 1
-        reason = f"{root / first.path}: {first.reason}" + (
-            f" (and {more} more file{'s' if more > 1 else ''})" if more else ""
-        )
+        tail = f" (and {more} more file{'s' if more > 1 else ''})" if more else ""
+        head = f"{root.name}/{first.path}: "  # the full folder is in model_dir
+        reason = head + one_line(first.reason, max(60, MAX_LINE - len(head) - len(tail))) + tail
     return SignaturesResult(
         ok=not blocking,
         model_dir=str(root),
@@ -292,7 +291,12 @@ def _oms_file(
         if got.path is not None and got.path != rel:
             reason = f"{_NOT_VERIFIED} {sig} did not verify ({got.path} changed)"
         return SignedArtifact(
-            path=rel, status="failed", method=rule.method, signature=sig, reason=reason
+            path=rel,
+            status="failed",
+            method=rule.method,
+            signature=sig,
+            reason=reason,
+            details=got.details or "",
         )
     proof, covered = got
     if rel not in covered:
