@@ -99,7 +99,7 @@ def trusted_root(ident: _Identity, base: Path) -> tuple[Any, str]:
         path = Path(ident.trusted_root).expanduser()
         path = path if path.is_absolute() else (base / path).resolve()
         try:
-            return TrustedRoot.from_file(str(path)), f"trusted root {path}"
+            return TrustedRoot.from_file(str(path)), f"trusted root {ident.trusted_root}"
         except FileNotFoundError:
             raise SignatureFailure(f"trusted root {path} does not exist") from None
         except Exception as e:  # any parse error: the trust anchor is unusable → blocked
@@ -195,12 +195,25 @@ def key_bundle(raw: bytes, doc: dict[str, Any], name: str) -> Any:
             f"bundle {name} carries a certificate (keyless): give the rule 'identity' + "
             "'issuer' instead of 'key'"
         )
+    if "tlogEntries" not in material:  # protobuf JSON leaves out an empty list
+        doc = {**doc, "verificationMaterial": {**material, "tlogEntries": []}}
+        raw = json.dumps(doc).encode()
     try:
         return _Bundle.from_json(raw)
     except ValueError as e:
         raise SignatureFailure(
-            f"bundle {name} is malformed: {one_line(first_line(e), 100)}", details=str(e)
+            f"bundle {name} is malformed: {one_line(_parse_error(e), 100)}", details=str(e)
         ) from None
+
+
+def _parse_error(e: ValueError) -> str:
+    """The first problem pydantic found, as ``field: message`` (not its headline)."""
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{where}: {first.get('msg', '')}"
+    return first_line(e)
 
 
 def file_digester(path: Path) -> Digester:
@@ -240,6 +253,22 @@ def verify_bundle_doc(
     return verify_keyless(sigstore_bundle(raw, doc, name), name, digester, rule, base)
 
 
+def _not_in_future(bundle: Any, name: str) -> None:
+    """A log time ahead of now is refused by name (sigstore reports it as an expired
+    certificate, or a chain it cannot build, which would send the reader the wrong way)."""
+    import datetime as dt
+
+    from gate.signing.keybundle import FUTURE_SLACK_S
+
+    t = bundle.log_entry._inner.integrated_time
+    if t:
+        when = dt.datetime.fromtimestamp(int(t), tz=dt.timezone.utc)
+        if (when - dt.datetime.now(dt.timezone.utc)).total_seconds() > FUTURE_SLACK_S:
+            raise SignatureFailure(
+                f"bundle {name}: log entry time is in the future ({when:%Y-%m-%d %H:%M} UTC)"
+            )
+
+
 def verify_keyless(bundle: Any, name: str, digester: Digester, ident: _Identity, base: Path) -> Proof:
     from sigstore.errors import Error as SigstoreError
     from sigstore.hashes import Hashed
@@ -248,6 +277,7 @@ def verify_keyless(bundle: Any, name: str, digester: Digester, ident: _Identity,
 
     root, root_label = trusted_root(ident, base)
     policy = identity_policy(ident)
+    _not_in_future(bundle, name)
     try:
         verifier = Verifier(trusted_root=root)
         if bundle._dsse_envelope is not None:
@@ -271,7 +301,7 @@ def verify_keyless(bundle: Any, name: str, digester: Digester, ident: _Identity,
             reason = wrong_identity(sans, ident.identity or ident.identity_regexp or "")
         else:
             reason = explain(text, root_label=root_label)
-        raise SignatureFailure(f"bundle {name}: {reason}", details=text) from None
+        raise SignatureFailure(reason, details=text) from None
     except Exception as e:  # malformed inner material surfaces as assorted errors
         raise SignatureFailure(
             f"bundle {name} cannot be verified: {type(e).__name__}: {one_line(first_line(e), 80)}",

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 Digester = Callable[[str], bytes]
 
 _HASHES = {"SHA2_256": "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}
-_FUTURE_SLACK_S = 300  # clocks differ a little; a log entry minutes ahead is still "now"
+FUTURE_SLACK_S = 300  # clocks differ a little; a log entry minutes ahead is still "now"
 
 
 def key_hint(pub: Any) -> str:
@@ -223,12 +223,12 @@ def _check_entry(entry: Any, name: str, root: Any, label: str, *, v01: bool) -> 
             log._verify_set(keyring)
     except VerificationError as e:
         raise SignatureFailure(
-            f"bundle {name}: {explain(str(e), root_label=label)}", details=str(e)
+            explain(str(e), root_label=label), details=str(e)
         ) from None
     if entry.integrated_time:
         when = _dt.datetime.fromtimestamp(int(entry.integrated_time), tz=_dt.timezone.utc)
         now = _dt.datetime.now(_dt.timezone.utc)
-        if (when - now).total_seconds() > _FUTURE_SLACK_S:
+        if (when - now).total_seconds() > FUTURE_SLACK_S:
             raise SignatureFailure(
                 f"bundle {name}: log entry time is in the future ({when:%Y-%m-%d %H:%M} UTC)"
             )
