@@ -47,10 +47,13 @@ class LocalSigstore:
             claims["email"] = identity
             claims["email_verified"] = True
         head = {"alg": "none", "typ": "JWT"}
-        return ".".join(
-            base64.urlsafe_b64encode(json.dumps(p).encode()).decode().rstrip("=")
-            for p in (head, claims)
-        ) + "."
+        return (
+            ".".join(
+                base64.urlsafe_b64encode(json.dumps(p).encode()).decode().rstrip("=")
+                for p in (head, claims)
+            )
+            + "."
+        )
 
     def _context(self, *, future: bool = False) -> Any:
         from sigstore.models import ClientTrustConfig
@@ -110,9 +113,11 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def local_sigstore() -> Iterator[LocalSigstore]:
-    """The local Sigstore for this session, stopped by its PID at the end."""
+def start_local_sigstore() -> Iterator[LocalSigstore]:
+    """Run the local Sigstore while the generator is open; stopped by its PID at the end.
+
+    A test module makes it a fixture: ``local_sigstore = pytest.fixture(scope="module")(
+    start_local_sigstore)`` (it starts in about a second)."""
     node = shutil.which("node")
     if node is None:
         _unavailable("node is not installed")

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sigstore_fixture import LocalSigstore, local_sigstore  # noqa: F401 - the fixture
+from sigstore_fixture import LocalSigstore, start_local_sigstore
 
 from gate.config.signatures import SigstoreBundleRule
 from gate.signing.bundle import verify_bundle
@@ -33,6 +33,8 @@ MEDIA = {
     "v0.3": "application/vnd.dev.sigstore.bundle.v0.3+json",
 }
 INTOTO = "application/vnd.in-toto+json"
+
+local_sigstore = pytest.fixture(scope="module")(start_local_sigstore)
 
 
 def _b64(b: bytes) -> str:
@@ -107,8 +109,13 @@ class Signer:
             "apiVersion": "0.0.1",
             "spec": {
                 "envelopeHash": {"algorithm": "sha256", "value": "00" * 32},
-                "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
-                "signatures": [{"signature": env["signatures"][0]["sig"], "verifier": _b64(self.pem)}],
+                "payloadHash": {
+                    "algorithm": "sha256",
+                    "value": hashlib.sha256(payload).hexdigest(),
+                },
+                "signatures": [
+                    {"signature": env["signatures"][0]["sig"], "verifier": _b64(self.pem)}
+                ],
             },
         }
 

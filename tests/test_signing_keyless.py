@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, run_gate
-from sigstore_fixture import GH_ISSUER, WORKFLOW, LocalSigstore, local_sigstore  # noqa: F401
+from sigstore_fixture import GH_ISSUER, WORKFLOW, LocalSigstore, start_local_sigstore
 
 from gate.config.signatures import ModelSigningRule, SignaturePolicy, SigstoreBundleRule
 from gate.signing.verify import verify_model_dir
 
 PROD_ROOT = FIXTURES / "signatures/vectors/_roots/production_trusted_root.json"
+
+local_sigstore = pytest.fixture(scope="module")(start_local_sigstore)
 
 
 def _model(tmp: Path) -> Path:

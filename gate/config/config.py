@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from gate.config.signatures import SignaturePolicy
+from gate.config.signatures import SignaturePolicy, Signer
 from gate.config.yaml import Strict, read_yaml, validation_message
 from gate.errors import ConfigError
 
@@ -32,8 +32,47 @@ from gate.errors import ConfigError
 
 class ModelConfig(Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
-    repository: Path = Field(description="Triton model repository holding the model's folder")
+    repository: Path = Field(
+        description="Triton model repository holding the model's folder, or "
+        "oci://HOST/REPO@sha256:… (or :tag) for a model published as an OCI artifact"
+    )
     version: str | None = Field(None, pattern=r"^[0-9]+$")
+    artifact: str | None = Field(
+        None, description="set from an oci:// repository: the artifact's reference"
+    )
+    signature: Signer | None = Field(
+        None, description="oci:// models: who must have signed the artifact (key or identity)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _oci(cls, data: Any) -> Any:
+        """``repository: oci://…`` becomes ``artifact``; the repository is then the private
+        folder the verified artifact is unpacked into (set by the signature stage)."""
+        if isinstance(data, dict) and str(data.get("repository", "")).startswith("oci://"):
+            from gate.config.oci import parse_reference
+
+            ref = str(data["repository"])
+            try:
+                parse_reference(ref)
+            except ValueError as e:
+                raise PydanticCustomError("oci_reference", str(e), {}) from None
+            return {**data, "artifact": ref, "repository": OCI_PLACEHOLDER}
+        return data
+
+    @model_validator(mode="after")
+    def _signature_needs_artifact(self) -> ModelConfig:
+        if self.signature is not None and self.artifact is None:
+            raise PydanticCustomError(
+                "oci_signature",
+                "'signature' applies to oci:// models only (files are checked by signatures:)",
+                {},
+            )
+        return self
+
+
+#: ``model.repository`` of an ``oci://`` model until the artifact is unpacked.
+OCI_PLACEHOLDER = Path("/nonexistent/oci-artifact-not-yet-unpacked")
 
 
 #: NGC image tag of Triton 2.51, the release the embedded (nvidia-pytriton 0.7) server matches.
@@ -52,6 +91,7 @@ _KIND_KEYS: dict[str, tuple[str, ...]] = {
         "http_port",
         "grpc_port",
         "metrics_port",
+        "image_signature",
     ),
     "remote": ("url",),
 }
@@ -91,6 +131,11 @@ class LauncherConfig(Strict):
     http_port: int | None = Field(None, ge=1, le=65535, description="docker: fixed port")
     grpc_port: int | None = Field(None, ge=1, le=65535, description="docker: fixed port")
     metrics_port: int | None = Field(None, ge=1, le=65535, description="docker: fixed port")
+    image_signature: Signer | None = Field(
+        None,
+        description="docker: who must have signed the image (key, or identity + issuer); the "
+        "image is then resolved to a digest, verified in its registry and run by that digest",
+    )
     url: str | None = Field(
         None,
         pattern=r"^(http|grpc)://[^/:\s]+:[0-9]{1,5}/?$",
@@ -358,7 +403,11 @@ def load_config(path: Path, overrides: Sequence[str] = ()) -> GateConfig:
     cfg = cfg.model_copy(
         update={
             "model": cfg.model.model_copy(
-                update={"repository": _resolve(base, cfg.model.repository)}
+                update={
+                    "repository": cfg.model.repository
+                    if cfg.model.artifact
+                    else _resolve(base, cfg.model.repository)
+                }
             ),
             "traffic": cfg.traffic.model_copy(update={"path": _resolve(base, cfg.traffic.path)}),
             "baseline": cfg.baseline.model_copy(

@@ -9,7 +9,6 @@ known messages to a reason that names the cause; the verbatim text goes into ``r
 
 from __future__ import annotations
 
-import os
 import re
 
 #: The longest line a signature failure prints (console, JUnit, Markdown).
@@ -50,11 +49,13 @@ _RULES: tuple[tuple[str, str], ...] = (
     ),
     ("inclusion promise", "log entry's signed timestamp is not from a log of {root}"),
     ("sct", "certificate's SCT is not from a CT log of {root} (another Sigstore instance?)"),
-    ("not enough sources of verified time", "no trusted time: no verifiable log entry or timestamp"),
+    (
+        "not enough sources of verified time",
+        "no trusted time: no verifiable log entry or timestamp",
+    ),
     (
         "invalid for input",
-        "signature does not match the file (changed after signing, or another artifact's "
-        "bundle)",
+        "signature does not match the file (changed after signing, or another artifact's bundle)",
     ),
     ("digest mismatch", "bundle is for another artifact, or the file changed after signing"),
     ("oidcissuer does not match", "certificate's OIDC issuer is {got}, not the trusted issuer"),
@@ -76,8 +77,8 @@ def wrong_identity(signed_by: list[str], trusted: str) -> str:
     workflow URIs that share a prefix are shown from shortly before they differ."""
     who = ", ".join(signed_by) or "no identity"
     if len(signed_by) == 1 and len(who) + len(trusted) > 120:
-        same = os.path.commonprefix([who, trusted])
-        cut = max(0, len(same) - 25)
+        same = next((i for i, (a, b) in enumerate(zip(who, trusted, strict=False)) if a != b), 0)
+        cut = max(0, same - 25)
         if cut > 3:
             who, trusted = "…" + who[cut:], "…" + trusted[cut:]
     return (

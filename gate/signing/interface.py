@@ -19,9 +19,7 @@ if TYPE_CHECKING:
 class SignatureFailure(Exception):
     """A signature that is missing, malformed, untrusted or does not match (→ BLOCKED)."""
 
-    def __init__(
-        self, reason: str, *, path: str | None = None, details: str | None = None
-    ) -> None:
+    def __init__(self, reason: str, *, path: str | None = None, details: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.path = path  # the model-relative file at fault, when one is known

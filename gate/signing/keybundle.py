@@ -186,7 +186,7 @@ def _check_log_and_time(
         )
     if not entries and not stamps:
         return None
-    from gate.signing.bundle import trusted_root
+    from gate.signing.trust import trusted_root
 
     root, label = trusted_root(rule, base)
     v01 = inner.media_type.endswith("version=0.1")
@@ -222,9 +222,7 @@ def _check_entry(entry: Any, name: str, root: Any, label: str, *, v01: bool) -> 
         if has_promise:
             log._verify_set(keyring)
     except VerificationError as e:
-        raise SignatureFailure(
-            explain(str(e), root_label=label), details=str(e)
-        ) from None
+        raise SignatureFailure(explain(str(e), root_label=label), details=str(e)) from None
     if entry.integrated_time:
         when = _dt.datetime.fromtimestamp(int(entry.integrated_time), tz=_dt.timezone.utc)
         now = _dt.datetime.now(_dt.timezone.utc)
@@ -277,9 +275,13 @@ def check_entry_body(
 
 
 def _same_key(pem: bytes, pub: Any) -> bool:
+    """Whether the PEM (a public key, or a certificate for keyless entries) holds ``pub``."""
+    from cryptography import x509
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
     try:
+        if b"CERTIFICATE" in pem[:40]:
+            return _spki(x509.load_pem_x509_certificate(pem).public_key()) == _spki(pub)
         return _spki(load_pem_public_key(pem)) == _spki(pub)
     except (ValueError, TypeError):
         return False

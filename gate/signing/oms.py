@@ -110,7 +110,7 @@ def _sigstore_verifier(rule: ModelSigningRule, base: Path) -> tuple[Any, str]:
     from model_signing._signing import sign_sigstore
     from sigstore.verify import Verifier
 
-    from gate.signing.bundle import identity_policy, trusted_root
+    from gate.signing.trust import identity_policy, trusted_root
 
     ident = rule.identity_policy()
     root, label = trusted_root(ident, base)
@@ -172,7 +172,7 @@ def verify_model(model_dir: Path, rule: ModelSigningRule, base: Path) -> tuple[P
             ) from None
     files = manifest_files(sig_path)
     if rule.mode == "sigstore":
-        from gate.signing.bundle import certificate_identities
+        from gate.signing.trust import certificate_identities
 
         leaf = _chain(sig_path)[0]
         ids = ", ".join(sorted(certificate_identities(leaf)))
