@@ -101,6 +101,8 @@ class ModelInfo(_Model):
     repository: str
     version: str | None = None
     digest: str = ""
+    artifact: str | None = Field(None, description="oci:// reference as configured")
+    artifact_digest: str | None = Field(None, description="HOST/REPO@sha256:… that was served")
 
 
 class TrafficInfo(_Model):
@@ -165,6 +167,21 @@ class SignedArtifact(_Model):
     details: str = Field("", description="the verifying library's full text, when it said more")
 
 
+class OciSignature(_Model):
+    """A container image or OCI model artifact verified in its registry, by digest."""
+
+    kind: Literal["image", "model"]
+    reference: str = Field(description="as configured (a tag, a digest or both)")
+    digest: str = Field("", description="the manifest digest the reference resolved to")
+    pinned: str = Field("", description="HOST/REPO@sha256:…: what was pulled and used")
+    status: Literal["verified", "failed", "unsigned"]
+    signature: str | None = Field(None, description="where the accepted signature was found")
+    signer: str | None = None
+    trust_root: str | None = None
+    reason: str = ""
+    details: str = ""
+
+
 class SignaturesResult(_Model):
     """The ``signatures`` stage: verified before any server started."""
 
@@ -174,6 +191,9 @@ class SignaturesResult(_Model):
     required: bool = True
     reason: str = Field("", description="one line naming the first file that blocked")
     artifacts: list[SignedArtifact] = Field(default_factory=list)
+    oci: list[OciSignature] = Field(
+        default_factory=list, description="images and OCI model artifacts, verified by digest"
+    )
 
 
 class TrustInfo(_Model):

@@ -169,27 +169,29 @@ def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | Non
         policy = load_policy(cfg.policy)
         run.result.alpha = policy.alpha
         run.result.git_commit = git_commit(config_path.resolve().parent)
-        model_dir = check_model_dir(cfg, config_path)
+        oci_model = cfg.model.artifact is not None  # unpacked once verified, below
+        model_dir = None if oci_model else check_model_dir(cfg, config_path)
         run.result.model = ModelInfo(
             name=cfg.model.name,
-            repository=str(cfg.model.repository),
+            repository=cfg.model.artifact or str(cfg.model.repository),
             version=cfg.model.version,
-            digest=model_digest(model_dir),
+            digest=model_digest(model_dir) if model_dir else "",
+            artifact=cfg.model.artifact,
         )
     with run.stage("signatures") as st:
-        # Before any server starts or reads the repository: a model.py is code (fail closed).
-        from gate.signing.stage import verify_for_run
+        # Before any server starts or reads the repository: a model.py is code, and so is the
+        # container image (fail closed); images and oci:// models are verified by digest.
+        from gate.signing.stage import signatures_for_run
 
-        sig, warns, st.detail = verify_for_run(cfg, config_path, policy, cfg.policy, model_dir)
+        cfg, sig, warns, st.detail, served, model_dir = signatures_for_run(
+            cfg, config_path, policy, model_dir
+        )
         run.result.signatures = sig
         run.result.warnings.extend(warns)
-        served = cfg.model.repository
-        if sig is not None:
-            # the server reads a private copy made now: nothing changed or added after
-            # verification reaches it, and its bytecode never lands in the user's repository
-            from gate.signing.snapshot import snapshot_repository
-
-            served = snapshot_repository(cfg.model.repository)
+        if oci_model and sig is not None:
+            pinned = next((o.pinned for o in sig.oci if o.kind == "model"), None)
+            run.result.model.digest = model_digest(model_dir)
+            run.result.model.artifact_digest = pinned
     with run.stage("traffic"):
         traffic = apply_load(read_traffic(cfg.traffic.path), cfg.load)
         if cfg.load.duration_s is not None and cfg.load.duration_s >= cfg.measure.timeout_s:

@@ -30,12 +30,15 @@ def verify(
 ) -> None:
     """Verify the signatures of a model directory only (a cheap first CI step).
 
+    With --config and no MODEL_DIR, also the container image (launcher.image_signature) and
+    an oci:// model (model.signature), by digest, as gate check does.
+
     Exit codes: 0 verified, 1 blocked (unsigned, tampered or untrusted), 2 bad policy or
-    usage, 3 infrastructure (a Sigstore trusted root could not be fetched)."""
+    usage, 3 infrastructure (a registry or Sigstore trusted root could not be reached)."""
     from gate.config.config import check_model_dir, load_config
     from gate.config.policy import load_policy
     from gate.signing.interface import SignaturesBlocked
-    from gate.signing.stage import verify_for_run
+    from gate.signing.stage import signatures_for_run, verify_for_run
     from gate.signing.text import render_signatures
 
     if config is not None and policy_path is not None:
@@ -49,11 +52,16 @@ def verify(
             raise ConfigError(
                 "no MODEL_DIR given", hint="gate verify MODEL_DIR, or --config gate.yaml"
             )
-        model_dir = check_model_dir(cfg, config)
     elif not model_dir.is_dir():
         raise ConfigError(f"{model_dir}: model directory does not exist", hint="check the path")
     try:
-        res, warns, _ = verify_for_run(cfg, config, policy, policy_path, model_dir)
+        if model_dir is None and cfg is not None and config is not None:
+            # the whole stage of a run: image and oci:// model by digest, then the files
+            own = None if cfg.model.artifact else check_model_dir(cfg, config)
+            _, res, warns, _, _, _ = signatures_for_run(cfg, config, policy, own, snapshot=False)
+        else:
+            assert model_dir is not None
+            res, warns, _ = verify_for_run(cfg, config, policy, policy_path, model_dir)
         code = 0
     except SignaturesBlocked as e:
         if e.result is None:

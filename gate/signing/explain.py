@@ -92,8 +92,8 @@ def _expired(msg: str) -> str:
 
     m = re.search(r"time=datetime\.datetime\(([0-9, ]+)", msg)
     if m:
-        parts = [int(x) for x in m.group(1).split(",")[:6]]
-        when = dt.datetime(*parts, tzinfo=dt.timezone.utc)  # type: ignore[misc]
+        y, mo, d, h, mi, sec = ([int(x) for x in m.group(1).split(",")] + [0] * 6)[:6]
+        when = dt.datetime(y, mo, d, h, mi, sec, tzinfo=dt.timezone.utc)
         if when > dt.datetime.now(dt.timezone.utc):
             return f"log entry time is in the future ({when:%Y-%m-%d %H:%M} UTC)"
         return f"certificate was not valid at the signing time ({when:%Y-%m-%d %H:%M} UTC)"

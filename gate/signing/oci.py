@@ -24,7 +24,8 @@ from typing import Any
 
 from gate.config.signatures import Signer
 from gate.signing.interface import SignatureFailure
-from gate.signing.registry import OCI_MANIFEST, Reference, Registry
+from gate.config.oci import Reference
+from gate.signing.registry import OCI_MANIFEST, Registry
 
 BUNDLE_ARTIFACT = "application/vnd.dev.sigstore.bundle"
 

@@ -12,6 +12,13 @@ def render_signatures(res: SignaturesResult, warnings: list[str]) -> str:
     """One line per file, then the verdict; ends with a newline."""
     lines = []
     width = max(len(t) for t in _TAG.values())
+    for o in res.oci:
+        tag = _TAG[o.status].ljust(width)
+        if o.status == "verified":
+            what = f"{o.pinned} ({o.signature}): {o.signer} — trust: {o.trust_root}"
+        else:
+            what = f"{o.reference}: {o.reason}"
+        lines.append(f"  {tag}  {o.kind} {what}")
     for a in res.artifacts:
         tag = _TAG[a.status].ljust(width)
         if a.status == "verified":
@@ -21,9 +28,8 @@ def render_signatures(res: SignaturesResult, warnings: list[str]) -> str:
         lines.append(f"  {tag}  {a.path}: {what}")
     lines += [f"warning: {w}" for w in warnings]
     verdict = "VERIFIED" if res.ok else "BLOCKED"
-    lines.append(
-        f"gate verify: {verdict} — {res.model_dir} ({summary(res)}; policy: {res.policy_source})"
-    )
+    where = res.model_dir or ", ".join(f"{o.kind} {o.reference}" for o in res.oci)
+    lines.append(f"gate verify: {verdict} — {where} ({summary(res)}; policy: {res.policy_source})")
     if not res.ok:
         lines.append(f"reason: {res.reason}")
     return "\n".join(lines) + "\n"
