@@ -35,6 +35,15 @@ class Reference:
             out += f"@{self.digest}"
         return out
 
+    def short(self) -> str:
+        """For messages: the digest cut to 12 hex digits (the full one is in run.json)."""
+        out = f"{self.registry}/{self.repository}"
+        if self.tag:
+            out += f":{self.tag}"
+        if self.digest:
+            out += f"@{self.digest[:19]}…"
+        return out
+
     def pinned(self, digest: str) -> str:
         """The reference by digest only: what is pulled and run after verification."""
         return f"{self.registry}/{self.repository}@{digest}"

@@ -4,8 +4,11 @@ Called only after ``gate.signing.oci.verify_oci`` proved the manifest's signatur
 manifest is the verified bytes, and every layer is fetched by the digest that manifest names
 and checked against it before anything of it is unpacked. Two layouts are read:
 
-* ORAS style, one layer per file, its path in ``org.opencontainers.image.title``;
-* a tar layer (``…tar``, ``…tar+gzip``), e.g. a KServe modelcar's model folder.
+* ORAS style: a layer per file, its path in ``org.opencontainers.image.title`` (whatever its
+  media type: ORAS labels plain files ``…layer.v1.tar``), or a folder as a gzipped tar with
+  ``io.deis.oras.content.unpack: "true"`` (``oras push DIR``; oras-py marks it by the
+  ``…tar+gzip`` media type alone);
+* image-style tar layers without a title, e.g. a KServe modelcar's model folder.
 
 Either holds the model's folder (``config.pbtxt`` at the top) or a repository holding
 ``<model.name>/``. Unpacking is into a fresh private folder (removed at exit) and refuses,
@@ -27,14 +30,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gate.signing.interface import SignatureFailure
-from gate.signing.registry import Registry, download_blob
+from gate.signing.registry import DigestMismatch, Registry, download_blob
 
 TITLE = "org.opencontainers.image.title"
-_TAR_TYPES = (
-    "application/vnd.oci.image.layer.v1.tar",
-    "application/vnd.oci.image.layer.v1.tar+gzip",
-    "application/vnd.docker.image.rootfs.diff.tar.gzip",
-)
+UNPACK = "io.deis.oras.content.unpack"
 _MAX_ENTRIES = 100_000
 
 
@@ -70,13 +69,21 @@ def fetch_model(reg: Registry, manifest: bytes, model_name: str, *, label: str) 
         digest = str(layer.get("digest", ""))
         where = f"{label} layer {i + 1}"
         media = str(layer.get("mediaType", ""))
-        title = str((layer.get("annotations") or {}).get(TITLE, ""))
-        is_tar = media in _TAR_TYPES or (not title and media.endswith(("tar", "tar+gzip")))
-        dest = None if is_tar else safe_path(title, where) if title else None
-        if not is_tar and dest is None:
-            raise SignatureFailure(f"{where}: a file layer without a path ({TITLE})")
+        ann = dict(layer.get("annotations") or {})
+        title = str(ann.get(TITLE, ""))
+        folder = str(ann.get(UNPACK, "")).lower() == "true" or media.endswith("tar+gzip")
+        is_tar = folder or not title  # oras-py marks a folder by its media type only
+        if is_tar and not title and "tar" not in media:
+            raise SignatureFailure(f"{where}: a layer of type {media[:60]} without a path")
+        dest = None if is_tar else safe_path(title, where)
         tmp = blobs / f"{i}.blob"
-        download_blob(reg, digest, tmp)
+        try:
+            download_blob(reg, digest, tmp)
+        except DigestMismatch:
+            raise SignatureFailure(
+                f"{where} does not match the digest the signed manifest names "
+                "(altered in the registry?)"
+            ) from None
         if is_tar:
             _untar(tmp, stage, where, seen)
         else:

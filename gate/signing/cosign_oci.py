@@ -112,14 +112,15 @@ def _check_set(
     try:
         doc = json.loads(raw)
         p = doc["Payload"]
-        inner = _Entry(
+        # constructed, not validated: cosign keeps no inclusion proof, only the SET
+        inner = _Entry.model_construct(
             log_index=int(p["logIndex"]),
             log_id=LogId(key_id=base64.b64encode(bytes.fromhex(p["logID"]))),
             kind_version=KindVersion(kind="hashedrekord", version="0.0.1"),
             integrated_time=int(p["integratedTime"]),
             inclusion_promise=InclusionPromise(signed_entry_timestamp=doc["SignedEntryTimestamp"]),
-            inclusion_proof=None,  # type: ignore[arg-type]  # cosign keeps only the SET
-            canonicalized_body=p["body"],
+            inclusion_proof=None,
+            canonicalized_body=base64.b64decode(p["body"]),
         )
     except (ValueError, KeyError, TypeError) as e:
         raise SignatureFailure(

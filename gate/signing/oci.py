@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gate.config.oci import Reference
 from gate.config.signatures import Signer
 from gate.signing.interface import SignatureFailure
-from gate.config.oci import Reference
 from gate.signing.registry import OCI_MANIFEST, Registry
 
 BUNDLE_ARTIFACT = "application/vnd.dev.sigstore.bundle"
@@ -49,7 +49,7 @@ def resolve(reg: Registry, ref: Reference) -> tuple[bytes, str]:
     assert target is not None  # parse_reference requires one
     got = reg.manifest(target)
     if got is None:
-        raise SignatureFailure(f"{ref} does not exist in the registry (nothing to verify)")
+        raise SignatureFailure(f"{ref.short()} does not exist in the registry (nothing to verify)")
     body, _, digest = got
     return body, digest
 
@@ -98,6 +98,7 @@ def _candidates(
 
     out: list[tuple[str, Any]] = []
     tag = signature_tag(digest)
+    where = f"tag {tag[:19]}….sig"
     got = reg.manifest(tag)
     if got is not None:
         for layer in _layers(got[0]):
@@ -108,7 +109,7 @@ def _candidates(
             def thunk(layer: dict[str, Any] = layer, ann: dict[str, str] = ann) -> Any:
                 return verify_layer(reg.blob(str(layer["digest"])), ann, digest, rule, base)
 
-            out.append((f"tag {tag}", thunk))
+            out.append((where, thunk))
     for desc in reg.referrers(digest):
         if not str(desc.get("artifactType", "")).startswith(BUNDLE_ARTIFACT):
             continue

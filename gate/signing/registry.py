@@ -29,6 +29,10 @@ class RegistryError(InfraError):
     """The registry could not be reached or answered with an error (exit 3)."""
 
 
+class DigestMismatch(RegistryError):
+    """Content that does not hash to the digest it was fetched by (altered on the way)."""
+
+
 def sha256_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -151,7 +155,7 @@ def download_blob(reg: Registry, digest: str, dest: Path) -> None:
             fh.write(chunk)
     if "sha256:" + h.hexdigest() != digest:
         dest.unlink()
-        raise RegistryError(
+        raise DigestMismatch(
             f"blob {digest} from {reg.ref.registry} does not match its digest",
             hint="the registry or something between it and this runner is altering content",
         )

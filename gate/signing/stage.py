@@ -151,7 +151,7 @@ def _verify(
         )
         res = SignaturesResult(ok=False, model_dir="", reason=e.reason, oci=done)
         raise SignaturesBlocked(
-            one_line(f"{kind} {ref}: {e.reason}"), hint=_OCI_HINT, result=res
+            one_line(f"{kind} {ref.short()}: {e.reason}"), hint=_OCI_HINT, result=res
         ) from None
     done.append(
         OciSignature(
@@ -196,7 +196,9 @@ def _fetch_model(
                 OciSignature(kind="model", reference=str(ref), status="unsigned", reason=why)
             )
             res = SignaturesResult(ok=False, model_dir="", reason=why, oci=done)
-            raise SignaturesBlocked(one_line(f"model {ref}: {why}"), hint=_OCI_HINT, result=res)
+            raise SignaturesBlocked(
+                one_line(f"model {ref.short()}: {why}"), hint=_OCI_HINT, result=res
+            )
         manifest, digest = resolve(reg, ref)
         warnings.append(f"model {ref} was used unverified (signatures.enabled: false)")
         done.append(
@@ -213,13 +215,13 @@ def _fetch_model(
         v = _verify(ref, rule, base, "model", done)
         manifest = v.manifest
     try:
-        repo = fetch_model(reg, manifest, cfg.model.name, label=f"model {ref}")
+        repo = fetch_model(reg, manifest, cfg.model.name, label="artifact")
     except SignatureFailure as e:
         entry = done[-1].model_copy(update={"status": "failed", "reason": e.reason})
         done[-1] = entry
         res = SignaturesResult(ok=False, model_dir="", reason=e.reason, oci=done)
         raise SignaturesBlocked(
-            one_line(f"model {ref}: {e.reason}"), hint=_OCI_HINT, result=res
+            one_line(f"model {ref.short()}: {e.reason}"), hint=_OCI_HINT, result=res
         ) from None
     model = cfg.model.model_copy(update={"repository": repo})
     return cfg.model_copy(update={"model": model}), warnings
