@@ -32,6 +32,7 @@ import requests
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 EMPTY = "application/vnd.oci.empty.v1+json"
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
@@ -89,7 +90,7 @@ class LocalRegistry:
     def manifest(self, repo: str, ref: str) -> bytes:
         r = requests.get(
             f"{self.url}/{repo}/manifests/{ref}",
-            headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"},
+            headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}, {DOCKER_MANIFEST}"},
             timeout=30,
         )
         r.raise_for_status()
@@ -207,7 +208,7 @@ class LocalRegistry:
             "artifactType": BUNDLE_V03,
             "config": self.put_blob(repo, b"{}", EMPTY),
             "layers": [layer],
-            "subject": {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(subject)},
+            "subject": {"mediaType": _media(subject), "digest": digest, "size": len(subject)},
         }
         ref_digest = self.put_manifest(
             repo, sha(json.dumps(doc, separators=(",", ":")).encode()), doc
@@ -231,6 +232,10 @@ class LocalRegistry:
         """Where the registry stores a blob (for tampering tests)."""
         hexd = digest.split(":")[1]
         return self.storage / "docker/registry/v2/blobs/sha256" / hexd[:2] / hexd / "data"
+
+
+def _media(manifest: bytes) -> str:
+    return str(json.loads(manifest).get("mediaType") or OCI_MANIFEST)
 
 
 def start_registry() -> Iterator[LocalRegistry]:

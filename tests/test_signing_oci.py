@@ -11,6 +11,7 @@ reaching it would be exit 3, not 1).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -20,6 +21,7 @@ from typing import Any
 
 import psutil
 import pytest
+import test_docker
 from conftest import FIXTURES, run_gate, write_config
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -368,3 +370,58 @@ def test_oci_model_is_served(registry: LocalRegistry, tmp_path: Path, tools_read
     assert run["model"]["artifact_digest"] == f"{registry.host}/models/served@{digest}"
     assert run["model"]["digest"] and run["model"]["artifact"].startswith("oci://")
     assert os.path.isdir(tmp_path / "store")
+
+
+# --------------------------------------------------------------------------------------
+# the docker launcher runs the verified image by its digest (a real engine)
+# --------------------------------------------------------------------------------------
+
+
+dockerd = test_docker.dockerd  # the docker tests' private engine and test image
+image = test_docker.image
+
+
+@pytest.mark.docker
+@pytest.mark.server
+def test_docker_runs_the_verified_image_by_digest(
+    registry: LocalRegistry, tmp_path: Path, dockerd: str, image: str
+) -> None:
+    """The test image (tests/test_docker.py) is pushed into the local registry by the engine
+    itself and signed; ``baseline record`` then verifies it, and every container is created
+    from ``HOST/REPO@sha256:…``. A launcher opened with the signature rule but an unpinned
+    tag refuses to start."""
+    import docker
+
+    client = docker.DockerClient(base_url=dockerd, timeout=600)
+    target = f"{registry.host}/gate/triton"
+    client.images.get(image).tag(target, "signed")
+    for line in client.images.push(target, "signed", stream=True, decode=True):
+        assert "error" not in line, line
+    digest = "sha256:" + hashlib.sha256(registry.manifest("gate/triton", "signed")).hexdigest()
+    key, pub = _key(tmp_path)
+    registry.cosign_sign_key("gate/triton", digest, key)
+    cfg = test_docker.docker_config(
+        tmp_path / "gate.yaml",
+        dockerd,
+        image=f"{target}:signed",
+        launcher=f"  image_signature:\n    key: {pub}\n",
+        store=tmp_path / "store",
+        reports=tmp_path / "r",
+        runs=2,
+    )
+    cfg.write_text(cfg.read_text().replace("pull: never", "pull: missing"))
+    res = run_gate("baseline", "record", str(cfg), "-q", timeout=600)
+    assert res.returncode == 0, res.output
+    run = json.loads((tmp_path / "r" / "baseline" / "run.json").read_text())
+    pinned = f"{target}@{digest}"
+    assert run["environment"]["image"] == pinned
+    assert run["signatures"]["oci"][0]["pinned"] == pinned
+    logs = list((tmp_path / "r" / "baseline" / "logs").glob("server-*.log"))
+    assert logs and all(f"docker run {pinned} " in p.read_text() for p in logs)
+    # the launcher itself refuses a tag when a signature is required
+    from gate.config.config import load_config
+    from gate.servers.docker import DockerError, DockerServer
+
+    lc = load_config(cfg).launcher
+    with pytest.raises(DockerError, match="not pinned"):
+        DockerServer(lc, tmp_path, tmp_path / "x.log", run_id="t").start()

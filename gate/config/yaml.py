@@ -67,7 +67,10 @@ def _describe(err: ErrorDetails, model: type[BaseModel] | None) -> tuple[str, st
         )
     if kind == "launcher_url":
         return f"field '{field}': {err['msg']}", "add launcher.url, e.g. url: http://127.0.0.1:8000"
-    return f"field '{field}': {err['msg']} (got {_shown(err.get('input'))})", "correct the value"
+    text = str(err["msg"]).removeprefix("Value error, ")
+    if kind == "value_error":  # a validator's own words already say what to give
+        return f"field '{field}': {text}", "change the field as the message says"
+    return f"field '{field}': {text} (got {_shown(err.get('input'))})", "correct the value"
 
 
 def problem(exc: ValidationError, model: type[BaseModel] | None = None) -> str:
@@ -93,9 +96,18 @@ def validation_message(
     Names the file (``where``), the field and the fix: ``hint`` when given (e.g. "record the
     baseline again" for a file gate wrote), else one for the kind of problem; for an unknown
     key, the keys ``model`` allows there. Every file the gate validates goes through here.
+    Several problems are all listed, each with its own fix (not the first one's fix for all).
     """
-    _, fix = _describe(exc.errors()[0], model)
-    return error(f"{where}: {problem(exc, model)}", hint=hint or fix)
+    items: list[tuple[str, str]] = []
+    for err in exc.errors():
+        item = _describe(err, model)
+        if item not in items:
+            items.append(item)
+    if len(items) == 1:
+        what, fix = items[0]
+        return error(f"{where}: {what}", hint=hint or fix)
+    listed = "; ".join(f"({i}) {what} — {fix}" for i, (what, fix) in enumerate(items, 1))
+    return error(f"{where}: {len(items)} problems: {listed}", hint=hint or "fix each one")
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:

@@ -9,6 +9,8 @@ What the container gets, and why:
 * ``--model-control-mode=explicit``: the gate loads exactly the model it judges;
 * a ``/dev/shm`` large enough for the python backend's stubs (``shm_size``);
 * GPUs through device requests (:func:`device_requests`);
+* with ``launcher.image_signature``, the image by the digest the signature stage verified
+  (``HOST/REPO@sha256:…``), never by a tag that could move after verification;
 * labels: ``gate.run_id`` and the owning process (pid, start time, host), so
   ``gate doctor --cleanup`` can find and remove what a killed gate left behind.
 
@@ -299,6 +301,14 @@ class DockerServer(LocalServer):
         self.metrics_port = lc.metrics_port or free_port()
 
     def start(self) -> None:
+        if self.launcher.image_signature is not None and "@sha256:" not in self.launcher.image_ref:
+            # the signature stage pins a verified image to its digest; never run it by a tag
+            # that could have moved since (a launcher opened without that stage refuses)
+            raise DockerError(
+                f"launcher.image_signature is set but {self.launcher.image_ref} is not pinned "
+                "to a verified digest",
+                hint="run through gate check / gate baseline record, which verify it first",
+            )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.client = connect(self.launcher.docker_host, timeout=max(60, self.stop_timeout_s + 30))
         from docker.errors import APIError, DockerException
