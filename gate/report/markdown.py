@@ -307,6 +307,10 @@ def _signatures(result: RunResult) -> str | None:
     if sig is None:
         return None
     rows = []
+    for o in sig.oci:  # images and OCI artifacts, by digest
+        who = o.signer if o.status == "verified" else o.reason
+        what = f"{o.kind} {o.pinned or o.reference}"
+        rows.append([what, _SIG_STATUS[o.status], o.signature or NA, who or NA, o.trust_root or NA])
     for a in sig.artifacts:
         who = a.signer if a.status == "verified" else a.reason
         rows.append([a.path, _SIG_STATUS[a.status], a.method or NA, who or NA, a.trust_root or NA])
@@ -347,6 +351,8 @@ def _context(result: RunResult, limits: _Limits) -> str | None:
             rows.append(["version", m.version])
         if m.digest:
             rows.append(["digest", m.digest])
+        if m.artifact_digest:
+            rows.append(["OCI artifact", m.artifact_digest])
         blocks.append("**Model**\n\n" + _table(["Field", "Value"], rows))
     if result.baseline is not None:
         b = result.baseline

@@ -119,7 +119,7 @@ def _check_set(
             kind_version=KindVersion(kind="hashedrekord", version="0.0.1"),
             integrated_time=int(p["integratedTime"]),
             inclusion_promise=InclusionPromise(signed_entry_timestamp=doc["SignedEntryTimestamp"]),
-            inclusion_proof=None,
+            inclusion_proof=None,  # type: ignore[arg-type]
             canonicalized_body=base64.b64decode(p["body"]),
         )
     except (ValueError, KeyError, TypeError) as e:
