@@ -4,6 +4,7 @@ real perf_analyzer (from the tritonclient wheel, installed into the gate cache o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -31,6 +32,7 @@ class Completed:
     stdout: str
     stderr: str
     children: set[int]
+    names: set[str] = field(default_factory=set)  # executable names of those children
 
     @property
     def output(self) -> str:
@@ -51,13 +53,17 @@ def run_gate(
         cwd=cwd or ROOT,
         env={**os.environ, **env} if env is not None else None,
     )
-    children = watch_children(proc, timeout)
+    names: dict[int, str] = {}
+    children = watch_children(proc, timeout, names)
     out, err = proc.communicate()
-    return Completed(proc.returncode, out, err, children)
+    return Completed(proc.returncode, out, err, children, set(names.values()))
 
 
-def watch_children(proc: subprocess.Popen[str], timeout: float) -> set[int]:
-    """Poll the process tree until ``proc`` exits, returning every descendant pid seen."""
+def watch_children(
+    proc: subprocess.Popen[str], timeout: float, names: dict[int, str] | None = None
+) -> set[int]:
+    """Poll the process tree until ``proc`` exits, returning every descendant pid seen
+    (and filling ``names`` with their executable names, read while they run)."""
     seen: set[int] = set()
     deadline = time.monotonic() + timeout
     try:
@@ -69,10 +75,16 @@ def watch_children(proc: subprocess.Popen[str], timeout: float) -> set[int]:
             proc.kill()
             raise AssertionError(f"gate did not finish within {timeout}s")
         try:
-            seen.update(c.pid for c in parent.children(recursive=True))
+            found = parent.children(recursive=True)
             # tritonserver runs in its own session; its stubs are its children
             for c in list(parent.children()):
-                seen.update(g.pid for g in c.children(recursive=True))
+                found += c.children(recursive=True)
+            seen.update(c.pid for c in found)
+            if names is not None:
+                for c in found:
+                    if c.pid not in names:
+                        with contextlib.suppress(psutil.Error):
+                            names[c.pid] = c.name()
         except psutil.NoSuchProcess:
             pass
         time.sleep(0.05)

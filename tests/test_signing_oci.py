@@ -19,7 +19,6 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 import test_docker
 from conftest import FIXTURES, run_gate, write_config
@@ -169,14 +168,9 @@ def test_registry_down_is_infrastructure(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _servers_started(children: set[int]) -> list[str]:
-    names = []
-    for pid in children:
-        try:
-            names.append(psutil.Process(pid).name())
-        except psutil.Error:
-            continue
-    return [n for n in names if n in SERVERS]
+def _servers_started(names: set[str]) -> list[str]:
+    """Servers among the executables the gate started (short helpers such as git are fine)."""
+    return sorted(n for n in names if n in SERVERS or n.startswith(("tritonserver", "perf_an")))
 
 
 def _docker_config(tmp: Path, image: str, pub: Path) -> Path:
@@ -207,7 +201,7 @@ def test_gate_check_blocks_an_unproven_image_before_any_container(
     cfg = _docker_config(tmp_path, f"{registry.host}/triton/e2e:{case.replace(' ', '-')}", wrong)
     res = run_gate("check", str(cfg), timeout=120)
     assert res.returncode == 1, res.output  # exit 3 would mean the daemon was contacted
-    assert not _servers_started(res.children)
+    assert not _servers_started(res.names)
     run = json.loads((tmp_path / "r" / "run.json").read_text())
     assert run["verdict"] == "BLOCKED" and [s["name"] for s in run["stages"]][-1] == "signatures"
     (oci,) = run["signatures"]["oci"]
@@ -322,7 +316,7 @@ def test_gate_check_blocks_an_unsafe_model_artifact(
     cfg = _model_config(tmp_path, f"{registry.host}/{repo}@{digest}", f"    key: {pub}\n")
     res = run_gate("check", str(cfg), timeout=120)
     assert res.returncode == 1, res.output
-    assert not _servers_started(res.children)
+    assert not _servers_started(res.names)
     assert not outside.exists()
     run = json.loads((tmp_path / "r" / "run.json").read_text())
     assert run["verdict"] == "BLOCKED"
@@ -366,6 +360,7 @@ def test_oci_model_is_served(registry: LocalRegistry, tmp_path: Path, tools_read
     cfg.write_text(text)
     res = run_gate("baseline", "record", str(cfg), "-q", timeout=400)
     assert res.returncode == 0, res.output
+    assert _servers_started(res.names)  # the detection the negative tests rely on works
     run = json.loads((tmp_path / "r" / "baseline" / "run.json").read_text())
     assert run["model"]["artifact_digest"] == f"{registry.host}/models/served@{digest}"
     assert run["model"]["digest"] and run["model"]["artifact"].startswith("oci://")
