@@ -672,3 +672,20 @@ def test_cosign_legacy_bundle_json_with_key(tmp_path: Path) -> None:
     (model / "config.pbtxt.sig").write_text('{"rekorBundle": {}}')
     res = verify_model_dir(model, _cosign_policy(pub), base=tmp_path)
     _blocked(res.reason, "config.pbtxt", "without 'base64Signature'")
+
+
+def test_policy_with_several_mistakes_lists_each_with_its_fix(tmp_path: Path) -> None:
+    """Every problem is named with its own fix, and a union's tag is not shown as a key."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "version: 1\nsignatures:\n  rules:\n"
+        "    - {method: sigstore-bundle, identity: a, key: k.pub}\n"
+        "    - {method: cosign-key, kee: x}\n"
+    )
+    res = run_gate("verify", str(FIXTURES / "models" / "v1" / "demo"), "--policy", str(policy))
+    assert res.returncode == 2, res.output
+    line = res.stderr.strip()
+    assert "3 problems" in line and "not both" in line
+    assert "'signatures.rules[1].key' is missing — add it" in line
+    assert "unknown key 'signatures.rules[1].kee'" in line and "allowed here:" in line
+    assert "cosign-key." not in line and "sigstore-bundle." not in line

@@ -50,7 +50,7 @@ def _shown(value: object) -> str:
 
 def _describe(err: ErrorDetails, model: type[BaseModel] | None) -> tuple[str, str]:
     """The first problem of a validation error as (what is wrong, how to fix it)."""
-    field = _format_loc(tuple(err["loc"]))
+    field = _format_loc(_walk(model, tuple(err["loc"]))[0])
     kind = err["type"]
     if kind == "extra_forbidden":
         fix = _FIXES[kind]
@@ -111,28 +111,50 @@ def validation_message(
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    found = _walk(model, loc)[1]
+    return sorted(found.model_fields) if found is not None else []
+
+
+def _walk(
+    model: type[BaseModel] | None, loc: tuple[int | str, ...]
+) -> tuple[tuple[int | str, ...], type[BaseModel] | None]:
+    """``loc`` without the tags pydantic inserts for a discriminated union (``rules[0].
+    sigstore-bundle.key`` → ``rules[0].key``), and the model the location ends in."""
+    out: list[int | str] = []
+    candidates: list[type[BaseModel]] = [model] if model is not None else []
     current: type[BaseModel] | None = model
     for part in loc:
         if isinstance(part, int):
+            out.append(part)
             continue
-        fields = current.model_fields if current is not None else {}
-        if part not in fields:
-            return []
-        current = _model_in(fields[part].annotation)
-        if current is None:
-            return []
-    return sorted(current.model_fields) if current is not None else []
+        owner = next((c for c in candidates if part in c.model_fields), None)
+        if owner is None:
+            tagged = next((c for c in candidates if _has_tag(c, part)), None)
+            if tagged is not None and len(candidates) > 1:
+                candidates, current = [tagged], tagged  # a union's tag: not a key
+                continue
+            out.append(part)
+            current = None
+            candidates = []
+            continue
+        out.append(part)
+        candidates = _models_in(owner.model_fields[part].annotation)
+        current = candidates[0] if len(candidates) == 1 else None
+    return tuple(out), current
 
 
-def _model_in(ann: object) -> type[BaseModel] | None:
-    """The pydantic model inside an annotation (``Foo``, ``Foo | None``, ``list[Foo]``)."""
+def _has_tag(model: type[BaseModel], tag: str) -> bool:
+    return any(tag in getattr(f.annotation, "__args__", ()) for f in model.model_fields.values())
+
+
+def _models_in(ann: object) -> list[type[BaseModel]]:
+    """Every pydantic model inside an annotation (``Foo``, ``Foo | Bar``, ``list[Foo]``)."""
     if isinstance(ann, type) and issubclass(ann, BaseModel):
-        return ann
+        return [ann]
+    out: list[type[BaseModel]] = []
     for arg in getattr(ann, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
+        out += [m for m in _models_in(arg) if m not in out]
+    return out
 
 
 def read_yaml(path: Path, what: str) -> dict[str, Any]:
