@@ -364,6 +364,8 @@ def test_oci_model_is_served(registry: LocalRegistry, tmp_path: Path, tools_read
     run = json.loads((tmp_path / "r" / "baseline" / "run.json").read_text())
     assert run["model"]["artifact_digest"] == f"{registry.host}/models/served@{digest}"
     assert run["model"]["digest"] and run["model"]["artifact"].startswith("oci://")
+    summary = (tmp_path / "r" / "baseline" / "summary.md").read_text()
+    assert f"{registry.host}/models/served@{digest}" in summary  # the report names the digest
     assert os.path.isdir(tmp_path / "store")
 
 
