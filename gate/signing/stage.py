@@ -129,10 +129,19 @@ def _reference(text: str, config_path: Path, field: str) -> Reference:
         ) from None
 
 
+def _blocked(kind: str, ref: Reference, reason: str, done: list[OciSignature]) -> SignaturesBlocked:
+    """The verdict for an image or artifact that is not proven: one line naming it."""
+    from gate.signing.explain import one_line
+
+    line = one_line(f"{kind} {ref.short()}: {reason}")
+    source = "launcher.image_signature" if kind == "image" else "model.signature"
+    res = SignaturesResult(ok=False, model_dir="", policy_source=source, reason=line, oci=done)
+    return SignaturesBlocked(line, hint=_OCI_HINT, result=res)
+
+
 def _verify(
     ref: Reference, rule: Signer, base: Path, kind: str, done: list[OciSignature]
 ) -> Verified:
-    from gate.signing.explain import one_line
     from gate.signing.interface import SignatureFailure
     from gate.signing.oci import verify_oci
 
@@ -149,10 +158,7 @@ def _verify(
                 details=e.details or "",
             )
         )
-        res = SignaturesResult(ok=False, model_dir="", reason=e.reason, oci=done)
-        raise SignaturesBlocked(
-            one_line(f"{kind} {ref.short()}: {e.reason}"), hint=_OCI_HINT, result=res
-        ) from None
+        raise _blocked(kind, ref, e.reason, done) from None
     done.append(
         OciSignature(
             kind=kind,  # type: ignore[arg-type]
@@ -176,7 +182,6 @@ def _fetch_model(
     progress: Callable[[str], None] | None,
 ) -> tuple[GateConfig, list[str]]:
     from gate.inputs.oci import fetch_model
-    from gate.signing.explain import one_line
     from gate.signing.interface import SignatureFailure
     from gate.signing.oci import resolve
     from gate.signing.registry import Registry
@@ -195,11 +200,11 @@ def _fetch_model(
             done.append(
                 OciSignature(kind="model", reference=str(ref), status="unsigned", reason=why)
             )
-            res = SignaturesResult(ok=False, model_dir="", reason=why, oci=done)
-            raise SignaturesBlocked(
-                one_line(f"model {ref.short()}: {why}"), hint=_OCI_HINT, result=res
-            )
-        manifest, digest = resolve(reg, ref)
+            raise _blocked("model", ref, why, done)
+        try:
+            manifest, digest = resolve(reg, ref)
+        except SignatureFailure as e:
+            raise _blocked("model", ref, e.reason, done) from None
         warnings.append(f"model {ref} was used unverified (signatures.enabled: false)")
         done.append(
             OciSignature(
@@ -219,10 +224,7 @@ def _fetch_model(
     except SignatureFailure as e:
         entry = done[-1].model_copy(update={"status": "failed", "reason": e.reason})
         done[-1] = entry
-        res = SignaturesResult(ok=False, model_dir="", reason=e.reason, oci=done)
-        raise SignaturesBlocked(
-            one_line(f"model {ref.short()}: {e.reason}"), hint=_OCI_HINT, result=res
-        ) from None
+        raise _blocked("model", ref, e.reason, done) from None
     model = cfg.model.model_copy(update={"repository": repo})
     return cfg.model_copy(update={"model": model}), warnings
 
