@@ -654,7 +654,11 @@ def run_record(
             b = Baseline(
                 model=cfg.model.name,
                 model_digest=result.model.digest,
-                model_repository=str(prep.repository),
+                model_repository=(
+                    f"oci://{result.model.artifact_digest}"  # the private unpack is gone later
+                    if result.model.artifact_digest
+                    else str(prep.repository)
+                ),
                 traffic_digest=result.traffic.digest,
                 traffic_requests=result.traffic.requests,
                 environment=result.environment,
