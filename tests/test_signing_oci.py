@@ -422,3 +422,40 @@ def test_docker_runs_the_verified_image_by_digest(
     lc = load_config(cfg).launcher
     with pytest.raises(DockerError, match="not pinned"):
         DockerServer(lc, tmp_path, tmp_path / "x.log", run_id="t").start()
+
+
+def test_image_and_artifact_signers_come_from_the_base_branch(tmp_path: Path) -> None:
+    """``--trusted-config-from``: a change that swaps the image's trusted key (or the key
+    file it names) is reported, and the run verifies with the base commit's key."""
+    from trust_repo import branch, git, make_repo, replace
+
+    from gate.app.trust import trusted_config
+
+    def base(r: Path) -> None:
+        replace(
+            r / "models/demo/gate.yaml",
+            "  kind: local\n",
+            "  kind: docker\n  image: reg.example.com/triton:1\n"
+            "  image_signature:\n    key: ../../keys/cosign.pub\n",
+        )
+
+    repo = make_repo(tmp_path / "repo", base)
+    _, other = _key(tmp_path, "attacker")
+    branch(repo, "swap", lambda r: (r / "keys" / "cosign.pub").write_bytes(other.read_bytes()))
+    git(repo, "switch", "-q", "swap")
+    trusted = trusted_config(repo / "models/demo/gate.yaml", "main")
+    assert any("launcher.image_signature" in c and "keys/cosign.pub" in c for c in trusted.changes)
+    rule = trusted.cfg.launcher.image_signature
+    assert rule is not None and rule.key is not None
+    assert Path(rule.key).read_bytes() == (FIXTURES / "keys" / "TEST-ONLY-cosign.pub").read_bytes()
+    git(repo, "switch", "-q", "main")
+    branch(
+        repo,
+        "loosen",
+        lambda r: replace(r / "models/demo/gate.yaml", "key: ../../keys/cosign.pub", "key: x.pub"),
+    )
+    git(repo, "switch", "-q", "loosen")
+    trusted = trusted_config(repo / "models/demo/gate.yaml", "main")
+    assert any(
+        c.startswith("models/demo/gate.yaml: launcher.image_signature") for c in trusted.changes
+    )

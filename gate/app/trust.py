@@ -57,9 +57,14 @@ TRUST_FIELDS: tuple[str, ...] = (
     "launcher.tritonserver",
     "launcher.extra_args",
     "launcher.docker_host",
+    "launcher.image_signature",
+    "model.signature",
     "measure.perf_analyzer",
     "accuracy.custom_metrics",
 )
+#: Signer rules outside ``signatures:`` (an image's, an ``oci://`` model's): their key and
+#: trusted-root files are signature files too.
+_SIGNERS = ("launcher.image_signature", "model.signature")
 #: Of those, the paths whose files are read from the base commit (a model folder is not:
 #: it is verified by the signature rules instead, and may live in Git LFS).
 _FETCHED = ("policy", "baseline.store", "launcher.tritonserver", "measure.perf_analyzer")
@@ -118,6 +123,21 @@ def signature_files(sp: SignaturePolicy | None, base: Path) -> list[Path]:
     return out
 
 
+def _signers_pinned(cfg: GateConfig, base: Path) -> GateConfig:
+    """``cfg`` with the files of its image / ``oci://`` model signers made absolute."""
+    for dotted in _SIGNERS:
+        rule = _get(cfg, dotted)
+        if rule is None:
+            continue
+        update = {
+            name: str(_absolute(value, base))
+            for name in ("key", "trusted_root")
+            if isinstance(value := getattr(rule, name, None), str) and not _is_pem(value)
+        }
+        cfg = _set(cfg, dotted, rule.model_copy(update=update))
+    return cfg
+
+
 def _pinned(sp: SignaturePolicy, base: Path) -> SignaturePolicy:
     """The section with every file it names made absolute: it then means the same files
     whichever config file it is attached to."""
@@ -152,6 +172,13 @@ def _files(tree: BaseTree, cfg: GateConfig, config_file: Path, policy: Policy) -
     if cfg.policy is not None:
         for p in signature_files(policy.signatures, cfg.policy.parent):
             named[tree.rel(p) or str(p)] = "signature file (policy)"
+    for dotted in _SIGNERS:
+        rule = _get(cfg, dotted)
+        for name in ("key", "trusted_root"):
+            value = getattr(rule, name, None) if rule is not None else None
+            if isinstance(value, str) and not _is_pem(value):
+                path = _absolute(value, config_file.parent)
+                named[tree.rel(path) or str(path)] = f"signature file ({dotted})"
     for dotted in ("baseline.store", "launcher.tritonserver", "measure.perf_analyzer"):
         value = _get(cfg, dotted)
         if value is not None and "://" not in str(value):
@@ -169,7 +196,7 @@ def load_side(tree: BaseTree, rel: str, overrides: Sequence[str], *, base: bool)
         files = _files(tree, cfg, path, policy)
         if cfg.signatures is not None:
             cfg = cfg.model_copy(update={"signatures": _pinned(cfg.signatures, path.parent)})
-        return Side(cfg, policy, files)
+        return Side(_signers_pinned(cfg, path.parent), policy, files)
     fetched = tree.fetch(rel)
     if fetched is None:
         raise ConfigError(f"{tree.ref}:{rel}: no such gate config on the base commit")
@@ -210,7 +237,7 @@ def _load_base(tree: BaseTree, path: Path, overrides: Sequence[str]) -> Side:
             )
     if cfg.signatures is not None:
         cfg = cfg.model_copy(update={"signatures": _pinned(cfg.signatures, path.parent)})
-    return Side(cfg, policy, files)
+    return Side(_signers_pinned(cfg, path.parent), policy, files)
 
 
 # --------------------------------------------------------------------------------------
