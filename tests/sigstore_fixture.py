@@ -6,7 +6,7 @@ from npm's ``@sigstore/mock`` (keys made at start) and writes the matching
 from a client trust config): an OIDC token is the one thing that is made up here — the local
 Fulcio, like a real one given a token, binds the token's ``sub`` and ``iss`` into the
 certificate; it does not check the token's signature, which no test here needs. The server is
-started once per session and stopped by its PID. ``.ci/run`` installs the npm packages; a
+started once per test module and stopped by its PID. ``.ci/run`` installs the npm packages; a
 missing ``node_modules`` skips locally and fails under CI=true.
 """
 
