@@ -15,15 +15,14 @@ import numpy as np
 import pytest
 
 from gate.errors import InputError
+from gate.inputs.importers import import_perf_analyzer_json
+from gate.inputs.summary import format_summary, summarize
 from gate.inputs.traffic import (
     TRAFFIC_FORMAT,
     Request,
     TensorSpec,
     Traffic,
-    format_summary,
-    import_perf_analyzer_json,
     read_traffic,
-    summarize,
     validate_against_model,
     write_traffic,
 )

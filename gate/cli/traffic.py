@@ -23,7 +23,8 @@ def traffic() -> None:
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 def traffic_inspect(file: Path) -> None:
     """Print count, duration, rate and a tensor summary of a traffic file."""
-    from gate.inputs.traffic import format_summary, read_traffic, summarize
+    from gate.inputs.summary import format_summary, summarize
+    from gate.inputs.traffic import read_traffic
 
     click.echo(format_summary(summarize(read_traffic(file)), file))
 
@@ -70,7 +71,8 @@ def _import(
 ) -> tuple[Traffic, list[str]]:
     """The imported traffic and the importer's warnings."""
     from gate.inputs.trace import import_triton_trace
-    from gate.inputs.traffic import import_perf_analyzer_json, read_traffic
+    from gate.inputs.importers import import_perf_analyzer_json
+    from gate.inputs.traffic import read_traffic
 
     if (_detect(src[0]) if kind == "auto" else kind) == "triton-trace":
         pay = read_traffic(payloads) if payloads else None

@@ -42,17 +42,15 @@ import numpy as np
 import numpy.typing as npt
 
 from gate.errors import InputError
-from gate.inputs.traffic import (
-    DTYPES,
-    TensorSpec,
-    _decode_b64,
-    _decode_data,
-    _dims_match,
-    _fmt_shape,
-    _lines,
-    _meta_dtype,
-    _Problem,
-)
+from gate.inputs.parsing import DTYPES
+from gate.inputs.parsing import FieldProblem as _Problem
+from gate.inputs.parsing import decode_b64 as _decode_b64
+from gate.inputs.parsing import decode_data as _decode_data
+from gate.inputs.parsing import dims_match as _dims_match
+from gate.inputs.parsing import fmt_shape as _fmt_shape
+from gate.inputs.parsing import meta_dtype as _meta_dtype
+from gate.inputs.parsing import numbered_lines as _lines
+from gate.inputs.traffic import TensorSpec
 
 EVAL_FORMAT = "gate-eval/1"
 _HEADER_KEYS = ("format", "model", "inputs", "source", "created_at")

@@ -26,7 +26,6 @@ stretch. Untimed recordings are cut the same way (the first N requests by defaul
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from gate.errors import InputError
-from gate.inputs.traffic import DTYPES, Request, TensorSpec, Traffic
+from gate.inputs.parsing import DTYPES, read_json_file
+from gate.inputs.traffic import Request, TensorSpec, Traffic
 
 #: arrival timestamp names, in order of preference (see the module docstring)
 ARRIVAL_EVENTS = ("HTTP_RECV_START", "GRPC_WAITREAD_END", "REQUEST_START")
@@ -54,24 +54,15 @@ class _TraceRequest:
 
 
 def _read_events(path: Path) -> list[dict[str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found", hint="check the path") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror}") from None
-    if not text.strip():
-        raise InputError(
-            f"{path}: empty trace file",
-            hint="Triton writes the trace when the server stops (or per trace log-frequency)",
-        )
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(
-            f"{path}:{e.lineno}: invalid JSON: {e.msg} at column {e.colno}",
-            hint="is the trace complete? Triton finishes the file when the server stops",
-        ) from None
+    doc = read_json_file(
+        path,
+        invalid_hint="is the trace complete? Triton finishes the file when the server stops",
+        empty=(
+            "empty trace file",
+            "Triton writes the trace when the server stops (or per trace log-frequency)",
+        ),
+        errors="replace",
+    )
     if not isinstance(doc, list) or not all(isinstance(e, dict) for e in doc):
         raise InputError(
             f"{path}: not a Triton trace (expected a JSON list of event objects)",

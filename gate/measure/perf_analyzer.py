@@ -18,7 +18,12 @@ import numpy as np
 
 from gate.errors import InfraError, InputError
 from gate.files import atomic_open
-from gate.inputs.traffic import START_GAP_US, Request, TensorSpec, Traffic, raw_bytes
+from gate.inputs.parsing import raw_bytes
+from gate.inputs.traffic import Request, TensorSpec, Traffic
+
+#: perf_analyzer's first request waits this long after start (µs), so the first measured
+#: request is not sent while the client is still setting up.
+START_GAP_US = 1000
 
 
 @dataclass(frozen=True)
