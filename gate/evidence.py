@@ -66,6 +66,15 @@ class MemoryRun(_Model):
     )
 
 
+class PerfAnalyzerRetry(_Model):
+    """One perf_analyzer attempt that failed and was retried: why, and what it cost."""
+
+    attempt: int
+    reason: str = Field(description="no exit within the timeout, an exit code, a bad export")
+    seconds: float = Field(description="wall time the failed attempt took")
+    timeout_s: float = Field(description="the timeout that attempt ran under")
+
+
 class ThroughputLevel(_Model):
     """Closed-loop throughput at one concurrency level: inferences/s per window."""
 
@@ -76,6 +85,9 @@ class ThroughputLevel(_Model):
     seconds: float = Field(description="time from the first to the last measured completion")
     perf_analyzer_args: list[str] = Field(default_factory=list)
     attempts: int = 1
+    retries: list[PerfAnalyzerRetry] = Field(
+        default_factory=list, description="the failed attempts before the one measured"
+    )
 
 
 class ThroughputRun(_Model):
@@ -98,6 +110,11 @@ class PerfAnalyzerInfo(_Model):
     attempts: int
     stderr_tail: str = ""
     client_summary: str = ""
+    retries: list[PerfAnalyzerRetry] = Field(
+        default_factory=list, description="the failed attempts before the one measured"
+    )
+    seconds: float = Field(0.0, description="wall time of the measured attempt")
+    timeout_s: float = Field(0.0, description="the timeout the measured attempt ran under")
 
 
 class LatencyRun(_Model):
@@ -124,6 +141,10 @@ class ABBlock(_Model):
     start: int
     stop: int
     started_at: str = ""
+    attempts: int = 1
+    retries: list[PerfAnalyzerRetry] = Field(
+        default_factory=list, description="perf_analyzer attempts of this block that failed"
+    )
 
 
 class ABInfo(_Model):

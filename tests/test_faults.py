@@ -121,15 +121,17 @@ def test_server_killed_mid_replay_is_exit_3(
 # --------------------------------------------------------------------------------------
 
 
-def pa_wrapper(tmp_path: Path, *, fault: str, times: int) -> Path:
-    """A perf_analyzer that misbehaves on its first ``times`` measuring calls, then runs the
-    real binary. ``--version`` (the gate's probe) always passes through."""
+def pa_wrapper(tmp_path: Path, *, fault: str, times: int = 0, calls: tuple[int, ...] = ()) -> Path:
+    """A perf_analyzer that misbehaves on its first ``times`` measuring calls, or on the
+    calls numbered in ``calls``, and otherwise runs the real binary. ``--version`` (the
+    gate's probe) always passes through."""
     from gate.tools import find_perf_analyzer
 
     real = find_perf_analyzer()
     ld = real.env.get("LD_LIBRARY_PATH", "")
     counter = tmp_path / "pa-calls"
     action = {"hang": "exec sleep 3600", "crash": "kill -SEGV $$"}[fault]
+    chosen = " ".join(str(c) for c in calls)
     script = tmp_path / "perf_analyzer"
     script.write_text(
         f"""#!/bin/sh
@@ -137,6 +139,7 @@ export LD_LIBRARY_PATH="{ld}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}"
 if [ "$1" != "--version" ]; then
   n=$(($(cat {counter} 2>/dev/null || echo 0) + 1)); echo $n > {counter}
   if [ $n -le {times} ]; then {action}; fi
+  case " {chosen} " in *" $n "*) {action};; esac
 fi
 exec {real.path} "$@"
 """
@@ -168,9 +171,49 @@ def test_perf_analyzer_hang_is_killed_and_retried_verdict_stands(
     assert run["verdict"] in ("PASS", "BLOCKED")
     (lr,) = run["runs"]  # type: ignore[misc]
     assert lr["perf_analyzer"]["attempts"] == 2
+    (retry,) = lr["perf_analyzer"]["retries"]
+    assert retry["reason"].startswith("no exit within")
+    assert any("perf_analyzer was retried in replay #1" in w for w in run["warnings"])  # type: ignore[attr-defined]
     assert len(lr["latencies_us"]) == 400
     assert not alive(res.children), "the hung perf_analyzer (sleep) must be killed"
     assert store_digest(store) == before
+
+
+def test_perf_analyzer_hang_in_one_ab_block_is_bounded_and_reported(
+    tmp_path: Path, tools_ready: None
+) -> None:
+    """measure.timeout_s stays at 300 s, yet the block whose perf_analyzer hangs (its 3rd
+    call) is killed after the timeout its half second of traffic gives, retried, and said
+    in the block's evidence, the stage detail and the run's warnings."""
+    wrapper = pa_wrapper(tmp_path, fault="hang", calls=(3,))
+    cfg = write_config(
+        tmp_path / "gate.yaml",
+        store=tmp_path / "store",
+        reports=tmp_path / "r",
+        policy=_aa_policy(tmp_path),
+    )
+    text = cfg.read_text().replace("timeout_s: 120", "timeout_s: 300")
+    text = text.replace("measure:\n", f"measure:\n  perf_analyzer: {wrapper}\n")
+    v1 = FIXTURES / "models" / "v1" / "demo"
+    text = text.replace("baseline:\n", f"baseline:\n  model_dir: {v1}\n  ab_block_size: 100\n", 1)
+    cfg.write_text(text)
+    res = run_gate("check", str(cfg), timeout=280)
+    assert res.returncode == 0, res.output
+    run = _run_json(tmp_path / "r")
+    blocks = run["ab"]["blocks"]  # type: ignore[index]
+    assert [b["attempts"] for b in blocks] == [1, 1, 2, 1, 1, 1, 1, 1]
+    (retry,) = blocks[2]["retries"]
+    assert retry["reason"].startswith("no exit within") and "(killed)" in retry["reason"]
+    assert retry["timeout_s"] <= 20  # from the block's work, not the 300 s cap
+    warned = [w for w in run["warnings"] if "perf_analyzer was retried" in w]  # type: ignore[attr-defined]
+    assert warned == [
+        f"perf_analyzer was retried in A/B block 3 (arm {blocks[2]['arm']}, requests 100-199): "
+        f"1 failed attempt(s) retried, {retry['seconds']:.1f} s lost (attempt 1: {retry['reason']})"
+    ]
+    stage = next(s for s in run["stages"] if s["name"] == "replay (A/B)")  # type: ignore[attr-defined]
+    assert "1 failed attempt(s) retried" in stage["detail"]
+    assert "perf_analyzer was retried" in (tmp_path / "r" / "summary.md").read_text()
+    assert not alive(res.children), "the hung perf_analyzer (sleep) must be killed"
 
 
 def test_perf_analyzer_that_always_hangs_is_exit_3(

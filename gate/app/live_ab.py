@@ -20,7 +20,12 @@ from gate.evidence import ABBlock, ABInfo, LatencyRun
 from gate.inputs.model import model_digest, resolve_baseline_model
 from gate.inputs.traffic import validate_against_model
 from gate.measure.latency import ReplaySpec, replay
-from gate.measure.perf_analyzer import PerfAnalyzerInputs, write_perf_analyzer_inputs
+from gate.measure.perf_analyzer import (
+    Pace,
+    PerfAnalyzerInputs,
+    retry_note,
+    write_perf_analyzer_inputs,
+)
 from gate.result import now_iso
 from gate.servers import open_server
 from gate.tools import find_perf_analyzer, find_tritonserver
@@ -99,6 +104,7 @@ def measure_ab(run: Run, prep: Prepared, config_path: Path, baseline_dir: Path) 
                     run.result.environment.setdefault("concurrency", "ab-blocks")
             inputs: dict[tuple[int, int], tuple[PerfAnalyzerInputs, list[int] | None]] = {}
             seen: set[str] = set()
+            pace = Pace()  # perf_analyzer's seconds per request here: bounds hangs
             with run.stage("replay (A/B)") as st:
                 for k, (arm, start, stop) in enumerate(ab_schedule(n, bs)):
                     warm = (
@@ -134,7 +140,7 @@ def measure_ab(run: Run, prep: Prepared, config_path: Path, baseline_dir: Path) 
                     )
                     started = now_iso()
                     try:
-                        lr = replay(pa, spec, work / "pa", index=k, intervals_us=iv)
+                        lr = replay(pa, spec, work / "pa", index=k, intervals_us=iv, pace=pace)
                     except GateError as e:
                         if not server.is_alive():
                             e.message = (
@@ -151,9 +157,12 @@ def measure_ab(run: Run, prep: Prepared, config_path: Path, baseline_dir: Path) 
                             start=start,
                             stop=stop,
                             started_at=started,
+                            attempts=lr.perf_analyzer.attempts if lr.perf_analyzer else 1,
+                            retries=lr.perf_analyzer.retries if lr.perf_analyzer else [],
                         )
                     )
                 st.detail = f"{n} requests x 2 arms in {len(info.blocks)} blocks of {bs}"
+                st.detail += retry_note([r for b in info.blocks for r in b.retries])
         except BaseException:
             run.result.server_log_tail = server.log_tail()
             raise

@@ -41,7 +41,12 @@ from gate.judge.resources import explain
 from gate.judge.throughput import throughput_checks
 from gate.measure.latency import ReplaySpec, replay
 from gate.measure.memory import MemoryRecorder, server_args
-from gate.measure.perf_analyzer import write_perf_analyzer_inputs
+from gate.measure.perf_analyzer import (
+    Pace,
+    retry_note,
+    retry_warnings,
+    write_perf_analyzer_inputs,
+)
 from gate.measure.throughput import ThroughputSpec, measure_throughput
 from gate.result import (
     BaselineRef,
@@ -247,6 +252,7 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
         work = Path(tmp)
         pa_inputs = None
         intervals: list[int] | None = None
+        pace = Pace()  # perf_analyzer's seconds per request on this model: bounds hangs
         for i in range(runs):
             log_path = run.log_dir / f"server-{label}-{i + 1}.log"
             server = open_server(
@@ -312,7 +318,7 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
                     )
                     try:
                         with mem.during_replay() if mem else contextlib.nullcontext():
-                            lr = replay(pa, spec, work, index=i, intervals_us=intervals)
+                            lr = replay(pa, spec, work, index=i, intervals_us=intervals, pace=pace)
                     except GateError as e:
                         if not server.is_alive():
                             e.message = (
@@ -323,8 +329,10 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
                         raise
                     lr.server_log = str(log_path)
                     out.append(lr)
-                    tries = lr.perf_analyzer.attempts if lr.perf_analyzer else 1
+                    pa_info = lr.perf_analyzer
+                    tries = pa_info.attempts if pa_info else 1
                     st.detail = f"{len(lr.latencies_us)} requests, {tries} attempt(s)"
+                    st.detail += retry_note(pa_info.retries if pa_info else [])
                 if i == 0 and prep.accuracy is not None:
                     # after the replay, in the same server: accuracy requests never overlap it
                     with run.stage("accuracy") as st:
@@ -354,12 +362,14 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
                             retries=cfg.measure.retries,
                             max_threads=cfg.measure.max_threads,
                         )
-                        tr = measure_throughput(pa, tspec, prep.policy.throughput, work, index=i)
+                        tr = measure_throughput(
+                            pa, tspec, prep.policy.throughput, work, index=i, pace=pace
+                        )
                         run.result.throughput.append(tr)
                         st.detail = ", ".join(
                             f"c={lv.concurrency}: {sum(lv.windows) / len(lv.windows):.0f}/s"
                             for lv in tr.levels
-                        )
+                        ) + retry_note([r for lv in tr.levels for r in lv.retries])
             except BaseException:
                 run.result.server_log_tail = server.log_tail()
                 raise
@@ -375,6 +385,7 @@ def measure(run: Run, prep: Prepared, runs: int, *, label: str) -> list[LatencyR
 
 
 def _finish(run: Run) -> RunResult:
+    run.result.warnings.extend(retry_warnings(run.result))
     run.result.finished_at = now_iso()
     return run.result
 

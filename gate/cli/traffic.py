@@ -70,8 +70,8 @@ def _import(
     payloads: Path | None,
 ) -> tuple[Traffic, list[str]]:
     """The imported traffic and the importer's warnings."""
-    from gate.inputs.trace import import_triton_trace
     from gate.inputs.importers import import_perf_analyzer_json
+    from gate.inputs.trace import import_triton_trace
     from gate.inputs.traffic import read_traffic
 
     if (_detect(src[0]) if kind == "auto" else kind) == "triton-trace":
