@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gate.errors import InputError
 from gate.inputs.parsing import (
     Array,
@@ -20,7 +22,7 @@ from gate.inputs.parsing import (
     decode_data,
     dims_match,
     fmt_shape,
-    frozen,
+    named_tensors,
     nested_shape,
     parse_shape,
     read_json_file,
@@ -93,21 +95,17 @@ def _entry_inputs(entry: Any, specs: Sequence[TensorSpec], where: str) -> dict[s
         )
     if not isinstance(entry, dict):
         raise FieldProblem(where, "must be an object mapping input names", "fix the entry")
-    names = {s.name for s in specs}
-    for name in entry:
-        if name not in names:
-            raise FieldProblem(
-                f"{where}.{name}",
-                "not one of the given inputs",
-                f"inputs are {', '.join(s.name for s in specs)}",
-            )
-    arrays: dict[str, Array] = {}
-    for spec in specs:
-        if spec.name not in entry:
-            raise FieldProblem(f"{where}.{spec.name}", "missing input", "add it")
-        arr = _import_tensor(entry[spec.name], spec, f"{where}.{spec.name}")
-        arrays[spec.name] = frozen(arr.reshape((1, *arr.shape)))
-    return arrays
+    return named_tensors(
+        entry,
+        specs,
+        f"{where}.",
+        lambda value, spec, fld: _import_tensor(value, spec, fld)[np.newaxis],
+        unknown=lambda _: (
+            "not one of the given inputs",
+            f"inputs are {', '.join(s.name for s in specs)}",
+        ),
+        missing_hint="add it",
+    )
 
 
 def _import_tensor(value: Any, spec: TensorSpec, fld: str) -> Array:

@@ -16,9 +16,9 @@ import json
 import math
 import struct
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,14 @@ import numpy.typing as npt
 from gate.errors import InputError
 
 Array = npt.NDArray[Any]
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_Spec = TypeVar("_Spec", bound=_Named)
 
 #: Triton datatype -> numpy dtype of the decoded array. Explicitly little-endian: that is the
 #: byte order of ``b64`` payloads and of Triton's binary tensor protocol.
@@ -239,6 +247,33 @@ def unknown_keys(obj: Mapping[str, Any], allowed: Sequence[str], prefix: str) ->
                 "unknown key",
                 f"remove it or correct its spelling (allowed here: {', '.join(allowed)})",
             )
+
+
+def named_tensors(
+    raw: Mapping[str, Any],
+    specs: Sequence[_Spec],
+    prefix: str,
+    parse: Callable[[Any, _Spec, str], Array],
+    *,
+    unknown: Callable[[str], tuple[str, str]],
+    missing_hint: str,
+) -> dict[str, Array]:
+    """One read-only array per spec from ``raw`` (name → tensor), each read by ``parse``.
+
+    A name that is no spec's is refused with ``unknown(name)`` (message, hint), a spec
+    ``raw`` lacks with ``missing_hint``: a request carries exactly the declared inputs.
+    """
+    known = {s.name for s in specs}
+    for name in raw:
+        if name not in known:
+            raise FieldProblem(f"{prefix}{name}", *unknown(name))
+    arrays: dict[str, Array] = {}
+    for spec in specs:
+        fld = f"{prefix}{spec.name}"
+        if spec.name not in raw:
+            raise FieldProblem(fld, "missing input", missing_hint)
+        arrays[spec.name] = frozen(parse(raw[spec.name], spec, fld))
+    return arrays
 
 
 def meta_dtype(value: Any) -> str:

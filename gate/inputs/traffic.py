@@ -54,9 +54,9 @@ from gate.inputs.parsing import (
     decode_data,
     dims_match,
     fmt_shape,
-    frozen,
     is_int,
     meta_dtype,
+    named_tensors,
     numbered_lines,
     parse_shape,
     raw_bytes,
@@ -296,20 +296,18 @@ def _parse_request(obj: dict[str, Any], specs: Sequence[TensorSpec]) -> Request:
         raise FieldProblem(
             "inputs", f"must be an object, got {short(raw_inputs)}", "map input names to tensors"
         )
-    known = {s.name for s in specs}
-    for name in raw_inputs:
-        if name not in known:
-            raise FieldProblem(
-                f"inputs.{name}",
-                "input is not declared in the header",
-                f"remove it or add it to the header (declared: {', '.join(sorted(known))})",
-            )
-    arrays: dict[str, Array] = {}
-    for spec in specs:
-        fld = f"inputs.{spec.name}"
-        if spec.name not in raw_inputs:
-            raise FieldProblem(fld, "missing input", "every request must carry every header input")
-        arrays[spec.name] = frozen(_parse_tensor(raw_inputs[spec.name], spec, fld))
+    declared = ", ".join(sorted(s.name for s in specs))
+    arrays = named_tensors(
+        raw_inputs,
+        specs,
+        "inputs.",
+        _parse_tensor,
+        unknown=lambda _: (
+            "input is not declared in the header",
+            f"remove it or add it to the header (declared: {declared})",
+        ),
+        missing_hint="every request must carry every header input",
+    )
     return Request(t_us, arrays)
 
 

@@ -25,13 +25,13 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gate.errors import InfraError, ServerError
 from gate.servers.local import LocalServer, free_port
+from gate.servers.tritonserver import flags
 
 if TYPE_CHECKING:
     from gate.config.config import LauncherConfig
@@ -45,8 +45,6 @@ LABEL_HOST = "gate.owner_host"
 
 _CONTAINER_REPO = "/models"
 _PORT_ATTEMPTS = 3
-_READY_POLL_S = 0.2
-_LOG_LINES_IN_ERRORS = 20
 
 
 class DockerError(InfraError):
@@ -229,9 +227,14 @@ def cleanup(docker_host: str | None = None, *, dry_run: bool = False) -> list[Le
 class DockerServer(LocalServer):
     """Context manager: run tritonserver in a labelled container, always remove it.
 
-    Reuses the local launcher's HTTP control (load, metadata, readiness) unchanged: with
-    host networking the container's server is just another server on 127.0.0.1.
+    Reuses the local launcher's control (load, metadata, readiness) unchanged: with host
+    networking the container's server is just another server on 127.0.0.1.
     """
+
+    what = "the tritonserver container"
+    log_name = "container log"
+    log_lines_in_errors = 20
+    ready_poll_s = 0.2
 
     def __init__(
         self,
@@ -262,22 +265,16 @@ class DockerServer(LocalServer):
 
     def command(self) -> list[str]:
         """tritonserver's arguments inside the container."""
-        argv = [
+        return [
             "tritonserver",
-            f"--model-repository={_CONTAINER_REPO}",
-            "--model-control-mode=explicit",
-            "--strict-readiness=true",
-            "--exit-on-error=true",
-            f"--http-port={self.http_port}",
-            "--http-address=127.0.0.1",
-            f"--grpc-port={self.grpc_port}",
-            "--grpc-address=127.0.0.1",
-            f"--metrics-port={self.metrics_port}",
-            "--metrics-address=127.0.0.1",
-            "--allow-metrics=true",
-            "--log-verbose=0",
+            *flags(
+                repository=_CONTAINER_REPO,
+                http_port=self.http_port,
+                grpc_port=self.grpc_port,
+                metrics_port=self.metrics_port,
+            ),
+            *self.extra_args,
         ]
-        return argv + list(self.extra_args)
 
     def run_kwargs(self, host_gpus: bool) -> dict[str, Any]:
         """Everything ``containers.run`` gets besides the image (tested as a value)."""
@@ -348,25 +345,11 @@ class DockerServer(LocalServer):
                     continue
                 raise
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            status, code = self._status()
-            if status in ("exited", "dead", "gone"):
-                raise ServerError(
-                    f"the tritonserver container exited with code {code} during startup: "
-                    f"{self.last_error() or 'see its log'}",
-                    hint=f"read the container log {self.log_path}",
-                    details=self.log_tail(_LOG_LINES_IN_ERRORS),
-                )
-            if status == "running" and self._http("GET", "/v2/health/ready", timeout=1.0)[0] == 200:
-                return
-            time.sleep(_READY_POLL_S)
-        raise ServerError(
-            f"the tritonserver container did not become ready within {self.startup_timeout_s:g}s",
-            hint="raise launcher.startup_timeout_s or read the container log " + str(self.log_path),
-            details=self.log_tail(_LOG_LINES_IN_ERRORS),
-        )
+    def _exit_code(self) -> int | str | None:
+        status, code = self._status()
+        if status in ("exited", "dead", "gone"):
+            return code if code is not None else status
+        return None
 
     def _status(self) -> tuple[str, int | None]:
         if self.container is None:

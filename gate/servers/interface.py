@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+_S = TypeVar("_S", bound="ServerBase")
 
 
 class ServerHandle(Protocol):
@@ -51,3 +53,30 @@ class Launcher(ServerHandle, Protocol):
     ) -> None: ...
 
     def stop(self) -> None: ...
+
+
+class ServerBase:
+    """What every launcher does on ``with``: enter starts the server (and tears down what a
+    failed start left), exit stops it, whatever happened inside."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _S) -> _S:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -9,20 +9,18 @@ the CLI turns SIGTERM into the same path.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from gate.errors import ServerError
+from gate.servers.interface import ServerBase
+from gate.servers.tritonserver import Control, flags
 from gate.signals import deferred_signals
 from gate.tools import Tool
 
@@ -49,8 +47,14 @@ def _error_lines(log: str, limit: int = 6) -> str:
     return "\n".join(errs[-limit:])
 
 
-class LocalServer:
+class LocalServer(ServerBase):
     """Context manager: start tritonserver, wait until ready, always stop the process group."""
+
+    #: how messages name the server and its log, and how much of the log they carry
+    what = "tritonserver"
+    log_name = "server log"
+    log_lines_in_errors = 80
+    ready_poll_s = _READY_POLL_S
 
     def __init__(
         self,
@@ -75,42 +79,18 @@ class LocalServer:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def __enter__(self) -> LocalServer:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def _argv(self) -> list[str]:
-        argv = [
+        return [
             str(self.tool.path),
-            f"--model-repository={self.repository.resolve()}",
-            "--model-control-mode=explicit",
-            "--strict-readiness=true",
-            "--exit-on-error=true",
-            f"--http-port={self.http_port}",
-            "--http-address=127.0.0.1",
-            f"--grpc-port={self.grpc_port}",
-            "--grpc-address=127.0.0.1",
-            f"--metrics-port={self.metrics_port}",
-            "--metrics-address=127.0.0.1",
-            "--allow-metrics=true",
-            "--log-verbose=0",
+            *flags(
+                repository=str(self.repository.resolve()),
+                http_port=self.http_port,
+                grpc_port=self.grpc_port,
+                metrics_port=self.metrics_port,
+                backend_dir=self.tool.backend_dir,
+            ),
+            *self.extra_args,
         ]
-        if self.tool.backend_dir is not None:
-            argv.append(f"--backend-directory={self.tool.backend_dir}")
-        argv += list(self.extra_args)
-        return argv
 
     def _env(self) -> dict[str, str]:
         env = self.tool.environ()
@@ -165,24 +145,31 @@ class LocalServer:
                 raise
 
     def _wait_ready(self) -> None:
-        assert self.proc is not None
+        """Until the server says it is ready (tritonclient's ``is_server_ready``), it exits
+        (ServerError with its own error lines), or the startup timeout passes."""
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            code = self._exit_code()
+            if code is not None:
                 raise ServerError(
-                    f"tritonserver exited with code {self.proc.returncode} during startup: "
-                    f"{self.last_error() or 'see the server log'}",
-                    hint=f"read the server log {self.log_path}",
-                    details=self.log_tail(),
+                    f"{self.what} exited with code {code} during startup: "
+                    f"{self.last_error() or 'see its log'}",
+                    hint=f"read the {self.log_name} {self.log_path}",
+                    details=self.log_tail(self.log_lines_in_errors),
                 )
-            if self._http("GET", "/v2/health/ready", timeout=1.0)[0] == 200:
+            if self.control.asks("is_server_ready", timeout=1.0):
                 return
-            time.sleep(_READY_POLL_S)
+            time.sleep(self.ready_poll_s)
         raise ServerError(
-            f"tritonserver did not become ready within {self.startup_timeout_s:g}s",
-            hint="raise launcher.startup_timeout_s or read the server log " + str(self.log_path),
-            details=self.log_tail(),
+            f"{self.what} did not become ready within {self.startup_timeout_s:g}s",
+            hint=f"raise launcher.startup_timeout_s or read the {self.log_name} {self.log_path}",
+            details=self.log_tail(self.log_lines_in_errors),
         )
+
+    def _exit_code(self) -> int | str | None:
+        """The server's exit code once it has exited during startup, else None."""
+        assert self.proc is not None
+        return self.proc.poll()
 
     def stop(self) -> None:
         """SIGTERM the process group, wait, then SIGKILL it. Idempotent."""
@@ -236,30 +223,16 @@ class LocalServer:
     def is_alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def _http(
-        self, method: str, path: str, *, timeout: float, body: bytes | None = None
-    ) -> tuple[int, bytes]:
-        req = urllib.request.Request(f"http://{self.http_url}{path}", data=body, method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return int(resp.status), resp.read()
-        except urllib.error.HTTPError as e:
-            return int(e.code), e.read()
-        except (urllib.error.URLError, OSError, TimeoutError):
-            return 0, b""
-
-    def _client(self, timeout: float) -> Any:
-        import tritonclient.http as httpclient
-
-        return httpclient.InferenceServerClient(
-            self.http_url, connection_timeout=timeout, network_timeout=timeout
-        )
+    @property
+    def control(self) -> Control:
+        """tritonclient calls to this server (its ports are known once it started)."""
+        return Control(self.http_url, timeout_s=10.0)
 
     def load_model(self, name: str) -> None:
         """Load through tritonclient; a failure carries the server's own error message."""
         from tritonclient.utils import InferenceServerException
 
-        client = self._client(self.load_timeout_s)
+        client = self.control.client(self.load_timeout_s)
         try:
             client.load_model(name)
         except InferenceServerException as e:
@@ -276,40 +249,31 @@ class LocalServer:
             ) from None
         finally:
             client.close()
-        if not self._model_ready(name):
+        if not self.control.asks("is_model_ready", name):
             raise ServerError(
                 f"model '{name}' is not ready after loading: {self.last_error()}",
                 details=self.log_tail(),
             )
 
-    def _model_ready(self, name: str) -> bool:
-        return self._http("GET", f"/v2/models/{name}/ready", timeout=5.0)[0] == 200
-
     def unload_model(self, name: str) -> None:
-        self._http("POST", f"/v2/repository/models/{name}/unload", timeout=30.0, body=b"{}")
+        with contextlib.suppress(ServerError):  # teardown: the server may be gone already
+            self.control.call(f"unloading model '{name}'", "unload_model", name, timeout=30.0)
 
-    def _get_json(self, path: str) -> dict[str, Any]:
-        code, body = self._http("GET", path, timeout=10.0)
-        if code != 200:
-            raise ServerError(
-                f"GET {path} answered {code}: {body[:200].decode(errors='replace')}",
-                details=self.log_tail(),
-            )
-        data = json.loads(body)
-        if not isinstance(data, dict):
-            raise ServerError(f"GET {path}: unexpected answer")
-        return data
+    def _json(self, what: str, fn: str, *args: str) -> dict[str, Any]:
+        try:
+            return self.control.json(what, fn, *args)
+        except ServerError as e:
+            e.details = self.log_tail()
+            raise
 
     def model_metadata(self, name: str, version: str = "") -> dict[str, Any]:
-        v = f"/versions/{version}" if version else ""
-        return self._get_json(f"/v2/models/{name}{v}")
+        return self._json(f"metadata of model '{name}'", "get_model_metadata", name, version)
 
     def model_config(self, name: str, version: str = "") -> dict[str, Any]:
-        v = f"/versions/{version}" if version else ""
-        return self._get_json(f"/v2/models/{name}{v}/config")
+        return self._json(f"config of model '{name}'", "get_model_config", name, version)
 
     def server_metadata(self) -> dict[str, Any]:
-        return self._get_json("/v2")
+        return self._json("server metadata", "get_server_metadata")
 
     # -- logs --------------------------------------------------------------------------
 

@@ -13,16 +13,17 @@ point it at the same model files the server serves.
 from __future__ import annotations
 
 import contextlib
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 from gate.errors import ServerError
+from gate.servers.interface import ServerBase
+from gate.servers.tritonserver import Control
 
 _NOT_EXPLICIT = "not allowed"
 
 
-class RemoteServer:
+class RemoteServer(ServerBase):
     """Context manager over an existing server; enter checks it is live, exit unloads what
     this run loaded (explicit mode only) and nothing else."""
 
@@ -32,24 +33,12 @@ class RemoteServer:
         self.scheme = parts.scheme
         self.address = parts.netloc
         self.load_timeout_s = load_timeout_s
-        self.timeout_s = timeout_s
+        self.control = Control(self.address, grpc=self.scheme == "grpc", timeout_s=timeout_s)
         self.explicit: bool | None = None
         self.loaded_by_us: list[str] = []
         self.notes: list[str] = []
 
     # -- lifecycle ---------------------------------------------------------------------
-
-    def __enter__(self) -> RemoteServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         if not self.is_alive():
@@ -64,35 +53,6 @@ class RemoteServer:
             with contextlib.suppress(Exception):
                 self.unload_model(name)
         self.loaded_by_us = []
-
-    # -- client ------------------------------------------------------------------------
-
-    def _client(self, timeout: float) -> Any:
-        if self.scheme == "grpc":
-            import tritonclient.grpc as grpcclient
-
-            return grpcclient.InferenceServerClient(self.address)
-        import tritonclient.http as httpclient
-
-        return httpclient.InferenceServerClient(
-            self.address, connection_timeout=timeout, network_timeout=timeout
-        )
-
-    def _call(self, what: str, fn: str, *args: Any, timeout: float | None = None, **kw: Any) -> Any:
-        from tritonclient.utils import InferenceServerException
-
-        client = self._client(timeout or self.timeout_s)
-        try:
-            if self.scheme == "grpc":
-                kw.setdefault("client_timeout", timeout or self.timeout_s)
-            return getattr(client, fn)(*args, **kw)
-        except InferenceServerException as e:
-            raise ServerError(f"{what} on {self.url}: {e.message()}") from None
-        except Exception as e:
-            raise ServerError(f"{what} on {self.url} failed: {e}") from None
-        finally:
-            with contextlib.suppress(Exception):
-                client.close()
 
     # -- ServerHandle ------------------------------------------------------------------
 
@@ -110,21 +70,17 @@ class RemoteServer:
         return "grpc" if self.scheme == "grpc" else "http"
 
     def is_alive(self) -> bool:
-        try:
-            return bool(self._call("liveness", "is_server_live", timeout=5))
-        except ServerError:
-            return False
+        return self.control.asks("is_server_live")
 
     def _ready(self, name: str) -> bool:
-        try:
-            return bool(self._call("readiness", "is_model_ready", name, timeout=5))
-        except ServerError:
-            return False
+        return self.control.asks("is_model_ready", name)
 
     def load_model(self, name: str) -> None:
         was_ready = self._ready(name)
         try:
-            self._call(f"loading model '{name}'", "load_model", name, timeout=self.load_timeout_s)
+            self.control.call(
+                f"loading model '{name}'", "load_model", name, timeout=self.load_timeout_s
+            )
             self.explicit = True
         except ServerError as e:
             if _NOT_EXPLICIT not in e.message:
@@ -152,27 +108,16 @@ class RemoteServer:
 
     def unload_model(self, name: str) -> None:
         if self.explicit:
-            self._call(f"unloading model '{name}'", "unload_model", name)
+            self.control.call(f"unloading model '{name}'", "unload_model", name)
 
     def model_metadata(self, name: str, version: str = "") -> dict[str, Any]:
-        if self.scheme != "grpc":
-            return dict(self._call("model metadata", "get_model_metadata", name, version))
-        out = dict(self._call("model metadata", "get_model_metadata", name, version, as_json=True))
-        # protobuf JSON writes int64 shapes as strings: make them look like the HTTP answer
-        for key in ("inputs", "outputs"):
-            for t in out.get(key, []):
-                t["shape"] = [int(d) for d in t.get("shape", [])]
-        return out
+        return self.control.json("model metadata", "get_model_metadata", name, version)
 
     def model_config(self, name: str, version: str = "") -> dict[str, Any]:
-        if self.scheme == "grpc":
-            out = self._call("model config", "get_model_config", name, version, as_json=True)
-            return dict(out.get("config", out))
-        return dict(self._call("model config", "get_model_config", name, version))
+        return self.control.json("model config", "get_model_config", name, version)
 
     def server_metadata(self) -> dict[str, Any]:
-        kw: dict[str, Any] = {"as_json": True} if self.scheme == "grpc" else {}
-        return dict(self._call("server metadata", "get_server_metadata", **kw))
+        return self.control.json("server metadata", "get_server_metadata")
 
     def log_tail(self, lines: int = 80) -> str:
         return ""  # the remote server's log is not ours to read
