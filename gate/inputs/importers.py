@@ -18,8 +18,7 @@ from gate.errors import InputError
 from gate.inputs.parsing import (
     Array,
     FieldProblem,
-    decode_b64,
-    decode_data,
+    decode_payload,
     dims_match,
     fmt_shape,
     named_tensors,
@@ -140,6 +139,4 @@ def _import_tensor(value: Any, spec: TensorSpec, fld: str) -> Array:
                     "add a 'shape' to the entry",
                 )
             shape = nested
-    if kind == "b64":
-        return decode_b64(payload, spec.datatype, shape, fld + ".b64")
-    return decode_data(payload, spec.datatype, shape, fld + ".content")
+    return decode_payload(payload, spec.datatype, shape, f"{fld}.{kind}", b64=kind == "b64")

@@ -232,6 +232,15 @@ def decode_data(value: Any, datatype: str, shape: tuple[int, ...], fld: str) -> 
     return arr.reshape(shape)
 
 
+def decode_payload(
+    payload: Any, datatype: str, shape: tuple[int, ...], fld: str, *, b64: bool
+) -> Array:
+    """A tensor's payload in either form: base64 raw bytes, or a list of values."""
+    if b64:
+        return decode_b64(payload, datatype, shape, fld)
+    return decode_data(payload, datatype, shape, fld)
+
+
 def frozen(arr: Array) -> Array:
     """``arr`` made read-only: recorded payloads are never changed after reading."""
     arr.flags.writeable = False

@@ -50,8 +50,7 @@ from gate.inputs.parsing import (
     DTYPES,
     Array,
     FieldProblem,
-    decode_b64,
-    decode_data,
+    decode_payload,
     dims_match,
     fmt_shape,
     is_int,
@@ -334,9 +333,8 @@ def _parse_tensor(value: Any, spec: TensorSpec, fld: str) -> Array:
             "needs exactly one of 'b64' or 'data'" + (", got both" if has_b64 else ""),
             "keep one payload encoding per tensor",
         )
-    if has_b64:
-        return decode_b64(value["b64"], spec.datatype, shape, fld + ".b64")
-    return decode_data(value["data"], spec.datatype, shape, fld + ".data")
+    kind = "b64" if has_b64 else "data"
+    return decode_payload(value[kind], spec.datatype, shape, f"{fld}.{kind}", b64=has_b64)
 
 
 def read_traffic(path: Path) -> Traffic:

@@ -24,6 +24,7 @@ from gate.measure.perf_analyzer import (
     PerfAnalyzerInputs,
     clean,
     client_summary,
+    invocation,
     read_export,
     run_with_retries,
 )
@@ -50,13 +51,10 @@ class ReplaySpec:
     concurrency: int = 1  # requests in flight when the traffic has no schedule
 
     def invocation(self) -> Invocation:
-        return Invocation(
-            model=self.model,
-            version=self.version,
-            url=self.url,
-            protocol=self.protocol,
-            input_data=self.inputs.input_data,
-            requests=self.inputs.total_requests,
+        return invocation(
+            self,
+            self.inputs.input_data,
+            self.inputs.total_requests,
             batch_size=self.inputs.batch_size,
             max_threads=self.max_threads,
             intervals=self.inputs.intervals,

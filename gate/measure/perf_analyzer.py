@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -241,6 +241,44 @@ class Invocation:
         else:
             argv += ["--concurrency-range", str(self.concurrency)]
         return argv
+
+
+class Target(Protocol):
+    """Where a job sends its requests (``ReplaySpec`` and ``ThroughputSpec`` both say)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def version(self) -> str | None: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def protocol(self) -> str: ...
+
+
+def invocation(
+    target: Target,
+    input_data: Path,
+    requests: int,
+    *,
+    batch_size: int,
+    max_threads: int,
+    intervals: Path | None = None,
+    concurrency: int = 1,
+) -> Invocation:
+    """The job sending ``requests`` of ``input_data`` to ``target``."""
+    return Invocation(
+        target.model,
+        target.version,
+        target.url,
+        target.protocol,
+        input_data,
+        requests,
+        batch_size,
+        max_threads,
+        intervals,
+        concurrency,
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import numpy as np
 from gate.config.policy import ThroughputPolicy
 from gate.errors import MeasurementError
 from gate.evidence import ThroughputLevel, ThroughputRun
-from gate.measure.perf_analyzer import Invocation, Pace, read_export, run_with_retries
+from gate.measure.perf_analyzer import Pace, invocation, read_export, run_with_retries
 
 if TYPE_CHECKING:
     from gate.tools import Tool
@@ -80,13 +80,10 @@ def measure_level(
     """One concurrency level; a hang, a crash or a bad export is retried ``spec.retries``
     times."""
     total, _ = plan(policy, concurrency)
-    job = Invocation(
-        model=spec.model,
-        version=spec.version,
-        url=spec.url,
-        protocol=spec.protocol,
-        input_data=spec.input_data,
-        requests=total,
+    job = invocation(
+        spec,
+        spec.input_data,
+        total,
         batch_size=spec.batch_size,
         # synchronous requests: one thread per request in flight
         max_threads=max(spec.max_threads, concurrency),
