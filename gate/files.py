@@ -1,4 +1,5 @@
-"""Files written whole or not at all: the one atomic write every store, report and cache uses.
+"""Files written whole or not at all, and locks between gate processes: the one atomic
+write and the one file lock every store, report, history and cache uses.
 
 Readers (a concurrent gate run, CI caching, a person opening the report) see the old file or
 the whole new one, never a part. New files get the usual permissions (0666 minus the umask),
@@ -13,6 +14,8 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+from gate.errors import InfraError
 
 
 @contextlib.contextmanager
@@ -47,3 +50,31 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     """Write ``data`` (text as UTF-8) to ``path`` atomically."""
     with atomic_open(path) as f:
         f.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, *, timeout_s: float | None = None, what: str = "lock") -> Iterator[None]:
+    """Hold an exclusive lock on the lock file ``path`` (created, with its folder, if missing).
+
+    A ``flock`` through the ``filelock`` package: the kernel drops it when the holder dies,
+    so a killed job never leaves a stale lock behind, and waiters share one inode because
+    the file stays in place. ``timeout_s`` None waits for as long as it takes; otherwise an
+    InfraError (exit 3) says another gate process has held ``what`` for that long.
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(path), timeout=-1 if timeout_s is None else timeout_s)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except Timeout:
+        raise InfraError(
+            f"{path}: another gate process has held the {what} for over {timeout_s:.0f}s",
+            hint="wait for the other job to finish, then retry",
+        ) from None
+    except OSError as e:
+        raise InfraError(f"cannot lock {path}: {e.strerror or e}") from None
+    try:
+        yield
+    finally:
+        lock.release()

@@ -3,13 +3,12 @@
 Finding order for each tool: the path given in the config, then ``PATH``, then the embedded
 or cached copy. Nothing is ever written into site-packages: the embedded server's backend
 directory is a folder of symlinks in the gate's cache, and perf_analyzer is unpacked from the
-``tritonclient`` wheel (the last wheels that carry the binary; DESIGN.md §10) into that cache.
+``tritonclient`` wheel (2.60.0 and older carry the binary) into that cache.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import importlib.util
 import os
@@ -20,13 +19,13 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gate.errors import ToolNotFoundError
+from gate.files import file_lock
 
-#: perf_analyzer builds that run on a given glibc (DESIGN.md §10): 2.52–2.60 need glibc 2.38;
+#: perf_analyzer builds that run on a given glibc: 2.52–2.60 need glibc 2.38;
 #: 2.48 runs on glibc 2.36 given libb64.so.0d and libcudart.so.12 (no GPU needed).
 PA_VERSION_NEW_GLIBC = "2.60.0"
 PA_VERSION_OLD_GLIBC = "2.48.0"
@@ -74,17 +73,6 @@ def glibc_version() -> tuple[int, int] | None:
 def perf_analyzer_version_for_this_host() -> str:
     g = glibc_version()
     return PA_VERSION_NEW_GLIBC if g is not None and g >= (2, 38) else PA_VERSION_OLD_GLIBC
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 # --------------------------------------------------------------------------------------
@@ -153,7 +141,7 @@ def embedded_backend_dir(root: Path) -> Path:
     )
     if ok:
         return target
-    with _locked(cache_dir() / "backends.lock"):
+    with file_lock(cache_dir() / "backends.lock", what="tool cache lock"):
         (cache_dir() / "backends").mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_dir() / "backends"))
         (tmp / "python").mkdir()
@@ -286,7 +274,7 @@ def install_perf_analyzer(version: str | None = None, wheel: Path | None = None)
     """
     version = version or perf_analyzer_version_for_this_host()
     root = _pa_cache_root(version)
-    with _locked(cache_dir() / "perf_analyzer.lock"):
+    with file_lock(cache_dir() / "perf_analyzer.lock", what="tool cache lock"):
         cached = _cached_pa(version)
         if cached is not None:
             return cached

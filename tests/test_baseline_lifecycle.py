@@ -59,6 +59,23 @@ def test_roundtrip_and_history(tmp_path: Path) -> None:
     assert not [p for p in (tmp_path / "demo").rglob(".*") if p.name != ".lock"]
 
 
+def test_a_shared_store_stays_writable_by_its_group(tmp_path: Path) -> None:
+    """Baselines, their history and the lock file get 0666 minus the umask, as any file the
+    group's tools write (a private 0600 baseline would lock the next job of the group out)."""
+    import os
+
+    old = os.umask(0o002)
+    try:
+        save_baseline(tmp_path, baseline("first"))
+        save_baseline(tmp_path, baseline("second"))
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "demo").rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {".lock", _only_current(tmp_path).name}
+    assert len(files) == 3  # current, one in history, the lock
+    assert {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o664)}
+
+
 @pytest.mark.parametrize(
     "damage",
     ["truncate", "flip", "garbage", "empty"],

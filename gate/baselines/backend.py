@@ -4,10 +4,12 @@ A store is a flat key space of small files (``<model>/baseline-<envkey>.json.gz`
 ``history/``). Both kinds promise the same thing to readers: **a file is either absent, the
 old version, or the whole new version — never a part**.
 
-* Local folder: a temporary file in the same folder, fsync, ``os.replace``, fsync of the
-  folder (POSIX rename is atomic). Writers of one model serialise on an ``fcntl`` lock file
-  (``<model>/.lock``), so two nightly jobs on one runner (or on a shared NFS/EFS mount with
-  working locks) never interleave "move the old baseline to history" and "write the new one".
+* Local folder: ``gate.files.atomic_write`` (a temporary file in the same folder, fsync,
+  ``os.replace``, fsync of the folder; new files 0666 minus the umask, so a store shared by
+  a group stays writable by it). Writers of one model serialise on a lock file
+  (``<model>/.lock``, ``gate.files.file_lock``), so two nightly jobs on one runner (or on a
+  shared NFS/EFS mount with working locks) never interleave "move the old baseline to
+  history" and "write the new one".
 * fsspec URL: the bytes are uploaded to a temporary key beside the target
   (``.tmp-<uuid>-<name>``) and then moved onto it (``fs.mv``; on S3-compatible stores a
   server-side copy, which creates the object whole, then a delete of the temporary key). An
@@ -23,11 +25,6 @@ with s3fs), so the default local store needs nothing extra.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import os
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import ConfigError, InfraError
+from gate.files import atomic_write, file_lock
 
 #: how long a writer waits for another writer of the same model before giving up (exit 3)
 LOCK_TIMEOUT_S = 300.0
@@ -109,19 +107,7 @@ class LocalStore(Store):
     def write_atomic(self, key: str, data: bytes) -> None:
         path = self._p(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, path)
-                _fsync_dir(path.parent)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            atomic_write(path, data)
         except OSError as e:
             raise InfraError(
                 f"cannot write {path}: {e.strerror or e}",
@@ -162,39 +148,9 @@ class LocalStore(Store):
 
     @contextlib.contextmanager
     def lock(self, folder: str, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-        """An exclusive ``flock`` on ``<folder>/.lock``, waited for up to ``timeout_s``.
-
-        The kernel drops the lock when the holder dies, so a killed job never leaves a stale
-        lock behind (unlike a lock *file* whose existence is the lock).
-        """
-        path = self._p(folder) / ".lock"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fh = open(path, "a+")  # noqa: SIM115 - held for the duration of the with-block
-        except OSError as e:
-            raise InfraError(f"cannot create lock file {path}: {e.strerror}") from None
-        try:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as e:
-                    if e.errno not in (errno.EAGAIN, errno.EACCES):
-                        raise InfraError(f"cannot lock {path}: {e.strerror}") from None
-                    if time.monotonic() > deadline:
-                        raise InfraError(
-                            f"{path}: another gate process has held the baseline lock for "
-                            f"over {timeout_s:.0f}s",
-                            hint="wait for the other job to finish, then retry",
-                        ) from None
-                    time.sleep(0.05)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-        finally:
-            fh.close()
+        """An exclusive lock on ``<folder>/.lock``, waited for up to ``timeout_s``."""
+        with file_lock(self._p(folder) / ".lock", timeout_s=timeout_s, what="baseline lock"):
+            yield
 
 
 class FsspecStore(Store):
@@ -305,14 +261,6 @@ def _mtime(info: dict[str, Any]) -> float:
         if callable(ts):
             return float(ts())
     return 0.0
-
-
-def _fsync_dir(d: Path) -> None:
-    fd = os.open(d, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def open_store(location: str | Path | Store) -> Store:

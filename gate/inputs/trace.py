@@ -1,8 +1,8 @@
 """Traffic in the lifecycle: import Triton trace files, cut long recordings down to size.
 
 **Triton traces** (``tritonserver --trace-config mode=triton --trace-config triton,file=F
---trace-config level=TIMESTAMPS [--trace-config level=TENSORS] --trace-config rate=1``; DESIGN
-§10). The file is a JSON list of events, several per request ``id``: the model name and
+--trace-config level=TIMESTAMPS [--trace-config level=TENSORS] --trace-config rate=1``).
+The file is a JSON list of events, several per request ``id``: the model name and
 version, timestamps (``HTTP_RECV_START``, ``GRPC_WAITREAD_END``, ``REQUEST_START``… in ns) and,
 with ``level=TENSORS``, each input tensor as ``{"name", "data": "v1,v2,…", "shape": "1,16",
 "dtype": "FP32"}`` (activity ``TENSOR_QUEUE_INPUT``). A request arrives when the server began

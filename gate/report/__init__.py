@@ -8,12 +8,11 @@ never costs the one file ``gate report run.json`` can re-render everything else 
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from gate.errors import ConfigError, InfraError
+from gate.files import atomic_write
 from gate.report.json import render_json
 from gate.report.junit import render_junit
 from gate.report.markdown import render_markdown
@@ -81,19 +80,9 @@ def render(result: RunResult, fmt: str) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="\n") as fh:
-            fh.write(text if text.endswith("\n") else text + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """A report file, written whole: UTF-8 (a character that cannot be encoded is replaced,
+    never the reason a report is missing), ending in a newline."""
+    atomic_write(path, (text if text.endswith("\n") else text + "\n").encode(errors="replace"))
 
 
 def _why(exc: OSError) -> str:

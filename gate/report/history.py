@@ -7,8 +7,9 @@ then draws, per model, latency, accuracy and memory over time (``trend-<model>.p
 one self-contained ``trend.html`` with all of them.
 
 Appending is safe with concurrent writers (two nightly jobs on one shared disk): the line is
-written with one ``write`` on an ``O_APPEND`` descriptor while holding an exclusive
-``flock``, then fsynced, so readers never see two lines interleaved. A reader skips a final
+written with one ``write`` on an ``O_APPEND`` descriptor while holding the history's lock
+file (``.<name>.lock`` beside it, ``gate.files.file_lock``), then fsynced, so readers never
+see two lines interleaved. A reader skips a final
 line without its newline (a writer that died mid-line) and reports any line it cannot parse
 rather than failing the whole trend.
 """
@@ -33,6 +34,7 @@ from pydantic import ValidationError
 
 from gate.config.yaml import problem
 from gate.errors import ConfigError, InfraError
+from gate.files import atomic_write, file_lock
 from gate.result import RUN_SCHEMA, CheckStatus, RunResult
 
 __all__ = [
@@ -117,33 +119,34 @@ def history_entry(result: RunResult, *, env: dict[str, str] | None = None) -> di
     return entry
 
 
-def _lock(fd: int) -> None:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: O_APPEND alone
-        return
-    fcntl.flock(fd, fcntl.LOCK_EX)
-
-
 def append_history(path: Path, entry: dict[str, Any]) -> None:
     """Append ``entry`` as one line to ``path`` (created with its folder if missing).
 
-    One ``write`` of the whole line on an ``O_APPEND`` descriptor under an exclusive
-    ``flock``, then ``fsync``: concurrent writers never interleave, and a crash leaves at
+    One ``write`` of the whole line on an ``O_APPEND`` descriptor under the history's lock,
+    then ``fsync``: concurrent writers never interleave, and a crash leaves at
     most one partial last line, which readers skip. ``InfraError`` when it cannot write.
     """
     line = json.dumps(entry, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n"
-    data = line.encode("utf-8")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise InfraError(
+            f"cannot open the history file {path}: {e.strerror or e}",
+            hint="make sure reports.history (or --history) points to a writable file",
+        ) from e
+    with file_lock(path.with_name(f".{path.name}.lock"), what="history lock"):
+        _append(path, line.encode("utf-8"))
+
+
+def _append(path: Path, data: bytes) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     except OSError as e:
         raise InfraError(
             f"cannot open the history file {path}: {e.strerror or e}",
             hint="make sure reports.history (or --history) points to a writable file",
         ) from e
     try:
-        _lock(fd)
         # A previous writer that died mid-line left no newline: start ours on a fresh line.
         size = os.fstat(fd).st_size
         if size:
@@ -162,7 +165,7 @@ def append_history(path: Path, entry: dict[str, Any]) -> None:
             hint="make sure the disk holding reports.history has space",
         ) from e
     finally:
-        os.close(fd)  # also releases the lock
+        os.close(fd)
 
 
 @dataclass
@@ -331,8 +334,6 @@ def render_trends(history: History, out_dir: Path, *, model: str | None = None) 
         raise ConfigError(
             "the history holds no runs", hint="gate check --history PATH appends one per run"
         )
-    from gate.report import _atomic_write
-
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     sections: list[str] = []
@@ -357,9 +358,7 @@ def render_trends(history: History, out_dir: Path, *, model: str | None = None) 
             continue
         png = _model_png(name, entries, panels)
         path = out_dir / f"trend-{_SAFE.sub('_', name)}.png"
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(png)
-        os.replace(tmp, path)
+        atomic_write(path, png)
         written.append(path)
         data = base64.b64encode(png).decode("ascii")
         sections.append(
@@ -379,6 +378,6 @@ def render_trends(history: History, out_dir: Path, *, model: str | None = None) 
         + "</body></html>\n"
     )
     html_path = out_dir / "trend.html"
-    _atomic_write(html_path, html)
+    atomic_write(html_path, html)
     written.append(html_path)
     return written
