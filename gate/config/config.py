@@ -174,7 +174,13 @@ class TrafficConfig(Strict):
 class MeasureConfig(Strict):
     perf_analyzer: Path | None = Field(None, description="explicit perf_analyzer binary")
     protocol: Literal["http", "grpc"] = "http"
-    timeout_s: float = Field(300, gt=0, le=86_400, description="per perf_analyzer run")
+    timeout_s: float = Field(
+        300,
+        gt=0,
+        le=86_400,
+        description="the most one perf_analyzer attempt may run (the last attempt gets all of "
+        "it; earlier ones 3x their work, at least 10 s)",
+    )
     retries: int = Field(2, ge=0, le=10, description="extra attempts after a hang or crash")
     max_threads: int = Field(4, ge=1, le=256)
     runs: int = Field(1, ge=1, le=50, description="candidate replays per gate check")
