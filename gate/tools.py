@@ -281,54 +281,7 @@ def install_perf_analyzer(version: str | None = None, wheel: Path | None = None)
         root.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root.parent))
         try:
-            if wheel is None:
-                proc = subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "pip",
-                        "download",
-                        "--no-deps",
-                        "--only-binary=:all:",
-                        "--disable-pip-version-check",
-                        f"tritonclient=={version}",
-                        "-d",
-                        str(work / "dl"),
-                    ],
-                    capture_output=True,
-                    text=True,
-                    timeout=900,
-                    check=False,
-                )
-                wheels = sorted((work / "dl").glob("tritonclient-*.whl"))
-                if proc.returncode != 0 or not wheels:
-                    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
-                    raise ToolNotFoundError(
-                        f"could not download tritonclient=={version} to get perf_analyzer: "
-                        f"{tail[0]}",
-                        hint="check access to the package index, or pass a downloaded wheel: "
-                        "gate doctor --install --wheel tritonclient-X.whl",
-                    )
-                wheel = wheels[0]
-            member = f"tritonclient-{version}.data/data/bin/perf_analyzer"
-            try:
-                with zipfile.ZipFile(wheel) as zf:
-                    names = zf.namelist()
-                    if member not in names:
-                        alt = [n for n in names if n.endswith("/data/bin/perf_analyzer")]
-                        if not alt:
-                            raise ToolNotFoundError(
-                                f"{wheel} holds no perf_analyzer binary",
-                                hint=f"use a tritonclient wheel <= 2.60.0 (this host: {version})",
-                            )
-                        member = alt[0]
-                    (work / "bin").mkdir()
-                    with zf.open(member) as src, open(work / "bin" / "perf_analyzer", "wb") as dst:
-                        shutil.copyfileobj(src, dst)
-            except zipfile.BadZipFile:
-                raise ToolNotFoundError(f"{wheel} is not a valid wheel") from None
-            os.chmod(work / "bin" / "perf_analyzer", 0o755)
-            os.chmod(work, 0o755)
+            _unpack_pa(wheel or _download_wheel(version, work / "dl"), version, work)
             _assemble_libs(work / "lib")
             if root.exists():
                 shutil.rmtree(root)
@@ -345,6 +298,60 @@ def install_perf_analyzer(version: str | None = None, wheel: Path | None = None)
                 hint="run 'gate doctor' for details; glibc >= 2.38 needs 2.60.0, older 2.48.0",
             )
         return Tool("perf_analyzer", binary, got, "cache", env=env)
+
+
+def _download_wheel(version: str, dest: Path) -> Path:
+    """``tritonclient==version`` from the package index, through pip."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            f"tritonclient=={version}",
+            "-d",
+            str(dest),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    wheels = sorted(dest.glob("tritonclient-*.whl"))
+    if proc.returncode != 0 or not wheels:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
+        raise ToolNotFoundError(
+            f"could not download tritonclient=={version} to get perf_analyzer: {tail[0]}",
+            hint="check access to the package index, or pass a downloaded wheel: "
+            "gate doctor --install --wheel tritonclient-X.whl",
+        )
+    return wheels[0]
+
+
+def _unpack_pa(wheel: Path, version: str, work: Path) -> None:
+    """The wheel's perf_analyzer binary into ``work/bin``, executable."""
+    member = f"tritonclient-{version}.data/data/bin/perf_analyzer"
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            names = zf.namelist()
+            if member not in names:
+                alt = [n for n in names if n.endswith("/data/bin/perf_analyzer")]
+                if not alt:
+                    raise ToolNotFoundError(
+                        f"{wheel} holds no perf_analyzer binary",
+                        hint=f"use a tritonclient wheel <= 2.60.0 (this host: {version})",
+                    )
+                member = alt[0]
+            (work / "bin").mkdir()
+            with zf.open(member) as src, open(work / "bin" / "perf_analyzer", "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    except zipfile.BadZipFile:
+        raise ToolNotFoundError(f"{wheel} is not a valid wheel") from None
+    os.chmod(work / "bin" / "perf_analyzer", 0o755)
+    os.chmod(work, 0o755)
 
 
 def find_perf_analyzer(configured: Path | None = None, *, install: bool = True) -> Tool:

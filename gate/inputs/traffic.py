@@ -515,6 +515,23 @@ def validate_against_model(
             f"{source}: traffic was recorded for model '{traffic.model}' "
             f"but is replayed against '{model_name}'"
         )
+    problems = [
+        (f"{source}: {what}", fix)
+        for what, fix in _input_problems(traffic, model_inputs, max_batch_size)
+    ]
+    if problems:
+        msg, hint = problems[0]
+        if len(problems) > 1:
+            more = len(problems) - 1
+            msg += f" (and {more} more problem{'s' if more > 1 else ''})"
+        raise InputError(msg, hint=hint)
+    return warnings
+
+
+def _input_problems(
+    traffic: Traffic, model_inputs: Mapping[str, tuple[str, tuple[int, ...]]], max_batch_size: int
+) -> list[tuple[str, str]]:
+    """(what, fix) for every way the traffic's inputs do not fit the model's."""
     problems: list[tuple[str, str]] = []
     specs = {s.name: s for s in traffic.inputs}
     # Traffic-side names first: that message names both sides (a renamed input).
@@ -522,7 +539,7 @@ def validate_against_model(
         if name not in model_inputs:
             problems.append(
                 (
-                    f"{source}: input '{name}' is not an input of the model "
+                    f"input '{name}' is not an input of the model "
                     f"(model has {', '.join(model_inputs) or 'none'})",
                     "re-record traffic for this model, or rename the input in the traffic",
                 )
@@ -531,7 +548,7 @@ def validate_against_model(
         if name not in specs:
             problems.append(
                 (
-                    f"{source}: model input '{name}' is missing from the traffic "
+                    f"model input '{name}' is missing from the traffic "
                     f"(traffic has {', '.join(specs)})",
                     "re-record traffic for this model's inputs",
                 )
@@ -543,7 +560,7 @@ def validate_against_model(
         if mtype != spec.datatype:
             problems.append(
                 (
-                    f"{source}: input '{name}': traffic datatype {spec.datatype} but the model "
+                    f"input '{name}': traffic datatype {spec.datatype} but the model "
                     f"expects {mtype}",
                     "re-record the traffic or convert its payloads",
                 )
@@ -552,14 +569,8 @@ def validate_against_model(
         problem = _shape_problem(traffic, spec, mshape, max_batch_size)
         if problem is not None:
             what, fix = problem
-            problems.append((f"{source}: input '{name}': {what}", fix))
-    if problems:
-        msg, hint = problems[0]
-        if len(problems) > 1:
-            more = len(problems) - 1
-            msg += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise InputError(msg, hint=hint)
-    return warnings
+            problems.append((f"input '{name}': {what}", fix))
+    return problems
 
 
 def _shape_problem(
