@@ -239,9 +239,9 @@ def run_with_retries(
     env = pa.environ()
     pace = pace or Pace()
     failed: list[PerfAnalyzerRetry] = []
+    timeouts = 0
     total = retries + 1
     for attempt in range(1, total + 1):
-        timeouts = sum(1 for r in failed if r.reason.startswith("no exit"))
         timeout = attempt_timeout(
             pace.work_s(job.requests, schedule_s),
             cap_s,
@@ -265,6 +265,7 @@ def run_with_retries(
         if reason is None:
             pace.observe(job.requests, seconds)
             return Measured(value, argv, attempt, seconds, timeout, out, err, failed)
+        timeouts += rc is None
         failed.append(
             PerfAnalyzerRetry(attempt=attempt, reason=reason, seconds=seconds, timeout_s=timeout)
         )
