@@ -95,13 +95,13 @@ def main() -> None:
     ap.add_argument("--deltas", type=float, nargs="+", default=DELTAS)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    policy = load_policy(ROOT / "policies" / "default.yaml")
+    policy = load_policy(None)
     t0 = time.time()
     if args.samples:
         data = json.loads(args.samples.read_text())
     else:
         cfg = load_config(args.config)
-        cfg = cfg.model_copy(update={"policy": ROOT / "policies" / "default.yaml"})
+        cfg = cfg.model_copy(update={"policy": None})
         result = new_result("benchmark", args.config)
         run = Run(result, lambda m: print("  ·", m, file=sys.stderr), Path("/tmp/gate-bench-logs"))
         prep = prepare(run, cfg, args.config, None)

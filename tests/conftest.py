@@ -161,7 +161,7 @@ def write_config(
     traffic: Path = FIXTURES / "traffic" / "demo.jsonl.gz",
     store: Path,
     runs: int = 4,
-    policy: Path = ROOT / "policies" / "default.yaml",
+    policy: Path = ROOT / "gate" / "data" / "policy.yaml",
     reports: Path,
     extra: str = "",
 ) -> Path:

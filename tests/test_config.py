@@ -251,7 +251,7 @@ def test_policy_bad_mode_and_percentile(tmp_path: Path) -> None:
 
 
 def test_default_policy_file_equals_builtin_defaults() -> None:
-    assert load_policy(POLICIES / "default.yaml") == Policy()
+    assert load_policy(ROOT / "gate" / "data" / "policy.yaml") == Policy()
     assert load_policy(None) == Policy()
 
 

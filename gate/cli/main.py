@@ -21,6 +21,7 @@ from gate.cli.doctor import doctor
 from gate.cli.group import GateGroup
 from gate.cli.notify import notify
 from gate.cli.plan import plan
+from gate.cli.policy import policy
 from gate.cli.report import report
 from gate.cli.run import calibrate, check, replay
 from gate.cli.traffic import traffic
@@ -38,6 +39,7 @@ COMMANDS: tuple[click.Command, ...] = (
     notify,
     plan,
     doctor,
+    policy,
 )
 
 

@@ -1,4 +1,4 @@
-"""The policy (``policies/*.yaml``): which checks run, their tolerances, alpha and power.
+"""The policy (``gate/data/policy.yaml`` built in, ``policies/*.yaml``): which checks run, their tolerances, alpha and power.
 
 Strict like every config file: an unknown key is an error, so a misspelt tolerance never
 turns into a gate that never blocks.
@@ -274,10 +274,26 @@ class Policy(Strict):
     ab: ABPolicy = ABPolicy()
 
 
+#: The built-in policy inside the package (``gate policy show`` prints it).
+DEFAULT_POLICY_RESOURCE = "data/policy.yaml"
+
+
+def default_policy_path() -> Path:
+    """The packaged default policy file: used when ``gate.yaml`` names no ``policy:``.
+
+    It ships inside the wheel (``gate/data/``), so a run outside the repository checkout
+    needs no policy file of its own; ``tests/test_packaging.py`` checks that it equals the
+    models' defaults (``Policy()``).
+    """
+    from importlib.resources import files
+
+    return Path(str(files("gate").joinpath(DEFAULT_POLICY_RESOURCE)))
+
+
 def load_policy(path: Path | None) -> Policy:
-    """Load a policy file; ``None`` gives the built-in defaults (same as policies/default.yaml)."""
+    """Load a policy file; ``None`` gives the built-in policy (``gate/data/policy.yaml``)."""
     if path is None:
-        return Policy()
+        path = default_policy_path()
     data = read_yaml(path, "policy")
     try:
         return Policy.model_validate(data)
