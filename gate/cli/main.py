@@ -24,6 +24,7 @@ from gate.cli.plan import plan
 from gate.cli.policy import policy
 from gate.cli.report import report
 from gate.cli.run import calibrate, check, replay
+from gate.cli.schema import schema
 from gate.cli.traffic import traffic
 from gate.cli.verify import verify
 from gate.signals import sigterm_as_interrupt
@@ -40,6 +41,7 @@ COMMANDS: tuple[click.Command, ...] = (
     plan,
     doctor,
     policy,
+    schema,
 )
 
 

@@ -31,12 +31,18 @@ from gate.errors import ConfigError
 
 
 class ModelConfig(Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(
+        min_length=1,
+        pattern=r"^[A-Za-z0-9_.\-]+$",
+        description="the model's name: its folder in the repository and its config.pbtxt name",
+    )
     repository: Path = Field(
         description="Triton model repository holding the model's folder, or "
         "oci://HOST/REPO@sha256:… (or :tag) for a model published as an OCI artifact"
     )
-    version: str | None = Field(None, pattern=r"^[0-9]+$")
+    version: str | None = Field(
+        None, pattern=r"^[0-9]+$", description="version folder to serve; default Triton's policy"
+    )
     artifact: str | None = Field(
         None, description="set from an oci:// repository: the artifact's reference"
     )
@@ -102,18 +108,24 @@ class LauncherConfig(Strict):
     throwaway container, the production path on GPU runners) or ``remote`` (a server that
     already runs; nothing is started or stopped)."""
 
-    kind: Literal["local", "docker", "remote"] = "local"
+    kind: Literal["local", "docker", "remote"] = Field(
+        "local", description="local: a child process; docker: a container; remote: a running server"
+    )
     tritonserver: Path | None = Field(None, description="local: explicit tritonserver binary")
-    startup_timeout_s: float = Field(60, gt=0, le=3600)
-    load_timeout_s: float = Field(180, gt=0, le=3600)
-    stop_timeout_s: float = Field(15, gt=0, le=600)
-    extra_args: tuple[str, ...] = ()
+    startup_timeout_s: float = Field(60, gt=0, le=3600, description="until the server is ready")
+    load_timeout_s: float = Field(180, gt=0, le=3600, description="until the model is ready")
+    stop_timeout_s: float = Field(15, gt=0, le=600, description="before the server is killed")
+    extra_args: tuple[str, ...] = Field((), description="more tritonserver arguments")
     image: str | None = Field(
         None,
         min_length=1,
         description="docker: image to run; default nvcr.io/nvidia/tritonserver:<triton_tag>-py3",
     )
-    triton_tag: str = Field(DEFAULT_TRITON_TAG, pattern=r"^[0-9]{2}\.[0-9]{2}$")
+    triton_tag: str = Field(
+        DEFAULT_TRITON_TAG,
+        pattern=r"^[0-9]{2}\.[0-9]{2}$",
+        description="docker: NGC release of the default image (24.10 = Triton 2.51)",
+    )
     pull: Literal["missing", "always", "never"] = Field(
         "missing", description="docker: pull the image when missing locally, always, or never"
     )
@@ -167,13 +179,18 @@ class LauncherConfig(Strict):
 
 
 class TrafficConfig(Strict):
-    path: Path
-    warmup_requests: int = Field(50, ge=0, le=100_000)
+    """The recorded requests to replay (``gate-traffic/1``: ``gate traffic import`` makes it
+    from Triton traces or perf_analyzer JSON; ``gate traffic synth`` invents some)."""
+
+    path: Path = Field(description="gate-traffic/1 JSONL, optionally gzip")
+    warmup_requests: int = Field(
+        50, ge=0, le=100_000, description="requests sent first and not measured"
+    )
 
 
 class MeasureConfig(Strict):
     perf_analyzer: Path | None = Field(None, description="explicit perf_analyzer binary")
-    protocol: Literal["http", "grpc"] = "http"
+    protocol: Literal["http", "grpc"] = Field("http", description="how perf_analyzer sends")
     timeout_s: float = Field(
         300,
         gt=0,
@@ -182,7 +199,7 @@ class MeasureConfig(Strict):
         "it; earlier ones 3x their work, at least 10 s)",
     )
     retries: int = Field(2, ge=0, le=10, description="extra attempts after a hang or crash")
-    max_threads: int = Field(4, ge=1, le=256)
+    max_threads: int = Field(4, ge=1, le=256, description="perf_analyzer's sending threads")
     runs: int = Field(1, ge=1, le=50, description="candidate replays per gate check")
 
 
@@ -196,13 +213,19 @@ class LoadConfig(Strict):
     baseline and a candidate replayed in the same mode pair by request index.
     """
 
-    mode: Literal["recorded", "rate", "concurrency"] = "recorded"
-    rate_rps: float | None = Field(None, gt=0, le=1_000_000)
-    duration_s: float | None = Field(None, gt=0, le=86_400)
-    arrival: Literal["constant", "poisson"] | None = None
+    mode: Literal["recorded", "rate", "concurrency"] = Field(
+        "recorded", description="recorded arrival times, a fixed rate, or a closed loop"
+    )
+    rate_rps: float | None = Field(None, gt=0, le=1_000_000, description="rate: requests/s")
+    duration_s: float | None = Field(None, gt=0, le=86_400, description="rate: seconds sent")
+    arrival: Literal["constant", "poisson"] | None = Field(
+        None, description="rate: constant gaps (default) or seeded exponential gaps"
+    )
     seed: int | None = Field(None, description="seed of the poisson arrivals")
-    concurrency: int | None = Field(None, ge=1, le=1024)
-    requests: int | None = Field(None, ge=1, le=10_000_000)
+    concurrency: int | None = Field(None, ge=1, le=1024, description="concurrency: in flight")
+    requests: int | None = Field(
+        None, ge=1, le=10_000_000, description="concurrency: how many (default: as recorded)"
+    )
 
     @model_validator(mode="after")
     def _fields_of_mode(self) -> LoadConfig:
@@ -280,7 +303,7 @@ class AccuracyConfig(Strict):
     batch_size: int | None = Field(None, ge=1, description="default: the model's max_batch_size")
     concurrency: int = Field(4, ge=1, le=64, description="requests in flight")
     protocol: Literal["http", "grpc"] | None = Field(None, description="default measure.protocol")
-    timeout_s: float = Field(300, gt=0, le=86_400)
+    timeout_s: float = Field(300, gt=0, le=86_400, description="for the whole eval set")
     max_output_mb: float = Field(16, ge=0, description="bound on the outputs kept per run")
     custom_metrics: dict[str, str] = Field(
         default_factory=dict, description="name: module:function (per-sample score)"
@@ -288,7 +311,9 @@ class AccuracyConfig(Strict):
 
 
 class ReportsConfig(Strict):
-    dir: Path = Path("reports")
+    dir: Path = Field(
+        Path("reports"), description="run.json, junit.xml, summary.md, report.html and logs/"
+    )
     history: Path | None = Field(
         None, description="JSON-lines file each gate check appends its summary to (trends)"
     )
@@ -322,7 +347,7 @@ class NotifyConfig(Strict):
 class GateConfig(Strict):
     """The contents of ``gate.yaml``."""
 
-    version: Literal[1] = 1
+    version: Literal[1] = Field(1, description="format version of this file")
     model: ModelConfig
     launcher: LauncherConfig = LauncherConfig()
     traffic: TrafficConfig

@@ -1,4 +1,5 @@
-"""The policy (``gate/data/policy.yaml`` built in, ``policies/*.yaml``): which checks run, their tolerances, alpha and power.
+"""The policy (built in: ``gate/data/policy.yaml``; others: ``policies/*.yaml``): which checks
+run, their tolerances, alpha and power.
 
 Strict like every config file: an unknown key is an error, so a misspelt tolerance never
 turns into a gate that never blocks.
@@ -8,9 +9,9 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, WithJsonSchema, field_validator, model_validator
 
 from gate.config.signatures import SignaturePolicy
 from gate.config.yaml import Strict, read_yaml, validation_message
@@ -28,6 +29,12 @@ class Mode(str, Enum):
     NON_INFERIORITY = "non_inferiority"
 
 
+_MODE = (
+    "regression: block only on harm shown beyond the tolerance; non_inferiority: block "
+    "unless shown within it"
+)
+
+
 class CheckFlags(Strict):
     """How a check's outcome feeds the verdict (see ``gate.judge.decide``).
 
@@ -38,25 +45,36 @@ class CheckFlags(Strict):
     under ``inconclusive: pass``. Other checks' policy classes inherit these two keys.
     """
 
-    critical: bool = False
-    blocking: bool = True
+    critical: bool = Field(False, description="a failure blocks whatever else happened")
+    blocking: bool = Field(True, description="false: advisory, reported but never blocks")
 
 
 class ShiftCheck(CheckFlags):
     """The paired shift of the typical (median-like) per-request latency."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="judge the shift at all")
     tolerance: float = Field(0.05, gt=0, lt=10, description="relative slowdown allowed")
-    mode: Mode = Mode.REGRESSION
+    mode: Mode = Field(Mode.REGRESSION, description=_MODE)
+
+
+#: What editors may accept for a percentile: the validator below also takes ``p99``.
+_PERCENTILE_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 100},
+        {"type": "string", "pattern": "^[pP][0-9]+(\\.[0-9]+)?$"},
+    ]
+}
 
 
 class TailCheck(CheckFlags):
     """A latency percentile: candidate/baseline ratio with a paired bootstrap CI."""
 
-    percentile: float = Field(gt=0, lt=100, description="e.g. 50, 90, 99 or 'p99'")
-    tolerance: float = Field(0.10, gt=0, lt=10)
-    mode: Mode = Mode.REGRESSION
-    enabled: bool = True
+    percentile: Annotated[float, WithJsonSchema(_PERCENTILE_SCHEMA)] = Field(
+        gt=0, lt=100, description="e.g. 50, 90, 99 or 'p99'"
+    )
+    tolerance: float = Field(0.10, gt=0, lt=10, description="relative slowdown allowed")
+    mode: Mode = Field(Mode.REGRESSION, description=_MODE)
+    enabled: bool = Field(True, description="judge this percentile at all")
 
     @field_validator("percentile", mode="before")
     @classmethod
@@ -73,8 +91,10 @@ class TailCheck(CheckFlags):
 class LatencyPolicy(Strict):
     shift: ShiftCheck = ShiftCheck()
     tails: tuple[TailCheck, ...] = (TailCheck(percentile=95, tolerance=0.10),)
-    bootstrap_resamples: int = Field(2000, ge=200, le=100_000)
-    min_requests: int = Field(50, ge=10)
+    bootstrap_resamples: int = Field(
+        2000, ge=200, le=100_000, description="resamples of the tail bootstrap (seeded)"
+    )
+    min_requests: int = Field(50, ge=10, description="fewer measured requests is an error")
     min_baseline_runs: int = Field(
         2, ge=2, description="runs needed to estimate run-to-run drift; fewer is an error"
     )
@@ -96,16 +116,22 @@ class AccuracyCheck(CheckFlags):
     largest acceptable relative worsening of the mean (0.05 = 5%).
     """
 
-    metric: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    tolerance: float = Field(gt=0, lt=1)
-    mode: Mode = Mode.NON_INFERIORITY
-    enabled: bool = True
+    metric: str = Field(
+        min_length=1,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="top1, top5 (any topK), mae, mse, or a custom metric's name",
+    )
+    tolerance: float = Field(
+        gt=0, lt=1, description="top1/topK: drop in points (0.01 = 1 pt); others: relative"
+    )
+    mode: Mode = Field(Mode.NON_INFERIORITY, description=_MODE)
+    enabled: bool = Field(True, description="judge this metric at all")
 
 
 class AccuracyPolicy(Strict):
     """Accuracy checks; they run when ``accuracy.eval_set`` is set in gate.yaml."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="judge accuracy when an eval set is configured")
     checks: tuple[AccuracyCheck, ...] | None = Field(
         None,
         description="default: top1 (tolerance 0.01) for class labels, mae (0.05) for targets",
@@ -129,13 +155,13 @@ class AccuracyPolicy(Strict):
 class AgreementPolicy(Strict):
     """Output agreement with the baseline model, for "same model, faster engine" changes."""
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="compare outputs with the baseline model's")
     min_top1: float | None = Field(
         0.99, gt=0, le=1, description="share of samples whose top-1 class is unchanged"
     )
     max_abs_diff: float | None = Field(None, gt=0, description="largest |Δ| of any output value")
     p99_abs_diff: float | None = Field(None, gt=0, description="99th percentile of |Δ|")
-    mode: Mode = Mode.NON_INFERIORITY
+    mode: Mode = Field(Mode.NON_INFERIORITY, description=_MODE)
 
 
 class SloPolicy(Strict):
@@ -148,8 +174,10 @@ class SloPolicy(Strict):
     shows it broken.
     """
 
-    mode: Mode = Mode.NON_INFERIORITY
-    objectives: tuple[str, ...] = ()
+    mode: Mode = Field(Mode.NON_INFERIORITY, description=_MODE)
+    objectives: tuple[str, ...] = Field(
+        (), description='e.g. "latency.p95_ms <= 82", "accuracy.top1 >= 0.943"'
+    )
 
     @field_validator("objectives")
     @classmethod
@@ -170,14 +198,14 @@ class MemoryPolicy(CheckFlags):
     when it is shown to use more than ``(1 + tolerance) * baseline + slack_mib``.
     """
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="judge memory at all")
     sources: tuple[Literal["host", "gpu"], ...] = Field(
         ("host", "gpu"),
         description="host: RSS of the server's process tree; gpu: Triton's GPU memory metric",
     )
     tolerance: float = Field(0.10, ge=0, lt=10, description="relative growth allowed")
     slack_mib: float = Field(32, ge=0, le=1_048_576, description="absolute growth allowed on top")
-    mode: Mode = Mode.REGRESSION
+    mode: Mode = Field(Mode.REGRESSION, description=_MODE)
     peak: bool = Field(False, description="also judge the per-run peak (run-level test only)")
     interval_ms: int = Field(100, ge=10, le=10_000, description="sampling interval")
     settle_ms: int = Field(300, ge=0, le=60_000, description="sampling before/after the load")
@@ -200,13 +228,13 @@ class ThroughputPolicy(CheckFlags):
     larger than ``tolerance`` (0.10 = 10% fewer inferences/s allowed).
     """
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="measure and judge throughput at all")
     concurrency: tuple[int, ...] = Field((1, 4), description="closed-loop concurrency levels")
     tolerance: float = Field(0.10, gt=0, lt=1, description="relative drop allowed")
-    mode: Mode = Mode.REGRESSION
-    windows: int = Field(5, ge=2, le=1000)
-    window_requests: int = Field(200, ge=10, le=1_000_000)
-    warmup_requests: int = Field(50, ge=0, le=1_000_000)
+    mode: Mode = Field(Mode.REGRESSION, description=_MODE)
+    windows: int = Field(5, ge=2, le=1000, description="measurement windows per level and run")
+    window_requests: int = Field(200, ge=10, le=1_000_000, description="completions per window")
+    warmup_requests: int = Field(50, ge=0, le=1_000_000, description="per level, not measured")
 
     @field_validator("concurrency")
     @classmethod
@@ -237,7 +265,9 @@ class ABPolicy(Strict):
     level-alpha under autocorrelated noise.
     """
 
-    test: Literal["batch+block", "batch", "request", "block"] = "batch+block"
+    test: Literal["batch+block", "batch", "request", "block"] = Field(
+        "batch+block", description="the paired shift test (batch+block: both must agree)"
+    )
 
     batch: int = Field(
         10,
@@ -251,7 +281,7 @@ class ABPolicy(Strict):
 class Policy(Strict):
     """Tolerances and error rates: what counts as a regression, and how sure we must be."""
 
-    version: Literal[1] = 1
+    version: Literal[1] = Field(1, description="format version of this file")
     alpha: float = Field(
         0.05, gt=0, lt=0.5, description="family-wise false-alarm rate across the checks of a run"
     )
