@@ -22,10 +22,12 @@ _DRAFT: Final = "https://json-schema.org/draft/2020-12/schema"
 
 def json_schema(kind: str) -> dict[str, Any]:
     """The JSON Schema of ``gate.yaml`` (``kind="gate"``) or of a policy (``"policy"``)."""
+    from pydantic import BaseModel
+
     from gate.config.config import GateConfig
     from gate.config.policy import Policy
 
-    models = {"gate": GateConfig, "policy": Policy}
+    models: dict[str, type[BaseModel]] = {"gate": GateConfig, "policy": Policy}
     if kind not in models:
         raise ValueError(f"unknown schema {kind!r}: choose from {', '.join(models)}")
     schema = models[kind].model_json_schema()
