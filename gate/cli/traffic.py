@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from gate.cli.group import GateGroup
+from gate.cli.synth import synth
 from gate.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -172,3 +173,6 @@ def traffic_sample(src: Path, dest: Path, count: int, start: int | None) -> None
         rw = f"{info.rate_window:.1f}" if info.rate_window else "?"
         msg += f" (inter-arrival KS distance {info.ks:.3f}; rate {rw} req/s vs {rf} overall)"
     click.echo(msg)
+
+
+traffic.add_command(synth)  # gate traffic synth: its own module
