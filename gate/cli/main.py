@@ -19,6 +19,7 @@ from gate import __version__
 from gate.cli.baseline import baseline
 from gate.cli.doctor import doctor
 from gate.cli.group import GateGroup
+from gate.cli.init import init
 from gate.cli.notify import notify
 from gate.cli.plan import plan
 from gate.cli.policy import policy
