@@ -132,6 +132,15 @@ class PercentileRatio(_Model):
     ci_high: float
 
 
+class ClassChange(_Model):
+    """One class of a labelled eval set: samples of that label whose top-1 correctness
+    changed between baseline and candidate (the label is known for exactly these)."""
+
+    label: int
+    newly_wrong: int
+    newly_right: int
+
+
 class Comparison(_Model):
     """What the HTML report needs of the baseline, so ``run.json`` re-renders without a store.
 
@@ -151,6 +160,9 @@ class Comparison(_Model):
     accuracy_deltas: dict[str, list[float]] = Field(
         default_factory=dict,
         description="per eval sample, candidate minus baseline score, by metric (thinned)",
+    )
+    accuracy_classes: list[ClassChange] = Field(
+        default_factory=list, description="top-1 changes per class (labelled eval sets)"
     )
 
 

@@ -248,19 +248,26 @@ def test_every_check_status_has_a_tag_and_every_verdict_an_emoji() -> None:
 
 def test_summary_lines() -> None:
     assert summary_line(blocked()) == (
-        "1 of 3 checks failed: latency p95 is 18.2% slower than the baseline (tolerance 10%)."
+        "3 checks: 2 passed, 1 failed. "
+        "Blocked: latency p95 is 18.2% slower than the baseline (tolerance 10%)."
     )
-    assert summary_line(passing()) == "All 3 checks passed."
+    assert summary_line(passing()) == (
+        "3 checks: 3 passed. Passed on latency shift, latency p95 and latency p99."
+    )
     assert summary_line(errored()) == (
         "The run stopped during 'launch server' before a verdict: "
         "tritonserver did not become ready within 60 s."
     )
     assert summary_line(no_checks()) == "Measured 0 runs of 400 requests; nothing was judged."
-    inconclusive = _result(verdict=Verdict.INCONCLUSIVE, checks=[_check("latency shift")])
+    inconclusive = _result(
+        verdict=Verdict.INCONCLUSIVE,
+        checks=[_check("latency shift", CheckStatus.INCONCLUSIVE), _check("latency p95")],
+    )
     inconclusive.warnings.append("traffic too short to detect 10% with 80% power")
+    # the reason is the inconclusive check, never the first warning
     assert summary_line(inconclusive) == (
-        "No check failed, but the verdict is INCONCLUSIVE: "
-        "traffic too short to detect 10% with 80% power."
+        "2 checks: 1 passed, 1 inconclusive. latency shift could not decide with this much "
+        "data (too noisy to detect twice the tolerance), and the policy blocks on that."
     )
 
 
@@ -429,11 +436,14 @@ def _table_rows(md: str) -> list[str]:
 def test_markdown_pass() -> None:
     md = render_markdown(passing())
     assert md.startswith("## ✅ PASS — `resnet50` (version 1)\n")
-    assert "All 3 checks passed." in md
-    assert "| Check | Status | Effect | CI | Tolerance | p (adj.) | N | MDE |" in md
+    assert "3 checks: 3 passed. Passed on latency shift, latency p95 and latency p99." in md
+    header = (
+        "| Check | Status | Baseline → candidate | Effect | CI | Tolerance | p (adj.) | N | MDE |"
+    )
+    assert header in md
     assert (
-        "| latency shift | ✅ pass | +1.2% | -1.0% .. +3.0% (95%) | +5.0% | 0.5 (1) | 400 | +4.0% |"
-        in md
+        "| latency shift | ✅ pass | n/a | +1.2% | -1.0% .. +3.0% (95%) | +5.0% | 0.5 (1) | 400 "
+        "| +4.0% |" in md
     )
     assert len(_table_rows(md)) == 3
     assert "<details><summary>Stages (14.5 s)</summary>" in md
@@ -449,15 +459,15 @@ def test_markdown_blocked_escapes_pipes() -> None:
     result.checks[0] = result.checks[0].model_copy(update={"name": "latency | shift"})
     md = render_markdown(result)
     assert md.startswith("## ❌ BLOCKED — `resnet50`")
-    assert "1 of 3 checks failed: latency p95 is 18.2% slower than the baseline" in md
+    assert "Blocked: latency p95 is 18.2% slower than the baseline" in md
     assert "| latency \\| shift | ✅ pass |" in md
-    assert "| latency p95 | ❌ fail | +18.2% | +12.0% .. +25.1% (95%) | +10.0% |" in md
+    assert "| latency p95 | ❌ fail | n/a | +18.2% | +12.0% .. +25.1% (95%) | +10.0% |" in md
     assert "0.0004 (0.0012)" in md
     assert "- baseline recorded with another driver \\| 550 vs 560" in md
-    # every table row has exactly the header's 9 unescaped pipes
+    # every table row has exactly the header's 10 unescaped pipes
     for line in md.splitlines():
         if line.startswith("| latency"):
-            assert line.replace("\\|", "").count("|") == 9
+            assert line.replace("\\|", "").count("|") == 10
 
 
 def test_markdown_error_block() -> None:

@@ -144,7 +144,7 @@ def test_markdown_puts_failing_checks_first_and_folds_the_rest() -> None:
     first = md.splitlines()[0]
     assert first == "## ❌ BLOCKED — `resnet50` (version 1)"
     failing = md.index("### Failing checks")
-    folded = md.index("<details><summary>Other checks (2 pass)</summary>")
+    folded = md.index("<details><summary>Other checks (2 checks: 2 passed)</summary>")
     assert failing < folded
     assert md.index("| latency p95 | ❌ fail |") < folded < md.index("| latency shift | ✅ pass |")
     assert "### Failing checks" not in render_markdown(passing())

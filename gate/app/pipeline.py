@@ -50,6 +50,7 @@ from gate.measure.perf_analyzer import (
 from gate.measure.throughput import ThroughputSpec, measure_throughput
 from gate.result import (
     BaselineRef,
+    ClassChange,
     Comparison,
     ErrorInfo,
     ModelInfo,
@@ -418,6 +419,15 @@ def _accuracy_deltas(base: object, cand: object) -> dict[str, list[float]]:
         return {}
 
 
+def _accuracy_classes(base: object, cand: object) -> list[ClassChange]:
+    from gate.judge.comparison import accuracy_class_changes
+
+    try:
+        return accuracy_class_changes(base, cand)
+    except (ValueError, TypeError):  # a report figure must never cost the run
+        return []
+
+
 def run_check(
     cfg: GateConfig,
     config_path: Path,
@@ -562,7 +572,7 @@ def run_check(
             )
             if result.model and base.model_digest == result.model.digest:
                 result.warnings.append(
-                    "the candidate model is byte-identical to the baseline's (an A/A comparison)"
+                    "the candidate model is byte-identical to the baseline model (A/A)"
                 )
             extra = acc_stage.extra_checks(
                 prep.policy,
@@ -610,6 +620,9 @@ def run_check(
             result.comparison = _comparison(prep.policy, base.runs, runs, result.warnings)
             if result.comparison is not None and base.accuracy and result.accuracy:
                 result.comparison.accuracy_deltas = _accuracy_deltas(base.accuracy, result.accuracy)
+                result.comparison.accuracy_classes = _accuracy_classes(
+                    base.accuracy, result.accuracy
+                )
             st.detail = f"{len(checks)} checks → {verdict.value}"
     except (Exception, Interrupted, KeyboardInterrupt) as e:
         record_error(result, e)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from gate.result import Comparison, PercentileRatio
+from gate.result import ClassChange, Comparison, PercentileRatio
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -220,3 +220,36 @@ def accuracy_deltas(
         kept = d[indices] if indices else d
         out[name] = [round(float(v), 6) for v in kept]
     return out
+
+
+def accuracy_class_changes(baseline: object, candidate: object) -> list[ClassChange]:
+    """Per label, how many samples became wrong and how many became right at top-1.
+
+    Takes two ``AccuracyRecord``-like values with ``top1`` scores (1 = right) and
+    ``top_indices`` (predicted classes, best first). A sample that changed was right on one
+    side, so its label is that side's prediction: these counts are exact without the eval
+    set's labels. Empty when either record lacks them or they do not pair.
+    """
+    pairs = []
+    for rec in (baseline, candidate):
+        scores = getattr(rec, "scores", None) or {}
+        top = getattr(rec, "top_indices", None)
+        if "top1" not in scores or top is None:
+            return []
+        right = np.asarray(scores["top1"].decode(), dtype=np.float64).ravel() > 0.5
+        pred = np.asarray(top.decode()).reshape(right.size, -1)[:, 0]
+        pairs.append((right, pred))
+    (b_right, b_pred), (c_right, c_pred) = pairs
+    if b_right.shape != c_right.shape:
+        return []
+    lost = b_right & ~c_right
+    won = ~b_right & c_right
+    labels = np.unique(np.concatenate([b_pred[lost], c_pred[won]]))
+    return [
+        ClassChange(
+            label=int(k),
+            newly_wrong=int(np.count_nonzero(lost & (b_pred == k))),
+            newly_right=int(np.count_nonzero(won & (c_pred == k))),
+        )
+        for k in labels
+    ]

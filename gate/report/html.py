@@ -13,15 +13,22 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from html import escape
-from typing import Any
 
 from gate.report.comparison import paired_samples, tolerance_for
-from gate.report.text import NA, describe_check, fmt_p, fmt_pct, summary_line
+from gate.report.figures import (
+    accuracy_deltas,
+    accuracy_section,
+    memory_levels,
+    memory_section,
+    memory_series,
+)
+from gate.report.text import NA, describe_check, fmt_p, fmt_pct, report_warnings, summary_line
+from gate.report.values import absolute, fmt_effect, for_display
 from gate.result import CheckResult, CheckStatus, RunResult, StageStatus, Verdict
 
-__all__ = ["accuracy_deltas", "memory_series", "render_html"]
+__all__ = ["accuracy_deltas", "memory_levels", "memory_series", "render_html"]
 
 _VERDICT_CLASS: dict[Verdict, str] = {
     Verdict.PASS: "pass",
@@ -72,6 +79,7 @@ font-size:12px}
 .note{color:#57606a;font-style:italic}
 ul.warnings li{margin:2px 0}
 table.checks td:last-child{min-width:240px}
+div.scroll{overflow-x:auto;max-width:100%}div.scroll table.checks{min-width:1180px}
 """
 
 _LOG_CHARS = 20000
@@ -112,7 +120,7 @@ def _td(text: object, num: bool = False) -> str:
 def _ci(check: CheckResult) -> str:
     if check.ci_low is None and check.ci_high is None:
         return NA
-    text = f"{fmt_pct(check.ci_low)} .. {fmt_pct(check.ci_high)}"
+    text = f"{fmt_effect(check, check.ci_low)} .. {fmt_effect(check, check.ci_high)}"
     if check.confidence is not None and math.isfinite(check.confidence):
         text += f" ({check.confidence * 100:.4g}%)"
     return text
@@ -141,13 +149,14 @@ def _checks(result: RunResult) -> str:
             _td(name),
             f'<td><span class="s-{cls}">{escape(c.status.value)}</span></td>',
             _td(c.mode),
-            _td(fmt_pct(c.effect), True),
+            _td(absolute(c, result) or NA, True),
+            _td(fmt_effect(c, c.effect), True),
             _td(_ci(c), True),
             _td(_p(c), True),
-            _td(fmt_pct(c.tolerance), True),
+            _td(fmt_effect(c, c.tolerance), True),
             _td(NA if c.n is None else c.n, True),
             _td(runs, True),
-            _td(fmt_pct(c.mde), True),
+            _td(fmt_effect(c, c.mde), True),
             _td(c.reason or describe_check(c, alpha=result.alpha)),
         ]
         rows.append((cls, cells))
@@ -155,6 +164,7 @@ def _checks(result: RunResult) -> str:
         "Check",
         "Status",
         "Mode",
+        "Baseline → candidate",
         "Effect",
         "CI",
         "p",
@@ -164,7 +174,8 @@ def _checks(result: RunResult) -> str:
         "MDE",
         "Reason",
     ]
-    return _table(header, rows, "checks")
+    # wide: it scrolls sideways in its own box rather than being clipped on a narrow screen
+    return '<div class="scroll">' + _table(header, rows, "checks") + "</div>"
 
 
 def _latency_figures(result: RunResult) -> str:
@@ -267,157 +278,15 @@ def _latency_figures(result: RunResult) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# Memory and accuracy: read duck-typed, since those fields belong to other stages.
-# --------------------------------------------------------------------------------------
-
-
-def _get(obj: Any, *names: str) -> Any:
-    for name in names:
-        value = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None
-
-
-_TIME_KEYS = ("t_s", "times_s", "time_s", "seconds", "t")
-_VALUE_KEYS = ("used_mib", "mib", "values", "used_bytes", "bytes", "gpu_bytes", "rss_bytes")
-
-
-def _one_series(obj: Any) -> tuple[list[float], list[float], str] | None:
-    t = _get(obj, *_TIME_KEYS)
-    for key in _VALUE_KEYS:
-        y = _get(obj, key)
-        if y is not None and t is not None:
-            try:
-                tt, yy = [float(v) for v in t], [float(v) for v in y]
-            except (TypeError, ValueError):
-                return None
-            if key.endswith("bytes"):
-                return tt, [v / 2**20 for v in yy], "MiB"
-            return tt, yy, "MiB"
-    samples = _get(obj, "samples", "series")
-    if isinstance(samples, Sequence) and samples and not isinstance(samples, str):
-        try:
-            tt = [float(_get(s, *_TIME_KEYS)) for s in samples]
-            for key in _VALUE_KEYS:
-                if _get(samples[0], key) is not None:
-                    yy = [float(_get(s, key)) for s in samples]
-                    div = 2**20 if key.endswith("bytes") else 1
-                    return tt, [v / div for v in yy], "MiB"
-        except (TypeError, ValueError):
-            return None
-    return None
-
-
-def memory_series(result: RunResult) -> dict[str, tuple[list[float], list[float]]]:
-    """``{label: (t_s, MiB)}`` from ``result.memory`` when it is there, else ``{}``.
-
-    Accepted shapes (the memory stage owns the field): an object or mapping with
-    ``baseline`` / ``candidate``, each one series or a list of series (one per run); a
-    series holds times (``t_s``…) and values (``used_mib`` or ``*_bytes``…), or a list of
-    ``samples`` each with both.
-    """
-    memory = getattr(result, "memory", None)
-    if memory is None:
-        return {}
-    out: dict[str, tuple[list[float], list[float]]] = {}
-    if isinstance(memory, list) and memory and hasattr(memory[0], "series"):
-        # gate.measure.samples.MemoryRun per replay: attributable MiB (minus before-load)
-        for r in memory:
-            for src, ser in r.series.items():
-                label = f"candidate {src}" + ("" if len(memory) == 1 else f" run {r.index + 1}")
-                out[label] = (list(ser.t_s), [(v - ser.before_load) / 2**20 for v in ser.values])
-        return out
-    for side in ("baseline", "candidate"):
-        value = _get(memory, side, f"{side}_runs")
-        if value is None:
-            continue
-        runs = value if isinstance(value, Sequence) and not isinstance(value, str) else [value]
-        for i, run in enumerate(runs):
-            s = _one_series(run)
-            if s is not None:
-                out[side if len(runs) == 1 else f"{side} run {i + 1}"] = (s[0], s[1])
-    if not out:
-        s = _one_series(memory)
-        if s is not None:
-            out["candidate"] = (s[0], s[1])
-    return out
-
-
-def accuracy_deltas(result: RunResult) -> list[float]:
-    """Per-sample candidate − baseline scores: the first metric kept in ``comparison``,
-    else from a ``result.accuracy`` that carries deltas or both sides' scores."""
-    return accuracy_delta_series(result)[1]
-
-
-def accuracy_delta_series(result: RunResult) -> tuple[str, list[float]]:
-    """(metric name, per-sample deltas); ("", []) when the run has none."""
-    comp = result.comparison
-    if comp is not None and comp.accuracy_deltas:
-        name, values = next(iter(comp.accuracy_deltas.items()))
-        return name, values
-    return "score", _duck_accuracy_deltas(result)
-
-
-def _duck_accuracy_deltas(result: RunResult) -> list[float]:
-    acc = getattr(result, "accuracy", None)
-    if acc is None:
-        return []
-    items = acc if isinstance(acc, Sequence) and not isinstance(acc, str) else [acc]
-    for item in items:
-        deltas = _get(item, "deltas", "per_sample_deltas", "delta")
-        if isinstance(deltas, Sequence) and deltas and not isinstance(deltas, str):
-            try:
-                return [float(d) for d in deltas]
-            except (TypeError, ValueError):
-                continue
-        base = _get(item, "baseline_scores", "baseline")
-        cand = _get(item, "candidate_scores", "candidate")
-        if isinstance(base, Sequence) and isinstance(cand, Sequence) and base and cand:
-            try:
-                return [float(c) - float(b) for b, c in zip(base, cand, strict=False)]
-            except (TypeError, ValueError):
-                continue
-    return []
-
-
-def _memory_section(result: RunResult) -> str | None:
-    from gate.report import plots
-
-    series = memory_series(result)
-    if not series:
-        return None
-    return "<h2>Memory</h2>" + _figure(
-        "memory",
-        "memory timeline",
-        "Memory sampled during the replays.",
-        lambda: plots.memory_timeline_png(series),
-    )
-
-
-def _accuracy_section(result: RunResult) -> str | None:
-    from gate.report import plots
-
-    metric, deltas = accuracy_delta_series(result)
-    if not deltas:
-        return None
-    return "<h2>Accuracy</h2>" + _figure(
-        "accuracy",
-        "accuracy deltas",
-        f"Per evaluation sample: candidate minus baseline {metric}, paired by sample.",
-        lambda: plots.accuracy_deltas_png(deltas, label=f"candidate − baseline {metric}"),
-    )
-
-
-# --------------------------------------------------------------------------------------
 # The rest
 # --------------------------------------------------------------------------------------
 
 
 def _warnings(result: RunResult) -> str | None:
-    if not result.warnings:
+    warnings = report_warnings(result)
+    if not warnings:
         return None
-    items = "".join(f"<li>{escape(w)}</li>" for w in result.warnings)
+    items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
     return f'<h2>Warnings</h2><ul class="warnings">{items}</ul>'
 
 
@@ -509,7 +378,11 @@ def _context(result: RunResult) -> str:
 
 
 def render_html(result: RunResult) -> str:
-    """The run as one self-contained HTML document (figures inlined, no external URL)."""
+    """The run as one self-contained HTML document (figures inlined, no external URL).
+
+    Paths are shown relative to the config's folder or shortened (``for_display``), so the
+    file can be attached to a pull request without the runner's layout."""
+    result = for_display(result)
     v = result.verdict
     subject = result.model.name if result.model is not None else "gate"
     if result.model is not None and result.model.version:
@@ -535,8 +408,8 @@ def render_html(result: RunResult) -> str:
         _warnings(result),
         _error(result),
         "<h2>Latency</h2>" + _latency_figures(result) if result.runs else None,
-        _memory_section(result),
-        _accuracy_section(result),
+        memory_section(result, _figure),
+        accuracy_section(result, _figure),
         _stages(result),
         _context(result),
     ]

@@ -1,5 +1,10 @@
 """Markdown: the verdict for ``$GITHUB_STEP_SUMMARY`` and a pull-request comment.
 
+Meant to be read by people who did not run it: the headline counts every check status apart
+and names the checks that decided the verdict; each row gives the absolute values beside the
+ratio; warnings are shown once (``report_warnings``); paths are relative to the config's
+folder or shortened (``for_display``), never the runner's absolute layout.
+
 Headline and table of checks come first and are never cut; when the whole would exceed
 ``max_chars`` (a PR comment holds 65,536 characters), the server log, the error details,
 the stage details and the environment are shortened, in that order, and a note says so.
@@ -19,10 +24,12 @@ from gate.report.text import (
     describe_check,
     fmt_confidence,
     fmt_p,
-    fmt_pct,
     one_line,
+    report_warnings,
+    status_counts,
     summary_line,
 )
+from gate.report.values import absolute, fmt_effect, for_display
 from gate.result import CheckResult, CheckStatus, RunResult, StageStatus, Verdict
 
 __all__ = ["STAGE_STATUS", "VERDICT_EMOJI", "escape_cell", "render_markdown"]
@@ -157,7 +164,7 @@ def _ci_cell(check: CheckResult) -> str:
     if check.ci_low is None and check.ci_high is None:
         return NA
     level = fmt_confidence(check.confidence).removesuffix(" CI").removesuffix("CI")
-    interval = f"{fmt_pct(check.ci_low)} .. {fmt_pct(check.ci_high)}"
+    interval = f"{fmt_effect(check, check.ci_low)} .. {fmt_effect(check, check.ci_high)}"
     return f"{interval} ({level})" if level else interval
 
 
@@ -169,36 +176,47 @@ def _p_cell(check: CheckResult) -> str:
     return f"{fmt_p(check.p_value)} ({fmt_p(check.p_adjusted)})"
 
 
-def _check_row(c: CheckResult) -> list[object]:
+def _check_row(c: CheckResult, result: RunResult) -> list[object]:
     name = c.name + (" (critical)" if c.critical else "")
     return [
         name,
         _CHECK_STATUS[c.status],
-        fmt_pct(c.effect),
+        absolute(c, result) or NA,
+        fmt_effect(c, c.effect),
         _ci_cell(c),
-        fmt_pct(c.tolerance),
+        fmt_effect(c, c.tolerance),
         _p_cell(c),
         NA if c.n is None else c.n,
-        fmt_pct(c.mde),
+        fmt_effect(c, c.mde),
     ]
 
 
-_CHECK_HEADER = ["Check", "Status", "Effect", "CI", "Tolerance", "p (adj.)", "N", "MDE"]
+_CHECK_HEADER = [
+    "Check",
+    "Status",
+    "Baseline → candidate",
+    "Effect",
+    "CI",
+    "Tolerance",
+    "p (adj.)",
+    "N",
+    "MDE",
+]
 
 
 # While render_markdown fits a report it composes it many times: rows are rendered once.
 _ROWS: ContextVar[dict[int, tuple[str, str | None]] | None] = ContextVar("_ROWS", default=None)
 
 
-def _rendered(c: CheckResult, alpha: float | None) -> tuple[str, str | None]:
+def _rendered(c: CheckResult, result: RunResult) -> tuple[str, str | None]:
     """A check's table row and, if notable, its one-line description."""
     cache = _ROWS.get()
     if cache is not None and id(c) in cache:
         return cache[id(c)]
-    row = "| " + " | ".join(escape_cell(x) for x in _check_row(c)) + " |"
+    row = "| " + " | ".join(escape_cell(x) for x in _check_row(c, result)) + " |"
     note = None
     if c.status is not CheckStatus.PASS or c.reason:
-        note = f"- {escape_cell(describe_check(c, alpha=alpha))}"
+        note = f"- {escape_cell(describe_check(c, alpha=result.alpha))}"
     if cache is not None:
         cache[id(c)] = (row, note)
     return row, note
@@ -207,7 +225,7 @@ def _rendered(c: CheckResult, alpha: float | None) -> tuple[str, str | None]:
 def _check_table(checks: Sequence[CheckResult], result: RunResult, limit: int | None) -> str:
     """Table of ``checks`` (at most ``limit`` rows) and one line per notable check."""
     shown = list(checks) if limit is None else list(checks[:limit])
-    rendered = [_rendered(c, result.alpha) for c in shown]
+    rendered = [_rendered(c, result) for c in shown]
     text = _table(_CHECK_HEADER, []) + "".join("\n" + row for row, _ in rendered)
     notes = [note for _, note in rendered if note is not None]
     if notes:
@@ -229,11 +247,7 @@ def _checks(result: RunResult, limits: _Limits = _FULL) -> str:
     text = "### Failing checks\n\n" + _check_table(failing, result, limits.failing_rows)
     others = [c for c in result.checks if c.status not in (CheckStatus.FAIL, CheckStatus.ERROR)]
     if others:
-        counts = ", ".join(
-            f"{n} {status.value}"
-            for status in (CheckStatus.PASS, CheckStatus.SKIPPED)
-            if (n := sum(1 for c in others if c.status is status))
-        )
+        counts = status_counts(others)
         if limits.other_checks:
             body = _check_table(others, result, limits.other_rows)
             text += "\n\n" + _details(f"Other checks ({counts})", body)
@@ -243,17 +257,18 @@ def _checks(result: RunResult, limits: _Limits = _FULL) -> str:
 
 
 def _warnings(result: RunResult, limits: _Limits) -> str | None:
-    if not result.warnings:
+    warnings = report_warnings(result)
+    if not warnings:
         return None
-    shown = result.warnings if limits.warnings is None else result.warnings[: limits.warnings]
+    shown = warnings if limits.warnings is None else warnings[: limits.warnings]
     items = []
     for w in shown:
         w = one_line(w)
         if limits.warning_chars is not None and len(w) > limits.warning_chars:
             w = w[: limits.warning_chars] + "…"
         items.append(f"- {escape_cell(w)}")
-    if len(shown) < len(result.warnings):
-        items.append(f"- _… and {len(result.warnings) - len(shown)} more (see run.json)_")
+    if len(shown) < len(warnings):
+        items.append(f"- _… and {len(warnings) - len(shown)} more (see run.json)_")
     return "### Warnings\n\n" + "\n".join(items)
 
 
@@ -496,7 +511,7 @@ def render_markdown(
     """
     token = _ROWS.set({})
     try:
-        return _render_markdown(result, _Budget(max_chars, max_bytes))
+        return _render_markdown(for_display(result), _Budget(max_chars, max_bytes))
     finally:
         _ROWS.reset(token)
 

@@ -20,6 +20,7 @@ import numpy.typing as npt
 __all__ = [
     "BASELINE_COLOR",
     "CANDIDATE_COLOR",
+    "accuracy_change_png",
     "accuracy_deltas_png",
     "ecdf_png",
     "log_ratio_histogram_png",
@@ -193,11 +194,27 @@ def percentile_ratio_png(
 
 
 def memory_timeline_png(
-    series: Mapping[str, tuple[ArrayLike, ArrayLike]], *, unit: str = "MiB"
+    series: Mapping[str, tuple[ArrayLike, ArrayLike]],
+    *,
+    unit: str = "MiB",
+    levels: Mapping[str, float] | None = None,
 ) -> bytes:
-    """Memory over time, one line per series: ``{"baseline": (t_s, values), ...}``."""
+    """Memory over time, one line per series: ``{"candidate host": (t_s, values), ...}``;
+    ``levels`` are horizontal lines (the baseline's level, the allowed limit): a label
+    starting with ``baseline`` is drawn dashed in the baseline colour, others dotted grey."""
     fig = _figure()
     ax = fig.add_subplot()
+    for name, level in (levels or {}).items():
+        if not math.isfinite(level):
+            continue
+        base = name.startswith("baseline")
+        ax.axhline(
+            level,
+            color=BASELINE_COLOR if base else "#57606a",
+            ls="--" if base else ":",
+            lw=1.4,
+            label=f"{name}: {level:,.1f} {unit}",
+        )
     for label, (t, y) in series.items():
         tt = np.asarray(t, dtype=np.float64)
         yy = np.asarray(y, dtype=np.float64)
@@ -214,8 +231,52 @@ def memory_timeline_png(
     ax.set_ylabel(f"memory ({unit})")
     ax.set_title("Memory over time")
     ax.grid(True, alpha=0.3)
-    if series:
+    if series or levels:
         ax.legend(loc="best", fontsize="small")
+    return _png(fig)
+
+
+def accuracy_change_png(
+    both_right: int,
+    newly_wrong: int,
+    newly_right: int,
+    both_wrong: int,
+    classes: Sequence[tuple[int, int, int]] = (),
+    *,
+    metric: str = "top1",
+) -> bytes:
+    """Where accuracy changed: the paired 2x2 table (baseline right/wrong x candidate
+    right/wrong, the counts the paired test uses) and, when ``classes`` is given as
+    ``(label, newly_wrong, newly_right)``, the change per class (wrong down, right up)."""
+    fig = _figure((9.0, 3.6) if classes else (5.0, 3.6))
+    grid = fig.add_gridspec(1, 3) if classes else fig.add_gridspec(1, 1)
+    ax = fig.add_subplot(grid[0, 0])
+    table = np.array([[both_right, newly_wrong], [newly_right, both_wrong]], dtype=float)
+    shade = np.log1p(table)
+    ax.imshow(shade, cmap="Purples", vmin=0)
+    for (i, j), v in np.ndenumerate(table):
+        color = _BAND_COLOR if (i, j) == (1, 0) else CANDIDATE_COLOR if (i, j) == (0, 1) else "k"
+        if color == "k" and shade[i, j] > 0.6 * shade.max():
+            color = "white"
+        ax.text(j, i, f"{int(v):,}", ha="center", va="center", color=color, fontweight="bold")
+    ax.set_xticks([0, 1], ["candidate right", "candidate wrong"])
+    ax.set_yticks([0, 1], ["baseline right", "baseline wrong"])
+    ax.set_title(f"{metric}: {newly_wrong} newly wrong, {newly_right} newly right")
+    if classes:
+        bx = fig.add_subplot(grid[0, 1:])
+        labels = [str(c[0]) for c in classes]
+        x = np.arange(len(classes))
+        bx.bar(x, [c[2] for c in classes], color=_BAND_COLOR, label="newly right")
+        bx.bar(x, [-c[1] for c in classes], color=CANDIDATE_COLOR, label="newly wrong")
+        net = [c[2] - c[1] for c in classes]
+        bx.plot(x, net, "k_", ms=14, mew=2, label="net change")
+        bx.axhline(0, color="black", lw=0.8)
+        bx.set_xticks(x, labels if len(labels) <= 30 else [""] * len(labels))
+        bx.set_xlabel("class (label)")
+        bx.set_ylabel("samples")
+        bx.set_title("Per class: samples that changed")
+        bx.grid(True, axis="y", alpha=0.3)
+        bx.legend(loc="best", fontsize="small")
     return _png(fig)
 
 

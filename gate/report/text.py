@@ -11,17 +11,21 @@ from __future__ import annotations
 import math
 import re
 
+from gate.report.values import absolute, fmt_effect, in_points
 from gate.result import CheckResult, CheckStatus, RunResult, StageStatus, Verdict
 
 __all__ = [
     "NA",
     "STATUS_TAGS",
+    "deciding_checks",
     "describe_check",
     "fmt_confidence",
     "fmt_p",
     "fmt_pct",
     "one_line",
     "render_console",
+    "report_warnings",
+    "status_counts",
     "summary_line",
 ]
 
@@ -100,14 +104,15 @@ def _plural(n: int, word: str) -> str:
 def _ci_text(check: CheckResult) -> str | None:
     if check.ci_low is None and check.ci_high is None:
         return None
-    return f"{fmt_confidence(check.confidence)} {fmt_pct(check.ci_low)} .. {fmt_pct(check.ci_high)}"
+    low, high = fmt_effect(check, check.ci_low), fmt_effect(check, check.ci_high)
+    return f"{fmt_confidence(check.confidence)} {low} .. {high}"
 
 
 def _tolerance_clause(check: CheckResult) -> str | None:
     """How the effect relates to the tolerance, worded by status and mode."""
     if check.tolerance is None:
         return None
-    tol = fmt_pct(check.tolerance)
+    tol = fmt_effect(check, check.tolerance)
     non_inferiority = check.mode.replace("-", "_") == "non_inferiority"
     if check.status is CheckStatus.FAIL:
         if non_inferiority:
@@ -143,19 +148,22 @@ def _evidence_clause(check: CheckResult, alpha: float | None) -> str | None:
     if check.candidate_runs is not None:
         parts.append(f"candidate {_plural(check.candidate_runs, 'run')}")
     if check.status is CheckStatus.PASS and check.mde is not None:
-        parts.append(f"MDE {fmt_pct(check.mde)}")
+        parts.append(f"MDE {fmt_effect(check, check.mde)}")
     return ", ".join(parts) if parts else None
 
 
-def describe_check(check: CheckResult, *, alpha: float | None = None) -> str:
+def describe_check(
+    check: CheckResult, *, alpha: float | None = None, result: RunResult | None = None
+) -> str:
     """One line that explains a check without opening anything else.
 
     ``latency p95: +18.2% (95% CI +12.0% .. +25.1%) exceeds tolerance +10.0%;
     p=0.0004 (Holm-adjusted 0.0012), alpha 0.05, n=400, baseline 3 runs``
 
     ``alpha`` is the run's family-wise error rate (``RunResult.alpha``); a check does not
-    carry it. Errors and skips say why: ``memory peak: error: no samples``. The check's
-    ``reason``, when present, ends the line.
+    carry it. With ``result``, the absolute values follow the effect (``+18.2% (1.52 → 1.80
+    ms)``, see ``gate.report.values.absolute``). Errors and skips say why: ``memory peak:
+    error: no samples``. The check's ``reason``, when present, ends the line.
     """
     name = check.name + (" (critical)" if check.critical else "")
     reason = one_line(check.reason)
@@ -164,7 +172,10 @@ def describe_check(check: CheckResult, *, alpha: float | None = None) -> str:
     if check.status is CheckStatus.SKIPPED:
         return f"{name}: skipped: {reason or 'no reason given'}"
 
-    head = fmt_pct(check.effect) if check.effect is not None else ""
+    head = fmt_effect(check, check.effect) if check.effect is not None else ""
+    values = absolute(check, result) if result is not None else None
+    if values:
+        head = f"{head} ({values})" if head else values
     ci = _ci_text(check)
     if ci:
         head = f"{head} ({ci})" if head else f"({ci})"
@@ -194,9 +205,15 @@ def _change_phrase(check: CheckResult) -> str:
         check.metric, _DEFAULT_DIRECTION
     )
     word = up if check.effect >= 0 else down
-    phrase = f"{check.name} is {abs(check.effect) * 100:.1f}% {word} than the baseline"
-    if check.tolerance is not None:
-        phrase += f" (tolerance {_fmt_tolerance_plain(check.tolerance)})"
+    if in_points(check):
+        size = f"{abs(check.effect) * 100:.2f} pts"
+        tol = f"{abs(check.tolerance) * 100:.2f} pts" if check.tolerance is not None else ""
+    else:
+        size = f"{abs(check.effect) * 100:.1f}%"
+        tol = _fmt_tolerance_plain(check.tolerance) if check.tolerance is not None else ""
+    phrase = f"{check.name} is {size} {word} than the baseline"
+    if tol:
+        phrase += f" (tolerance {tol})"
     return phrase
 
 
@@ -217,66 +234,138 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def summary_line(result: RunResult) -> str:
-    """The one-sentence "why" of the verdict, for the Markdown headline and the CLI.
+_COUNT_WORDS: tuple[tuple[CheckStatus, str], ...] = (
+    (CheckStatus.PASS, "passed"),
+    (CheckStatus.FAIL, "failed"),
+    (CheckStatus.INCONCLUSIVE, "inconclusive"),
+    (CheckStatus.ERROR, "could not be evaluated"),
+    (CheckStatus.SKIPPED, "skipped"),
+)
 
-    ``1 of 3 checks failed: latency p95 is 18.2% slower than the baseline (tolerance 10%).``
+
+def _gates(check: CheckResult) -> bool:
+    """Whether a check can decide the verdict (blocking or critical, see gate.judge.decide)."""
+    return check.critical or check.blocking
+
+
+def status_counts(checks: list[CheckResult]) -> str:
+    """``7 checks: 2 passed, 4 inconclusive, 1 skipped``: every status counted apart."""
+    parts = []
+    for status, word in _COUNT_WORDS:
+        of = [c for c in checks if c.status is status]
+        if not of:
+            continue
+        advisory = sum(1 for c in of if not _gates(c))
+        parts.append(f"{len(of)} {word}" + (f" ({advisory} advisory)" if advisory else ""))
+    return f"{_plural(len(checks), 'check')}: " + ", ".join(parts)
+
+
+def _names(checks: list[CheckResult], limit: int = 3) -> str:
+    names = [c.name + (" (critical)" if c.critical else "") for c in checks]
+    if len(names) > limit:
+        return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
+    return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else names[0]
+
+
+def deciding_checks(result: RunResult) -> list[CheckResult]:
+    """The checks that decided the verdict, in the order ``gate.judge.decide`` applies them:
+    critical failures, else errors, else blocking failures (BLOCKED / ERROR); the checks that
+    could not decide (INCONCLUSIVE); the blocking checks that passed (PASS)."""
+    st, gating = CheckStatus, [c for c in result.checks if _gates(c)]
+    by = {s: [c for c in gating if c.status is s] for s in st}
+    critical = [c for c in by[st.FAIL] if c.critical]
+    if result.verdict is Verdict.BLOCKED:
+        return critical or by[st.FAIL]
+    if result.verdict is Verdict.ERROR:
+        return by[st.ERROR]
+    if result.verdict is Verdict.INCONCLUSIVE:
+        return [c for c in by[st.INCONCLUSIVE] if c.critical] or by[st.INCONCLUSIVE]
+    if result.verdict is Verdict.PASS:
+        return by[st.PASS]
+    return []
+
+
+def _decision(result: RunResult) -> str:
+    """The sentence that names what decided the verdict."""
+    deciders = deciding_checks(result)
+    inconclusive = [c for c in result.checks if c.status is CheckStatus.INCONCLUSIVE]
+    if result.verdict is Verdict.BLOCKED and deciders:
+        return "Blocked: " + _join_phrases([_change_phrase(c) for c in deciders])
+    if result.verdict is Verdict.ERROR and deciders:
+        return "Could not be evaluated: " + _join_phrases([_issue_phrase(c) for c in deciders])
+    if result.verdict is Verdict.INCONCLUSIVE and deciders:
+        return (
+            f"{_names(deciders)} could not decide with this much data (too noisy to detect "
+            "twice the tolerance), and the policy blocks on that"
+        )
+    if result.verdict is not Verdict.PASS:
+        return f"The verdict is {result.verdict.value}"
+    let_through = [c for c in inconclusive if _gates(c)]
+    text = f"Passed on {_names(deciders)}" if deciders else "No check was shown within tolerance"
+    if let_through:
+        text += (
+            f"; {_names(let_through)} could not decide and passed only because the policy "
+            "says 'inconclusive: pass'"
+        )
+    return text
+
+
+def summary_line(result: RunResult) -> str:
+    """What the verdict rests on, in one or two sentences: every status counted apart, then
+    the checks that decided it (never a warning standing in for a reason).
+
+    ``7 checks: 2 passed, 4 inconclusive, 1 skipped. Passed on accuracy top1 and memory
+    (host); latency shift, latency p95, throughput c=1 and 1 more could not decide and passed
+    only because the policy says 'inconclusive: pass'.``
     """
     checks = result.checks
-    total = len(checks)
-    failed = [c for c in checks if c.status is CheckStatus.FAIL]
-    errored = [c for c in checks if c.status is CheckStatus.ERROR]
-    skipped = [c for c in checks if c.status is CheckStatus.SKIPPED]
-
     if result.error is not None:
         stage = next((s for s in result.stages if s.status is StageStatus.FAILED), None)
         where = f" during '{stage.name}'" if stage is not None else ""
         return _sentence(f"The run stopped{where} before a verdict: {result.error.message}")
-
     if result.verdict is Verdict.MEASURED:
         text = f"Measured {_plural(len(result.runs), 'run')}"
         if result.traffic is not None:
             text += f" of {_plural(result.traffic.requests, 'request')}"
         return _sentence(text + "; nothing was judged")
-
-    if total == 0:
+    if not checks:
         if result.verdict is Verdict.PASS:
             return "No checks ran, so nothing was compared with the baseline."
         return _sentence(f"No checks ran, so the gate cannot pass ({result.verdict.value})")
-
+    if all(c.status is CheckStatus.SKIPPED for c in checks):
+        return _sentence(f"All {_plural(len(checks), 'check')} were skipped, so nothing was judged")
     if result.verdict is Verdict.NEEDS_REVIEW and result.trust is not None:
         n = len(result.trust.changes)
         first = one_line(result.trust.changes[0]) if n else "?"
-        return _sentence(
+        return f"{status_counts(checks)}. " + _sentence(
             f"Passed under the rules of {result.trust.ref} ({result.trust.commit[:12]}), but "
             f"this change edits them ({_plural(n, 'change')}, first: {first}): a person must "
             "review it"
         )
+    return f"{status_counts(checks)}. {_sentence(_decision(result))}"
 
-    if failed:
-        text = f"{len(failed)} of {_plural(total, 'check')} failed"
-        if errored:
-            text += f" and {len(errored)} could not be evaluated"
-        return _sentence(f"{text}: " + _join_phrases([_change_phrase(c) for c in failed]))
 
-    if errored:
-        text = f"{len(errored)} of {_plural(total, 'check')} could not be evaluated"
-        return _sentence(f"{text}: " + _join_phrases([_issue_phrase(c) for c in errored]))
+def report_warnings(result: RunResult) -> list[str]:
+    """The run's warnings as reports show them: each once, and none that only restates an
+    INCONCLUSIVE check (its row and the headline say it already). ``run.json`` keeps all.
 
-    ran = total - len(skipped)
-    if result.verdict is Verdict.PASS:
-        if skipped:
-            return f"All {_plural(ran, 'check')} that ran passed ({len(skipped)} skipped)."
-        if total == 1:
-            return "The one check passed."
-        return f"All {total} checks passed."
-
-    # No check failed or errored, yet the verdict is not PASS: say what the gate said.
-    if ran == 0:
-        return _sentence(f"All {_plural(total, 'check')} were skipped, so nothing was judged")
-    why = one_line(result.warnings[0]) if result.warnings else ""
-    text = f"No check failed, but the verdict is {result.verdict.value}"
-    return _sentence(f"{text}: {why}" if why else text)
+    This is the one place warnings are de-duplicated; every report format calls it.
+    """
+    inconclusive = [c.name for c in result.checks if c.status is CheckStatus.INCONCLUSIVE]
+    seen: set[str] = set()
+    out: list[str] = []
+    for w in result.warnings:
+        text = one_line(w)
+        if text in seen:
+            continue
+        seen.add(text)
+        restates = any(
+            text.startswith(name) and ("is INCONCLUSIVE" in text or "detectable with" in text)
+            for name in inconclusive
+        )
+        if not restates:
+            out.append(text)
+    return out
 
 
 def _headline_subject(result: RunResult) -> str:
@@ -299,10 +388,11 @@ def render_console(result: RunResult) -> str:
         width = max(len(tag) for tag in STATUS_TAGS.values())
         for check in result.checks:
             tag = STATUS_TAGS[check.status].ljust(width)
-            lines.append(f"  {tag}  {describe_check(check, alpha=result.alpha)}")
-    if result.warnings:
+            lines.append(f"  {tag}  {describe_check(check, alpha=result.alpha, result=result)}")
+    warnings = report_warnings(result)
+    if warnings:
         lines.append("")
-        lines.extend(f"warning: {one_line(w)}" for w in result.warnings)
+        lines.extend(f"warning: {w}" for w in warnings)
     if result.error is not None:
         lines.append("")
         lines.append(f"error ({result.error.kind}): {one_line(result.error.message)}")
