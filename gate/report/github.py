@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 from gate.report.markdown import render_markdown
-from gate.report.text import describe_check, one_line, summary_line
+from gate.report.text import describe_check, report_warnings, summary_line
 from gate.result import CheckStatus, RunResult, Verdict
 
 __all__ = [
@@ -133,8 +133,8 @@ def annotation_lines(result: RunResult, *, file: str | None = None) -> list[str]
             )
         )
     warnings = [
-        command("warning", _short(one_line(w)), title=f"gate: {subject}", file=file)
-        for w in result.warnings
+        command("warning", _short(w), title=f"gate: {subject}", file=file)
+        for w in report_warnings(result)
     ]
     out = errors[:_MAX_ANNOTATIONS]
     if len(errors) > _MAX_ANNOTATIONS:
