@@ -63,7 +63,7 @@ def _describe(err: ErrorDetails, model: type[BaseModel] | None) -> tuple[str, st
     if kind == "launcher_kind":
         return (
             f"field '{field}': {err['msg']}",
-            "remove the key or change launcher.kind (see README: Launchers)",
+            "remove the key or change launcher.kind (see docs/usage.md: Launchers)",
         )
     if kind == "launcher_url":
         return f"field '{field}': {err['msg']}", "add launcher.url, e.g. url: http://127.0.0.1:8000"
