@@ -36,6 +36,7 @@ class Hook:
 
     statuses: list[int] = field(default_factory=lambda: [200])
     delay_s: float = 0.0
+    retry_after: str | None = None  # sent with every answer that is not 2xx
     requests: list[dict[str, Any]] = field(default_factory=list)
     port: int = 0
 
@@ -65,6 +66,8 @@ def hook() -> Iterator[Hook]:
             code = state.statuses[i]
             try:
                 self.send_response(code)
+                if state.retry_after is not None and code >= 300:
+                    self.send_header("Retry-After", state.retry_after)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -231,6 +234,29 @@ def test_transient_error_then_success(hook: Hook) -> None:
     assert len(hook.requests) == 2
     assert not [n for n in notices if n.level == "warning"]
     assert any("after 2 attempts" in n.message for n in notices)
+
+
+def test_retry_after_is_honoured_and_capped(hook: Hook) -> None:
+    """Rate limited (429) with Retry-After: urllib3's Retry waits as asked, never longer
+    than RETRY_AFTER_CAP_S, then the next attempt goes through."""
+    from gate.report.notify import RETRY_AFTER_CAP_S
+
+    hook.statuses, hook.retry_after = [429, 503, 200], "2"
+    sleeps: list[float] = []
+    assert post_json(hook.url, {"x": 1}, timeout=2, retries=2, sleep=sleeps.append) == 3
+    assert sleeps == [2.0, 2.0] and len(hook.requests) == 3
+    hook.requests.clear()
+    hook.statuses, hook.retry_after, sleeps = [503, 200], "3600", []
+    assert post_json(hook.url, {"x": 1}, timeout=2, retries=1, sleep=sleeps.append) == 2
+    assert sleeps == [RETRY_AFTER_CAP_S]
+
+
+def test_without_retry_after_the_backoff_grows_and_is_bounded(hook: Hook) -> None:
+    hook.statuses = [500]
+    sleeps: list[float] = []
+    with pytest.raises(Exception, match=r"HTTP 500 .*after 5 attempt"):
+        post_json(hook.url, {"x": 1}, timeout=2, retries=4, sleep=sleeps.append)
+    assert sleeps == [0.5, 1.0, 2.0, 4.0] and len(hook.requests) == 5
 
 
 def test_client_error_is_not_retried(hook: Hook) -> None:

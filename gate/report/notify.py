@@ -9,8 +9,9 @@ Two promises shape this module:
 
 * **A notification never changes a verdict.** Every failure (timeout, HTTP 5xx, connection
   refused, a bug here) becomes a warning; ``send_notifications`` does not raise.
-  Attempts are bounded (``timeout_s`` per attempt, ``retries`` extra attempts with a short
-  capped backoff, only for timeouts, connection errors, 408, 429 and 5xx).
+  Attempts are bounded (``timeout_s`` per attempt, ``retries`` extra attempts with urllib3's
+  ``Retry``, only for timeouts, connection errors, 408, 429 and 5xx, honouring a capped
+  ``Retry-After``).
 * **The URL never leaks.** It is read from the environment at send time, never stored in
   the RunResult, and every message that could carry it is passed through ``redact``.
 """
@@ -18,13 +19,10 @@ Two promises shape this module:
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -271,17 +269,74 @@ def redact(text: str, secret: str) -> str:
     return out
 
 
+#: Statuses worth a second try: timeouts, rate limits and server errors.
+RETRY_STATUSES = frozenset({408, 429, *range(500, 600)})
+#: The longest a ``Retry-After`` header may make one wait (a notification must never hold a
+#: CI job for long; a longer request is cut to this).
+RETRY_AFTER_CAP_S = 30.0
+
+
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {exc.reason}"
-    if isinstance(exc, urllib.error.URLError):
-        reason = exc.reason
-        if isinstance(reason, TimeoutError):
-            return "timed out"
-        return str(reason.strerror if isinstance(reason, OSError) and reason.strerror else reason)
-    if isinstance(exc, TimeoutError):
+    """A short, URL-free description of a failed attempt (urllib3 names host and port)."""
+    from urllib3 import exceptions as ux
+
+    if isinstance(exc, ux.MaxRetryError) and exc.reason is not None:
+        return _describe(exc.reason)
+    # NewConnectionError subclasses ConnectTimeoutError in urllib3 2: ask it first
+    if isinstance(exc, ux.NewConnectionError | ConnectionError):
+        low = str(exc).lower()
+        if "refused" in low:
+            return "connection refused"
+        if "name or service" in low or "resolution" in low or "nodename" in low:
+            return "the host name does not resolve"
+        return "cannot connect"
+    if isinstance(exc, ux.TimeoutError | TimeoutError):
         return "timed out"
-    return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ux.ProtocolError):
+        return "the connection broke"
+    if isinstance(exc, ux.SSLError):
+        return "TLS error"
+    return type(exc).__name__
+
+
+def _retry(retries: int, sleep: Callable[[float], None]) -> Any:
+    """urllib3's ``Retry``: ``retries`` extra attempts on connection errors, timeouts and
+    ``RETRY_STATUSES``, for POST too; ``Retry-After`` honoured (capped at
+    ``RETRY_AFTER_CAP_S``), else exponential backoff 0.5, 1, 2, 4 s; ``sleep`` is injectable."""
+    from urllib3.util.retry import Retry
+
+    class _Retry(Retry):
+        def get_backoff_time(self) -> float:
+            n = len(self.history)
+            return 0.0 if n == 0 else min(self.backoff_max, self.backoff_factor * 2 ** (n - 1))
+
+        def sleep_for_retry(self, response: Any = None) -> bool:
+            seconds = self.get_retry_after(response) if response is not None else None
+            if seconds is None:
+                return False
+            sleep(min(seconds, RETRY_AFTER_CAP_S))
+            return True
+
+        def _sleep_backoff(self) -> None:
+            backoff = self.get_backoff_time()
+            if backoff > 0:
+                sleep(backoff)
+
+    return _Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,
+        redirect=0,
+        allowed_methods=None,  # POST too: a webhook that failed did not act
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=0.5,
+        backoff_max=4.0,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+    )
 
 
 def post_json(
@@ -294,38 +349,33 @@ def post_json(
 ) -> int:
     """POST ``payload`` as JSON; return the attempts it took, or raise ``NotifyError``.
 
-    Retries (bounded) only what may pass on a second try: timeouts, refused or reset
-    connections, 408, 429 and 5xx. Error messages are redacted of the URL.
+    Retries are urllib3's ``Retry`` (bounded): only what may pass on a second try —
+    timeouts, refused or reset connections, 408, 429 and 5xx — waiting as ``Retry-After``
+    asks (at most ``RETRY_AFTER_CAP_S``) or backing off exponentially. ``timeout`` bounds
+    each attempt. Error messages never carry the URL.
     """
+    import urllib3
+
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in ("http", "https"):
         raise NotifyError("the webhook URL is not http(s)")
-    body = json.dumps(payload).encode("utf-8")
-    last = ""
     attempts = retries + 1
-    for attempt in range(attempts):
-        req = urllib.request.Request(
-            url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": f"triton-gate/{__version__}",
-            },
-        )
+    body = json.dumps(payload).encode("utf-8")
+    headers = {"Content-Type": "application/json", "User-Agent": f"triton-gate/{__version__}"}
+    with urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout)) as http:
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                resp.read(65536)
-            return attempt + 1
-        except urllib.error.HTTPError as e:
-            last = _describe(e)
-            if e.code < 500 and e.code not in (408, 429):
-                raise NotifyError(redact(f"{last} (not retried)", url)) from None
-        except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as e:
-            last = _describe(e)
-        if attempt + 1 < attempts:
-            sleep(min(0.5 * 2**attempt, 4.0))
-    raise NotifyError(redact(f"{last} after {attempts} attempt(s)", url))
+            resp = http.request(
+                "POST", url, body=body, headers=headers, retries=_retry(retries, sleep)
+            )
+        except urllib3.exceptions.HTTPError as e:
+            raise NotifyError(redact(f"{_describe(e)} after {attempts} attempt(s)", url)) from None
+    tries = len(resp.retries.history) + 1 if resp.retries is not None else 1
+    if resp.status < 300:
+        return tries
+    last = f"HTTP {resp.status} {resp.reason or ''}".rstrip()
+    if resp.status not in RETRY_STATUSES:
+        raise NotifyError(redact(f"{last} (not retried)", url))
+    raise NotifyError(redact(f"{last} after {tries} attempt(s)", url))
 
 
 _Poster = Callable[..., int]
