@@ -116,3 +116,19 @@ def test_the_commands_the_docs_show_exist() -> None:
                 [sys.executable, "-m", "gate", words[0], "--help"], capture_output=True, text=True
             )
         assert done.returncode == 0, (command, done.stderr)
+
+
+def test_sample_configs_in_the_docs_are_valid() -> None:
+    """A ``yaml`` block that says it is a gate.yaml validates against the models (paths
+    are not looked up: they are the reader's)."""
+    import yaml
+
+    from gate.config.config import GateConfig
+
+    samples = []
+    for page in PAGES:
+        for block in re.findall(r"```yaml\n(.*?)```", page.read_text(encoding="utf-8"), re.S):
+            if block.lstrip().startswith("# gate.yaml"):
+                samples.append(block)
+                GateConfig.model_validate(yaml.safe_load(block))
+    assert samples, "no gate.yaml sample found in the docs"
