@@ -31,6 +31,7 @@ from gate.cli.verify import verify
 from gate.signals import sigterm_as_interrupt
 
 COMMANDS: tuple[click.Command, ...] = (
+    init,
     check,
     replay,
     verify,
