@@ -28,7 +28,8 @@ import numpy.typing as npt
 
 from gate.errors import ConfigError, InputError
 from gate.inputs.model_config import ModelSpec
-from gate.inputs.traffic import DTYPES, Request, TensorSpec, Traffic
+from gate.inputs.parsing import DTYPES
+from gate.inputs.traffic import Request, TensorSpec, Traffic
 
 Array = npt.NDArray[Any]
 ArrivalKind = Literal["poisson", "constant", "burst"]
@@ -184,7 +185,7 @@ def eval_set_payloads(model: ModelSpec, spec: SynthSpec, path: Path) -> list[dic
 
 def perf_json_payloads(model: ModelSpec, spec: SynthSpec, path: Path) -> list[dict[str, Array]]:
     """The entries of a perf_analyzer ``--input-data`` JSON, cycled."""
-    from gate.inputs.traffic import import_perf_analyzer_json
+    from gate.inputs.importers import import_perf_analyzer_json
 
     # entries are one item each (perf_analyzer's batch dim is added on import): for a model
     # without batching that item is the whole request
