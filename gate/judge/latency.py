@@ -24,7 +24,9 @@ from gate.config.policy import Mode, Policy, ShiftCheck, TailCheck
 from gate.judge.decide import decide_policy, pct
 from gate.result import CheckResult, CheckStatus, Verdict
 
-Samples = Sequence[Sequence[float]]
+#: Runs × requests: lists as read from run.json, or arrays (``latency_checks`` converts once
+#: and hands arrays to every check).
+Samples = Sequence[Sequence[float]] | Sequence[stats.FloatArray]
 
 #: Up to this many requests a tail's bootstrap resamples single requests (as the foundation
 #: measured it); above, ``stats.grouped_bootstrap_quantile_ratio`` keeps it O(n log n).
@@ -41,6 +43,15 @@ def _logs(runs: Samples) -> list[stats.FloatArray]:
     return out
 
 
+def _arrays(runs: Samples) -> Samples:
+    """Each run as a float array, converted once; unconvertible input is left for the
+    checks to report."""
+    try:
+        return [np.asarray(r, dtype=np.float64) for r in runs]
+    except (TypeError, ValueError):
+        return runs
+
+
 def _alt(mode: Mode) -> stats.Alternative:
     return "greater" if mode is Mode.REGRESSION else "less"
 
@@ -53,7 +64,7 @@ def latency_shift_check(
     k, m = len(lb), len(lc)
     margin = math.log1p(check.tolerance)
     alt = _alt(check.mode)
-    within = [[stats.paired_shift_test(c - b, margin, alpha, alt) for b in lb] for c in lc]
+    within = stats.paired_shift_tests(lc, lb, margin, alpha, alt)
     cb = np.array([[t.estimate for t in row] for row in within])
     bb = np.zeros((k, k))
     for i, j in combinations(range(k), 2):
@@ -120,30 +131,31 @@ def latency_tail_check(
     seed: int,
 ) -> CheckResult:
     """A latency percentile: paired bootstrap per baseline run ∩ run-level t-test."""
-    b = [np.asarray(r, dtype=np.float64) for r in base]
-    c = [np.asarray(r, dtype=np.float64) for r in cand]
+    b = [stats.SortedRun(r) for r in base]  # each run sorted once for all its pairs
+    c = [stats.SortedRun(r) for r in cand]
     k, m = len(b), len(c)
     q = check.percentile
     margin_ratio = 1 + check.tolerance
     alt = _alt(check.mode)
-
-    def boot(ci: stats.FloatArray, bi: stats.FloatArray, s: int) -> stats.QuantileRatioTest:
-        if ci.size <= _EXACT_BOOTSTRAP_MAX_N:
-            return stats.bootstrap_quantile_ratio(
-                ci, bi, q, margin_ratio, alpha, resamples=resamples, seed=s, alternative=alt
-            )
+    seeds = [[seed + 7919 * (x * k + y) for y in range(k)] for x in range(m)]
+    if c[0].x.size <= _EXACT_BOOTSTRAP_MAX_N:
+        within = [
+            [
+                stats.bootstrap_quantile_ratio(
+                    cx.x, by.x, q, margin_ratio, alpha, resamples=resamples, seed=s, alternative=alt
+                )
+                for by, s in zip(b, row, strict=True)
+            ]
+            for cx, row in zip(c, seeds, strict=True)
+        ]
+    else:
         # long runs: resample contiguous groups (<= 2000 of them); exact weighted quantiles,
         # O(n log n) instead of resamples x n
-        return stats.grouped_bootstrap_quantile_ratio(
-            ci, bi, q, margin_ratio, alpha, group=1, resamples=resamples, seed=s, alternative=alt
+        within = stats.grouped_bootstrap_quantile_ratios(
+            c, b, q, margin_ratio, alpha, group=1, resamples=resamples, seeds=seeds, alternative=alt
         )
-
-    within = [
-        [boot(ci, bi, seed + 7919 * (x * k + y)) for y, bi in enumerate(b)]
-        for x, ci in enumerate(c)
-    ]
-    lqb = np.log([np.percentile(r, q) for r in b])
-    lqc = np.log([np.percentile(r, q) for r in c])
+    lqb = np.log([r.percentile(q) for r in b])
+    lqc = np.log([r.percentile(q) for r in c])
     cb = lqc[:, None] - lqb[None, :]
     bb = lqb[:, None] - lqb[None, :]
     cc = lqc[:, None] - lqc[None, :]
@@ -168,7 +180,7 @@ def latency_tail_check(
         ci_high=hi - 1,
         confidence=1 - 2 * alpha,
         p_value=p,
-        n=int(c[0].size),
+        n=int(c[0].x.size),
         baseline_runs=k,
         candidate_runs=m,
         mde=math.expm1(mde_log),
@@ -218,7 +230,8 @@ def latency_checks(
     lp = policy.latency
     checks: list[CheckResult] = []
     warnings: list[str] = []
-    n_set = {len(r) for r in list(base) + list(cand)}
+    base, cand = _arrays(base), _arrays(cand)  # one conversion, shared by every check
+    n_set = {len(r) for runs in (base, cand) for r in runs}
     problem = None
     if len(n_set) != 1:
         problem = f"runs differ in length ({sorted(n_set)}): they are not replays of one traffic"

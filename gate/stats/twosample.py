@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gate.stats import Alternative, FloatArray
+from gate.stats.common import Alternative, FloatArray
 
 #: pairwise differences are enumerated up to this many; beyond, found by bisection
 _BRUTE_FORCE_MAX_PAIRS = 4_000_000
