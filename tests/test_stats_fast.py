@@ -22,6 +22,7 @@ import stats_reference as old
 from scipy import stats as sps
 
 from gate import stats
+from gate.judge import live_ab
 from gate.stats import bootstrap, walsh
 
 
@@ -179,13 +180,17 @@ def test_weighted_quantiles_equal_previous_implementation() -> None:
         x = np.round(rng.lognormal(6, 0.4, n))  # ties
         gid = (np.arange(n) // g).astype(np.intp)
         groups = int(gid[-1]) + 1
-        counts = bootstrap._group_weights(groups, 300, seed=n)
-        w = counts.astype(np.float64)
-        for q in (50.0, 95.0, 99.9):
+        w = bootstrap._group_weights(groups, 300, seed=n)
+        for q in (0.0, 50.0, 95.0, 99.9, 100.0):
             want = old._weighted_quantile_rows(x, gid, w, q)
             assert np.array_equal(stats._weighted_quantile_rows(x, gid, w, q), want)
             run = stats.SortedRun(x)
-            assert np.array_equal(run.weighted_quantiles(gid, w, q, counts), want)
+            assert np.array_equal(run.weighted_quantiles(g, w, q), want)
+            dev = np.bincount(gid[run.order][: int(q / 100 * n)], minlength=groups)
+            target = q / 100 * (w @ np.bincount(gid, minlength=groups))
+            center = min(n - 1, int(q / 100 * n))
+            wide = bootstrap._one_window(run.sorted, gid[run.order], w, target, center, dev * 0)
+            assert np.array_equal(wide, want)  # the fallback alone, from a too-narrow window
 
 
 def test_group_weights_are_the_previous_draws() -> None:
@@ -216,3 +221,16 @@ def test_batch_means_match_reshape() -> None:
     x = np.random.default_rng(1).normal(size=1000)
     assert np.allclose(stats.batch_means(x, 10), x.reshape(-1, 10).mean(axis=1))
     assert walsh.BRUTE_FORCE_MAX_N == stats._BRUTE_FORCE_MAX_N
+
+
+@pytest.mark.parametrize("block", [1, 2, 7, 100])
+def test_block_medians_and_percentiles_equal_numpy_per_block(block: int) -> None:
+    rng = np.random.default_rng(block)
+    for n in (1, 99, 100, 101, 2345):
+        for x in (rng.normal(size=n), np.round(rng.normal(size=n), 1)):
+            starts = range(0, n, block)
+            want = [np.median(x[s : s + block]) for s in starts]
+            assert np.array_equal(live_ab.block_medians(x, block), want)
+            for q in (50.0, 95.0, 99.9):
+                want = [np.percentile(x[s : s + block], q) for s in starts]
+                assert np.array_equal(live_ab._block_percentiles(x, block, q), want)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from gate.stats.common import Alternative, FloatArray, IntArray, as_1d
 
@@ -100,29 +100,50 @@ def bootstrap_quantile_ratio(
 
 
 class SortedRun:
-    """One run's latencies sorted once, with its percentiles, for every pair that reads it."""
+    """One run's latencies sorted once, with what every pair reading it needs: its
+    percentiles, and per group size the group of each sorted value and the group counts
+    below a percentile's position."""
 
     def __init__(self, x: ArrayLike) -> None:
         self.x = as_1d(x)
         self.order: IntArray = np.argsort(self.x)  # ties: any order gives the same quantile
         self.sorted: FloatArray = self.x[self.order]
         self._pct: dict[float, float] = {}
+        self._groups: dict[int, IntArray] = {}
+        self._below: dict[tuple[int, float], FloatArray] = {}
 
     def percentile(self, q: float) -> float:
         if q not in self._pct:
             self._pct[q] = float(np.percentile(self.sorted, q))
         return self._pct[q]
 
-    def weighted_quantiles(
-        self,
-        gid: IntArray,
-        weights: FloatArray,
-        q: float,
-        counts: NDArray[np.int32] | None = None,
-    ) -> FloatArray:
-        """``_weighted_quantile_rows`` on this run (``gid``: each request's group;
-        ``counts``: the weights as int32 when they are whole numbers)."""
-        return _weighted_quantile_sorted(self.sorted, gid[self.order], gid, weights, q, counts)
+    def groups(self, g: int) -> IntArray:
+        """The group (``request // g``) of each sorted value."""
+        if g not in self._groups:
+            self._groups[g] = self.order // g
+        return self._groups[g]
+
+    def below(self, g: int, q: float, g_count: int) -> FloatArray:
+        """Per group, how many of the values below the q-th percentile's position it holds."""
+        if (g, q) not in self._below:
+            center = _center(self.x.size, q)
+            counts = np.bincount(self.groups(g)[:center], minlength=g_count)
+            self._below[(g, q)] = counts.astype(np.float64)
+        return self._below[(g, q)]
+
+    def weighted_quantiles(self, g: int, weights: FloatArray, q: float) -> FloatArray:
+        """``_weighted_quantile_rows`` on this run, request i in group i // g."""
+        g_count = weights.shape[1]
+        n = self.x.size
+        sizes = np.full(g_count, float(g))
+        sizes[-1] = n - g * (g_count - 1)
+        return _weighted_quantile_sorted(
+            self.sorted, self.groups(g), sizes, self.below(g, q, g_count), weights, q
+        )
+
+
+def _center(n: int, q: float) -> int:
+    return min(n - 1, int(q / 100.0 * n))
 
 
 def _weighted_quantile_rows(
@@ -134,46 +155,90 @@ def _weighted_quantile_rows(
     positions around the quantile wide enough for every row (checked; widened if not), so
     2000 resamples of 10^6 values take well under a second instead of minutes.
     """
-    return SortedRun(x).weighted_quantiles(gid, weights, q)
+    run = SortedRun(x)
+    gs = gid[run.order]
+    g_count = weights.shape[1]
+    sizes = np.bincount(gid, minlength=g_count).astype(np.float64)
+    below = np.bincount(gs[: _center(x.size, q)], minlength=g_count).astype(np.float64)
+    return _weighted_quantile_sorted(run.sorted, gs, sizes, below, weights, q)
 
 
-#: Half-width of the first window, in standard deviations of the rows' quantile positions.
+#: Half-width of the fallback window, in standard deviations of the rows' quantile positions.
 #: Any value gives the same (exact) result; a window too narrow for some row is widened 4×.
 _WINDOW_SDS = 6.0
+#: Resamples handled together, in order of where their quantile lies (``_rows_by_offset``).
+_ROW_CHUNK = 128
 
 
 def _weighted_quantile_sorted(
     xs: FloatArray,
     gs: IntArray,
-    gid: IntArray,
+    sizes: FloatArray,
+    below: FloatArray,
     weights: FloatArray,
     q: float,
-    counts: NDArray[np.int32] | None = None,
 ) -> FloatArray:
-    """``_weighted_quantile_rows`` on sorted values ``xs`` whose groups are ``gs``.
-    ``counts``: the same weights as int32 when they are whole numbers (bootstrap counts),
-    which halves the work in the window; the result is the same."""
-    n = xs.size
-    g_count = weights.shape[1]
-    sizes = np.bincount(gid, minlength=g_count).astype(np.float64)
+    """``_weighted_quantile_rows`` on sorted values ``xs`` whose groups are ``gs``
+    (``sizes``: values per group; ``below``: per group, values before the centre position)."""
     target = (q / 100.0) * (weights @ sizes)
-    center = min(n - 1, int(q / 100.0 * n))
-    below = np.bincount(gs[:center], minlength=g_count).astype(np.float64)
-    dev = below - (q / 100.0) * sizes
+    center = _center(xs.size, q)
+    out = _rows_by_offset(xs, gs, weights, center, target - weights @ below)
+    if out is None:
+        out = _one_window(xs, gs, weights, target, center, below - (q / 100.0) * sizes)
+    return out
+
+
+def _rows_by_offset(
+    xs: FloatArray, gs: IntArray, weights: FloatArray, center: int, offset: FloatArray
+) -> FloatArray | None:
+    """Each resample's quantile lies about ``offset`` positions past ``center`` (the weight
+    still missing there; a position weighs 1 on average, so the error is ~sqrt(offset)).
+    Resamples sorted by offset are walked in chunks, each through its own window of sorted
+    positions from the centre to just past its quantiles: R·(|offset| + sqrt) cells
+    instead of R·12·sd. The test ``cum - c0 < offset`` compares whole numbers with the same
+    real numbers as "weight below < target" did, so the result is exact; None when a window
+    proves too narrow (the caller then takes one wide window)."""
+    n = xs.size
+    out = np.empty(weights.shape[0])
+    pad = int(6.0 * math.sqrt(float(np.max(np.abs(offset))) + 1.0)) + 32
+    order = np.argsort(offset)
+    for r0 in range(0, order.size, _ROW_CHUNK):
+        rows = order[r0 : r0 + _ROW_CHUNK]
+        lo = max(0, min(center, center + math.floor(offset[rows[0]]) - pad))
+        hi = min(n, max(center + 1, center + math.ceil(offset[rows[-1]]) + pad + 1))
+        cum = np.cumsum(weights[np.ix_(rows, gs[lo:hi])], axis=1)
+        if lo < center:  # weight between lo and the centre, which ``offset`` already counts
+            cum -= cum[:, center - lo - 1 : center - lo]
+        idx = np.sum(cum < offset[rows, None], axis=1)
+        if (lo > 0 and np.any(idx == 0)) or (hi < n and np.any(idx >= hi - lo)):
+            return None
+        out[rows] = xs[lo + np.minimum(idx, hi - lo - 1)]
+    return out
+
+
+def _one_window(
+    xs: FloatArray,
+    gs: IntArray,
+    weights: FloatArray,
+    target: FloatArray,
+    center: int,
+    dev: FloatArray,
+) -> FloatArray:
+    """All resamples through one window around ``center``, widened until it holds every
+    resample's quantile."""
+    n, g_count = xs.size, weights.shape[1]
     half = int(_WINDOW_SDS * math.sqrt(float(np.sum(dev**2))) + 32)
-    w = weights if counts is None else counts
     while True:
         lo, hi = max(0, center - half), min(n, center + half)
         base = weights @ np.bincount(gs[:lo], minlength=g_count).astype(np.float64)
         out = np.empty(weights.shape[0])
         ok = not np.any((base >= target) & (lo > 0))
-        need = target - base  # whole weights: the comparison below is exact either way
         chunk = max(1, 4_000_000 // max(1, hi - lo))
         r0 = 0
         while ok and r0 < weights.shape[0]:
             r1 = min(weights.shape[0], r0 + chunk)
-            cum = np.cumsum(np.take(w[r0:r1], gs[lo:hi], axis=1), axis=1)
-            idx = np.sum(cum < need[r0:r1, None], axis=1)
+            cum = np.cumsum(weights[r0:r1][:, gs[lo:hi]], axis=1)
+            idx = np.sum(cum < (target - base)[r0:r1, None], axis=1)
             if hi < n and np.any(idx >= hi - lo):
                 ok = False
                 break
@@ -184,12 +249,12 @@ def _weighted_quantile_sorted(
         half *= 4
 
 
-def _group_weights(g_count: int, resamples: int, seed: int) -> NDArray[np.int32]:
+def _group_weights(g_count: int, resamples: int, seed: int) -> FloatArray:
     """Multinomial(G, 1/G) counts per resample, drawn as G group indices and counted
     (much faster than Generator.multinomial with thousands of categories)."""
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, g_count, size=(resamples, g_count))
-    out = np.empty((resamples, g_count), dtype=np.int32)
+    out = np.empty((resamples, g_count), dtype=np.float64)
     for r in range(resamples):  # a row at a time stays in cache: faster than one bincount
         out[r] = np.bincount(draws[r], minlength=g_count)
     return out
@@ -216,16 +281,13 @@ def grouped_bootstrap_quantile_ratios(
     if any(r.x.size != n for r in cs + bs):
         raise ValueError("paired samples must have equal length")
     g = max(1, group, math.ceil(n / max_groups))
-    gid = (np.arange(n) // g).astype(np.intp)
-    g_count = int(gid[-1]) + 1
+    g_count = (n - 1) // g + 1
     out = []
     for x, c in enumerate(cs):
         row = []
         for y, b in enumerate(bs):
-            counts = _group_weights(g_count, resamples, seeds[x][y])
-            weights = counts.astype(np.float64)
-            qc = c.weighted_quantiles(gid, weights, q, counts)
-            ratios = qc / b.weighted_quantiles(gid, weights, q, counts)
+            weights = _group_weights(g_count, resamples, seeds[x][y])
+            ratios = c.weighted_quantiles(g, weights, q) / b.weighted_quantiles(g, weights, q)
             point = c.percentile(q) / b.percentile(q)
             row.append(_summarise(ratios, point, margin_ratio, alpha, alternative, n))
         out.append(row)
