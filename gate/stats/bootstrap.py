@@ -62,8 +62,8 @@ def _summarise(
 
 
 def bootstrap_quantile_ratio(
-    candidate: ArrayLike,
-    baseline: ArrayLike,
+    candidate: ArrayLike | SortedRun,
+    baseline: ArrayLike | SortedRun,
     q: float,
     margin_ratio: float,
     alpha: float,
@@ -78,25 +78,38 @@ def bootstrap_quantile_ratio(
     replay) is kept. ``q`` is in [0, 100]. The p-value is the bootstrap estimate of
     P(ratio <= margin_ratio) for regression mode (``>=`` for non-inferiority), with the
     usual +1 correction so it is never 0. CI: percentile interval at alpha per side.
+
+    Each resample's percentile is ``np.percentile`` of the resampled values, computed from
+    how often each request was drawn (``SortedRun.resample_percentiles``): the same draws
+    and the same numbers as gathering and partitioning R × n values, several times faster.
     """
-    c = as_1d(candidate)
-    b = as_1d(baseline)
-    if c.size != b.size:
+    c = candidate if isinstance(candidate, SortedRun) else SortedRun(candidate)
+    b = baseline if isinstance(baseline, SortedRun) else SortedRun(baseline)
+    if c.x.size != b.x.size:
         raise ValueError("paired samples must have equal length")
-    n = c.size
+    n = c.x.size
     rng = np.random.default_rng(seed)
     ratios = np.empty(resamples, dtype=np.float64)
     chunk = max(1, min(resamples, 2_000_000 // max(n, 1)))  # fixes the draws: keep it
     done = 0
     while done < resamples:
         size = min(chunk, resamples - done)
-        idx = rng.integers(0, n, size=(size, n))
-        qc = np.percentile(c[idx], q, axis=1)
-        qb = np.percentile(b[idx], q, axis=1)
-        ratios[done : done + size] = qc / qb
+        counts = _row_counts(rng.integers(0, n, size=(size, n)), n)
+        ratios[done : done + size] = c.resample_percentiles(counts, q) / b.resample_percentiles(
+            counts, q
+        )
         done += size
-    point = float(np.percentile(c, q) / np.percentile(b, q))
+    point = float(np.percentile(c.x, q) / np.percentile(b.x, q))
     return _summarise(ratios, point, margin_ratio, alpha, alternative, n)
+
+
+def _row_counts(draws: IntArray, n: int) -> FloatArray:
+    """Per row of ``draws``, how often each of 0..n-1 was drawn (a row at a time stays in
+    cache: faster than one bincount over offset indices)."""
+    out = np.empty((draws.shape[0], n), dtype=np.float64)
+    for r in range(draws.shape[0]):
+        out[r] = np.bincount(draws[r], minlength=n)
+    return out
 
 
 class SortedRun:
@@ -110,7 +123,7 @@ class SortedRun:
         self.sorted: FloatArray = self.x[self.order]
         self._pct: dict[float, float] = {}
         self._groups: dict[int, IntArray] = {}
-        self._below: dict[tuple[int, float], FloatArray] = {}
+        self._below: dict[tuple[object, float], FloatArray] = {}
 
     def percentile(self, q: float) -> float:
         if q not in self._pct:
@@ -130,6 +143,35 @@ class SortedRun:
             counts = np.bincount(self.groups(g)[:center], minlength=g_count)
             self._below[(g, q)] = counts.astype(np.float64)
         return self._below[(g, q)]
+
+    def resample_percentiles(self, counts: FloatArray, q: float) -> FloatArray:
+        """``np.percentile(x[idx], q, axis=1)`` for resamples given as per-request counts
+        (row r: how often each request was drawn), without building or partitioning them:
+        the two order statistics numpy interpolates between, each read as a weighted
+        quantile, then numpy's own linear interpolation (equal values, tested)."""
+        n = self.x.size
+        virtual = (n - 1) * (q / 100.0)  # numpy's "linear" method, operation for operation
+        if virtual >= n - 1 or virtual < 0:
+            return self._order_stats(counts, n - 1 if virtual >= n - 1 else 0)
+        k0 = math.floor(virtual)
+        gamma = virtual - k0
+        a, b = self._order_stats(counts, k0), self._order_stats(counts, k0 + 1)
+        diff = b - a
+        return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
+
+    def _order_stats(self, counts: FloatArray, j: int) -> FloatArray:
+        """Per resample (row of counts), its j-th smallest value (0-based)."""
+        if ("order", j) not in self._below:
+            below = np.zeros(self.x.size)
+            below[self.order[:j]] = 1.0
+            self._below[("order", j)] = below
+        below = self._below[("order", j)]
+        offset = (j + 1) - counts @ below
+        out = _rows_by_offset(self.sorted, self.order, counts, j, offset)
+        if out is None:
+            target = np.full(counts.shape[0], j + 1.0)
+            out = _one_window(self.sorted, self.order, counts, target, j, below - j / below.size)
+        return out
 
     def weighted_quantiles(self, g: int, weights: FloatArray, q: float) -> FloatArray:
         """``_weighted_quantile_rows`` on this run, request i in group i // g."""
