@@ -104,10 +104,14 @@ def bootstrap_quantile_ratio(
 
 
 def _row_counts(draws: IntArray, n: int) -> FloatArray:
-    """Per row of ``draws``, how often each of 0..n-1 was drawn (a row at a time stays in
-    cache: faster than one bincount over offset indices)."""
-    out = np.empty((draws.shape[0], n), dtype=np.float64)
-    for r in range(draws.shape[0]):
+    """Per row of ``draws``, how often each of 0..n-1 was drawn: one bincount over offset
+    indices for few categories, a row at a time (which stays in cache) for many."""
+    rows = draws.shape[0]
+    if n <= _ONE_BINCOUNT_GROUPS:
+        flat = (draws + (np.arange(rows) * n)[:, None]).ravel()
+        return np.bincount(flat, minlength=rows * n).reshape(rows, n).astype(np.float64)
+    out = np.empty((rows, n), dtype=np.float64)
+    for r in range(rows):
         out[r] = np.bincount(draws[r], minlength=n)
     return out
 
@@ -166,12 +170,9 @@ class SortedRun:
             below[self.order[:j]] = 1.0
             self._below[("order", j)] = below
         below = self._below[("order", j)]
-        offset = (j + 1) - counts @ below
-        out = _rows_by_offset(self.sorted, self.order, counts, j, offset)
-        if out is None:
-            target = np.full(counts.shape[0], j + 1.0)
-            out = _one_window(self.sorted, self.order, counts, target, j, below - j / below.size)
-        return out
+        target = np.full(counts.shape[0], j + 1.0)
+        dev = below - j / below.size
+        return _weighted_order(self.sorted, self.order, counts, j, target, below, dev)
 
     def weighted_quantiles(self, g: int, weights: FloatArray, q: float) -> FloatArray:
         """``_weighted_quantile_rows`` on this run, request i in group i // g."""
@@ -210,6 +211,10 @@ def _weighted_quantile_rows(
 _WINDOW_SDS = 6.0
 #: Resamples handled together, in order of where their quantile lies (``_rows_by_offset``).
 _ROW_CHUNK = 128
+#: Up to this many cells (resamples × window positions) one window for all is cheaper.
+_ONE_WINDOW_CELLS = 400_000
+#: Up to this many groups one bincount over all resamples beats one per resample.
+_ONE_BINCOUNT_GROUPS = 64
 
 
 def _weighted_quantile_sorted(
@@ -224,9 +229,27 @@ def _weighted_quantile_sorted(
     (``sizes``: values per group; ``below``: per group, values before the centre position)."""
     target = (q / 100.0) * (weights @ sizes)
     center = _center(xs.size, q)
-    out = _rows_by_offset(xs, gs, weights, center, target - weights @ below)
+    dev = below - (q / 100.0) * sizes
+    return _weighted_order(xs, gs, weights, center, target, below, dev)
+
+
+def _weighted_order(
+    xs: FloatArray,
+    gs: IntArray,
+    weights: FloatArray,
+    center: int,
+    target: FloatArray,
+    below: FloatArray,
+    dev: FloatArray,
+) -> FloatArray:
+    """Per row of weights, the first sorted value at which the weight reaches ``target``
+    (``below``: per group, values before ``center``; ``dev``: those minus their expected
+    number, which sizes the windows)."""
+    out = None
+    if weights.shape[0] * _one_window_width(dev) > _ONE_WINDOW_CELLS:  # else one call is cheaper
+        out = _rows_by_offset(xs, gs, weights, center, target - weights @ below)
     if out is None:
-        out = _one_window(xs, gs, weights, target, center, below - (q / 100.0) * sizes)
+        out = _one_window(xs, gs, weights, target, center, dev)
     return out
 
 
@@ -258,6 +281,12 @@ def _rows_by_offset(
     return out
 
 
+def _one_window_width(dev: FloatArray) -> int:
+    """Positions in the single window: ``_WINDOW_SDS`` sds of the quantile's position on
+    each side (dev: per group, values below the centre minus their expected number)."""
+    return 2 * int(_WINDOW_SDS * math.sqrt(float(np.sum(dev**2))) + 32)
+
+
 def _one_window(
     xs: FloatArray,
     gs: IntArray,
@@ -269,7 +298,7 @@ def _one_window(
     """All resamples through one window around ``center``, widened until it holds every
     resample's quantile."""
     n, g_count = xs.size, weights.shape[1]
-    half = int(_WINDOW_SDS * math.sqrt(float(np.sum(dev**2))) + 32)
+    half = _one_window_width(dev) // 2
     while True:
         lo, hi = max(0, center - half), min(n, center + half)
         base = weights @ np.bincount(gs[:lo], minlength=g_count).astype(np.float64)
@@ -295,11 +324,7 @@ def _group_weights(g_count: int, resamples: int, seed: int) -> FloatArray:
     """Multinomial(G, 1/G) counts per resample, drawn as G group indices and counted
     (much faster than Generator.multinomial with thousands of categories)."""
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, g_count, size=(resamples, g_count))
-    out = np.empty((resamples, g_count), dtype=np.float64)
-    for r in range(resamples):  # a row at a time stays in cache: faster than one bincount
-        out[r] = np.bincount(draws[r], minlength=g_count)
-    return out
+    return _row_counts(rng.integers(0, g_count, size=(resamples, g_count)), g_count)
 
 
 def grouped_bootstrap_quantile_ratios(
