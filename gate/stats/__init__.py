@@ -6,8 +6,8 @@ percent between freshly started servers, more than the noise inside a run:
 * **within a run** — requests replayed in the same order pair by index. The log ratio
   ``r_i = ln(c_i / b_i)`` is tested against the tolerance with the Wilcoxon signed-rank test
   and estimated with Hodges–Lehmann and its distribution-free CI (``rank``, on the
-  Walsh-average selection of ``walsh``). Tails: a percentile ratio with a paired bootstrap
-  CI (``bootstrap``).
+  Walsh-average selection of ``walsh`` and ``walsh_search``). Tails: a percentile ratio with
+  a paired bootstrap CI (``bootstrap``, reading resamples through ``weighted``).
 * **between runs** — each stored baseline run and each candidate run gives one run-level
   estimate; their spread estimates the run-to-run drift, and a t-test on run levels asks
   whether the candidate is beyond the tolerance *and* beyond that drift (``runlevel``).
@@ -25,8 +25,6 @@ from __future__ import annotations
 
 from gate.stats.bootstrap import (
     QuantileRatioTest,
-    SortedRun,
-    _weighted_quantile_rows,
     bootstrap_quantile_ratio,
     grouped_bootstrap_quantile_ratio,
     grouped_bootstrap_quantile_ratios,
@@ -47,6 +45,7 @@ from gate.stats.rank import (
 from gate.stats.runlevel import RunLevelTest, pairwise_run_test
 from gate.stats.walsh import BRUTE_FORCE_MAX_N as _BRUTE_FORCE_MAX_N
 from gate.stats.walsh import WalshAverages, hodges_lehmann, walsh_kth, walsh_kths
+from gate.stats.weighted import SortedRun, _weighted_quantile_rows
 
 __all__ = [
     "_BRUTE_FORCE_MAX_N",
