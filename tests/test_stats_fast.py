@@ -14,6 +14,7 @@ The selection's cost is asserted as a count of passes (deterministic), never as 
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -264,3 +265,19 @@ def test_per_request_bootstrap_equals_previous_implementation() -> None:
                 c, b, 95, 1.1, 0.05, resamples=500, seed=n, alternative=alternative
             )
             assert vars(got) == vars(want)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_running_signed_rank_sum_equals_wilcoxon_on_every_prefix(seed: int) -> None:
+    """Rounds added one by one (ties, zeros, d_i = -d_j across rounds, an empty round)."""
+    rng = np.random.default_rng(seed)
+    d = np.round(rng.normal(0.05, 1.0, 3000), 1) if seed != 2 else rng.normal(0.02, 1, 3000)
+    d[rng.random(d.size) < 0.05] = 0.0
+    cuts = [0, 7, 30, 30, 51, 400, 1000, 2999, 3000]
+    state = stats.SignedRankSum()
+    for a, b in itertools.pairwise(cuts):
+        state = state.extend(d[a:b])
+        for alternative in ("greater", "less"):
+            want = stats.wilcoxon_p(d[:b], alternative) if b else 1.0
+            assert state.p_value(alternative) == pytest.approx(want, rel=1e-9, abs=1e-300)
+    assert state.zeros == int(np.sum(d == 0))

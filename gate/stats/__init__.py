@@ -35,6 +35,7 @@ from gate.stats.multiple import holm
 from gate.stats.power import mde_t, mde_z
 from gate.stats.rank import (
     ShiftTest,
+    SignedRankSum,
     batch_means,
     paired_shift_test,
     paired_shift_tests,
@@ -54,6 +55,7 @@ __all__ = [
     "QuantileRatioTest",
     "RunLevelTest",
     "ShiftTest",
+    "SignedRankSum",
     "SortedRun",
     "WalshAverages",
     "_weighted_quantile_rows",

@@ -11,18 +11,17 @@ of the positive values among the negative ones. The p-value then follows scipy's
 approximation with its tie correction term for term, so it equals ``scipy.stats.wilcoxon``'s
 to rounding; up to ``EXACT_MAX_N`` values scipy's exact or permutation p-value is used as is.
 
-Growing samples (a look after every round): T+ of a sample extended by new values is the old
-T+ plus the new values' pairs among themselves plus their pairs with the old values, one
-search of the new values in the old sorted ones, so a running statistic costs O(new · log n)
-per round; the Walsh-average selection starts from the previous look's values
-(``paired_shift_test(..., previous=...)``).
+Growing samples (a look after every round): ``SignedRankSum`` keeps T+ and the tie term and
+adds a round's values in O(k log n) (its p-value equals ``wilcoxon_p`` on the whole prefix);
+the Walsh-average selection has no exact incremental form but starts from the previous
+look's values (``paired_shift_test(..., previous=...)``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -96,22 +95,81 @@ def wilcoxon_p(d: ArrayLike, alternative: Alternative, *, is_sorted: bool = Fals
 
 def _asymptotic_p(ds: FloatArray, alternative: Alternative) -> float:
     """scipy's normal approximation (no continuity correction) from sorted differences."""
-    from scipy.special import ndtr
+    return _normal_p(*_signed_rank_sums(ds), alternative)
 
+
+def _signed_rank_sums(ds: FloatArray) -> tuple[float, float, float]:
+    """(non-zero count, T+, tie term) of sorted differences ``ds``."""
     neg = -ds[: int(np.searchsorted(ds, 0.0, side="left"))][::-1]  # |d| of d < 0, ascending
     pos = ds[int(np.searchsorted(ds, 0.0, side="right")) :]
-    count = float(neg.size + pos.size)
     below = np.searchsorted(neg, pos, side="left")  # per positive d: negatives with smaller |d|
     across = neg.size > 0 and bool(np.any(neg[np.minimum(below, neg.size - 1)] == pos))
     equal = 0.0  # pairs d_i = -d_j: only searched for when there is one
     if across:
         equal = float((np.searchsorted(neg, pos, side="right") - below).sum())
     t_plus = pos.size * (pos.size + 1) / 2 + float(below.sum()) + 0.5 * equal
+    return float(neg.size + pos.size), t_plus, _tie_term(neg, pos, across)
+
+
+def _normal_p(count: float, t_plus: float, ties: float, alternative: Alternative) -> float:
+    """scipy.stats.wilcoxon's asymptotic p-value, operation for operation."""
+    from scipy.special import ndtr
+
     mn = count * (count + 1.0) * 0.25
     se = count * (count + 1.0) * (2.0 * count + 1.0)
-    se = math.sqrt((se - _tie_term(neg, pos, across) / 2) / 24)
+    se = math.sqrt((se - ties / 2) / 24)
     z = (t_plus - mn) / se
     return float(ndtr(-z) if alternative == "greater" else ndtr(z))
+
+
+@dataclass(frozen=True)
+class SignedRankSum:
+    """The Wilcoxon signed-rank statistic of a sample growing by rounds (sequential looks).
+
+    ``extend`` adds a round: T+ gains the new values' pairs among themselves and with the
+    old ones (one search of the new values in the old sorted ones), the tie term gains
+    3·u·c·(u + c) per |d| held u times before and c times now; O(k log n) for k new values
+    plus one merge, no re-ranking. ``p_value`` equals ``wilcoxon_p`` on everything added.
+    """
+
+    values: FloatArray = field(default_factory=lambda: np.empty(0))  # non-zero, sorted
+    zeros: int = 0
+    t_plus: float = 0.0
+    ties: float = 0.0
+
+    def extend(self, d: ArrayLike) -> SignedRankSum:
+        a = np.asarray(d, dtype=np.float64).ravel()
+        if not np.all(np.isfinite(a)):
+            raise ValueError("sample contains NaN or infinity")
+        new = np.sort(a[a != 0])
+        old = self.values
+        _, t_new, ties_new = _signed_rank_sums(new)
+        hi = np.searchsorted(old, -new, side="right")  # old values <= -x ...
+        lo = np.searchsorted(old, -new, side="left")  # ... and < -x: x + y == 0 between
+        cross = float((old.size - hi).sum()) + 0.5 * float((hi - lo).sum())
+        mags, c = np.unique(np.abs(new), return_counts=True)
+        u = _held(old, mags) + _held(old, -mags)
+        grown = float(np.sum(3.0 * u * c * (u + c)))
+        return SignedRankSum(
+            values=np.sort(np.concatenate([old, new])),
+            zeros=self.zeros + int(a.size - new.size),
+            t_plus=self.t_plus + t_new + cross,
+            ties=self.ties + ties_new + grown,
+        )
+
+    def p_value(self, alternative: Alternative) -> float:
+        count = self.values.size
+        if count == 0:
+            return 1.0
+        if count + self.zeros <= EXACT_MAX_N:
+            return wilcoxon_p(np.concatenate([self.values, np.zeros(self.zeros)]), alternative)
+        return _normal_p(float(count), self.t_plus, self.ties, alternative)
+
+
+def _held(sorted_values: FloatArray, v: FloatArray) -> FloatArray:
+    """How many times each of ``v`` occurs in ``sorted_values``."""
+    right = np.searchsorted(sorted_values, v, side="right")
+    return np.asarray(right - np.searchsorted(sorted_values, v, side="left"), dtype=np.float64)
 
 
 def _tie_term(neg: FloatArray, pos: FloatArray, across: bool) -> float:
