@@ -281,3 +281,21 @@ def test_running_signed_rank_sum_equals_wilcoxon_on_every_prefix(seed: int) -> N
             want = stats.wilcoxon_p(d[:b], alternative) if b else 1.0
             assert state.p_value(alternative) == pytest.approx(want, rel=1e-9, abs=1e-300)
     assert state.zeros == int(np.sum(d == 0))
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_selection_converges_on_values_repeated_beyond_a_bracket(seed: int) -> None:
+    """Latencies in whole units give log ratios repeated millions of times at large n (a
+    value more frequent than a bracket can list). The previous selection did not converge
+    on seed 1; now each answer is a value where the count crosses k (to one ulp: averages
+    equal in exact arithmetic differ in the last bit), the criterion enumeration obeys."""
+    rng = np.random.default_rng(seed)
+    n = 110_000
+    x = np.sort(np.round(rng.normal(size=n), 2))
+    sel = stats.WalshAverages(x, is_sorted=True)
+    m = sel.m
+    ks = [m // 7, m // 2, m // 2 + 1, (5 * m) // 6]
+    for k, v in zip(ks, sel.select(ks), strict=True):
+        below, above = np.nextafter(v, -np.inf), np.nextafter(v, np.inf)
+        assert sel.count_lt(below) < k <= sel.count_le(above), (k, v)
+        assert abs(v - round(v * 200) / 200) < 1e-12  # a multiple of 0.005, as every average

@@ -99,7 +99,7 @@ class WalshAverages:
 
     def probe(self, v: float) -> Probe:
         found = self._search(v, "right")
-        return Probe(v, self._count(found), found)
+        return Probe(float(v), self._count(found), found)
 
     def count_le(self, v: float) -> int:
         """Number of Walsh averages <= v."""
@@ -129,14 +129,26 @@ class WalshAverages:
         return [found[k] for k in ks]
 
     def next_above(self, p: Probe) -> float:
-        """The smallest Walsh average above probe p (O(n), no search)."""
+        """The smallest value above p.v at which the count grows (O(n), no search).
+
+        In the passes' terms: the least v at which some row's next partner j is counted,
+        x_j <= 2v - x_i. That is (x_i + x_j)/2 up to rounding, nudged up until the pass
+        agrees, so a probe there counts at least one more average: with values repeated
+        more than a bracket can list, the search still moves."""
         start = self._starts(p)
         a = start.size
-        ok = start < self.n
-        rows = self._rows[:a][ok]
-        least = float(np.min((self.xs[rows] + self.xs[start[ok]]) / 2.0)) if rows.size else math.inf
-        # rows past the active ones: their smallest average is their diagonal, x_a the least
-        return min(least, float(self.xs[a])) if a < self.n else least
+        rows = self._rows[:a][start < self.n]
+        xi, xj = self.xs[rows], self.xs[start[rows]]
+        v = (xi + xj) / 2.0
+        for _ in range(4):
+            short = 2.0 * v - xi < xj
+            if not short.any():
+                break
+            v[short] = np.nextafter(v[short], math.inf)
+        least = float(np.min(v)) if v.size else math.inf
+        if a < self.n:  # rows past the active ones start at their diagonal: x_a is counted at x_a
+            least = min(least, float(self.xs[a]))
+        return max(least, math.nextafter(p.v, math.inf))
 
     def enumerate(self, low: Probe, high: Probe, ks: list[int]) -> dict[int, float]:
         """List the averages in (low.v, high.v] and partition them at the wanted ranks.
