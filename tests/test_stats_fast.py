@@ -299,3 +299,26 @@ def test_selection_converges_on_values_repeated_beyond_a_bracket(seed: int) -> N
         below, above = np.nextafter(v, -np.inf), np.nextafter(v, np.inf)
         assert sel.count_lt(below) < k <= sel.count_le(above), (k, v)
         assert abs(v - round(v * 200) / 200) < 1e-12  # a multiple of 0.005, as every average
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng, n: rng.integers(0, 2, n).astype(float),  # three distinct averages
+        lambda rng, n: np.full(n, 3.7),  # one
+        lambda rng, n: 1.0 + 1e-12 * rng.normal(size=n),  # a few thousand floats apart
+        lambda rng, n: np.where(rng.random(n) < 0.5, 0.0, rng.normal(size=n)),
+    ],
+)
+@pytest.mark.parametrize("n", [2064, 120_000])
+def test_degenerate_samples_converge(make: object, n: int) -> None:
+    """Found by fuzzing: every answer is a value where the count crosses its rank (to one
+    ulp), and never a failure to converge."""
+    rng = np.random.default_rng(n)
+    x = make(rng, n)  # type: ignore[operator]
+    sel = stats.WalshAverages(x)
+    m = sel.m
+    ks = sorted({1, m // 5, m // 2, m // 2 + 1, (4 * m) // 5, m})
+    for k, v in zip(ks, sel.select(ks), strict=True):
+        below, above = np.nextafter(v, -np.inf), np.nextafter(v, np.inf)
+        assert sel.count_lt(below) < k <= sel.count_le(above), (k, v)

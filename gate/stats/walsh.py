@@ -150,12 +150,11 @@ class WalshAverages:
             least = min(least, float(self.xs[a]))
         return max(least, math.nextafter(p.v, math.inf))
 
-    def enumerate(self, low: Probe, high: Probe, ks: list[int]) -> dict[int, float]:
-        """List the averages in (low.v, high.v] and partition them at the wanted ranks.
-
-        Worked in the passes' raw order (rows last first, ``_search``): for t = a_hi - 1 - i,
-        row i holds start_hi - start_lo averages, where start_lo is the diagonal for rows
-        not active at low.v."""
+    def _between(self, low: Probe, high: Probe) -> tuple[IntArray, IntArray, IntArray]:
+        """The averages in (low.v, high.v] by row: rows i, each row's first partner, and
+        how many partners. Worked in the passes' raw order (rows last first, ``_search``):
+        for t = a_hi - 1 - i, row i holds start_hi - start_lo, where start_lo is the
+        diagonal for rows not active at low.v."""
         assert low.found is not None and high.found is not None
         a_lo, a_hi = low.found.size, high.found.size
         gap = a_hi - a_lo
@@ -163,17 +162,31 @@ class WalshAverages:
         counts[:gap] += np.arange(gap)
         counts[gap:] += gap - low.found
         t = np.flatnonzero(counts)
-        c = counts[t]
-        total = int(c.sum())
         rows = (a_hi - 1) - t
-        first = np.where(t < gap, rows, 0)  # where each row's listed partners begin
+        first = np.where(t < gap, rows, 0)
         late = t >= gap
         first[late] = low.found[t[late] - gap] + (a_lo - 1)
+        return rows, first, counts[t]
+
+    def enumerate(self, low: Probe, high: Probe, ks: list[int]) -> dict[int, float]:
+        """List the averages in (low.v, high.v] and partition them at the wanted ranks."""
+        rows, first, c = self._between(low, high)
+        total = int(c.sum())
         cols = np.repeat(first - (np.cumsum(c) - c), c) + np.arange(total)
         vals = (np.repeat(self.xs[rows], c) + self.xs[cols]) / 2.0
         kth = sorted({k - low.le - 1 for k in ks})
         part = np.partition(vals, kth)
         return {k: float(part[k - low.le - 1]) for k in ks}
+
+    def sample_between(self, low: Probe, high: Probe, size: int) -> FloatArray:
+        """Averages drawn uniformly from those in (low.v, high.v], sorted."""
+        rows, first, c = self._between(low, high)
+        cum = np.cumsum(c)
+        rng = np.random.default_rng(0x5EED + low.le)  # fixed: the work done is reproducible
+        picks = np.sort(rng.integers(0, int(cum[-1]), size=size))
+        at = np.searchsorted(cum, picks, side="right")
+        cols = first[at] + picks - (cum[at] - c[at])
+        return np.sort((self.xs[rows[at]] + self.xs[cols]) / 2.0)
 
     # -- estimated counts and the sample ---------------------------------------------
 
@@ -199,6 +212,20 @@ class WalshAverages:
         """The sample's guess at the value whose count of averages below is ``rank``."""
         w = self._draw()
         return float(w[min(w.size - 1, max(0, int(rank / self.m * w.size)))])
+
+    def sample_mode_near(self, rank: float) -> tuple[float, int]:
+        """The sampled value drawn most often among those that could hold ``rank`` (three
+        sampling sds either side), and how often."""
+        w = self._draw()
+        p = min(1.0, max(0.0, rank / self.m))
+        half = 3.0 * math.sqrt(w.size * p * (1 - p)) + 2
+        near = w[max(0, int(p * w.size - half)) : int(p * w.size + half) + 1]
+        if near.size == 0:
+            return math.nan, 0
+        starts = np.flatnonzero(np.concatenate([[True], near[1:] != near[:-1]]))
+        runs = np.diff(np.append(starts, near.size))
+        i = int(np.argmax(runs))
+        return float(near[starts[i]]), int(runs[i])
 
     def sample_density(self, v: float) -> float:
         """Averages per unit of value near v, from the sample (~3% relative error)."""

@@ -11,8 +11,9 @@ the placing decides the cost, never the result.
 * Below, or when a bracket is still too wide: interpolation on the exact counts made so far
   (the count function is nearly linear at the scale of a bracket, relative deviations
   ~1/sqrt(n)) and one pass just past the target on the far side of the nearest count.
-* Ties (a value repeated more than ``ENUMERATE_MAX`` times) or a count function too rough
-  to interpolate: the next average above the lower end, and bisection on the value.
+* Ties (a value repeated more than ``ENUMERATE_MAX`` times): a value the sample repeats is
+  tested outright (two passes); otherwise, or with a count function too rough to
+  interpolate, the next count change above the lower end, and bisection on the value.
 
 Sequential looks: ``hint`` (the values a previous look found, ``WalshAverages.select``'s
 ``guesses``) replaces the sampled first guesses; on a sample grown by one round they are a
@@ -45,6 +46,11 @@ _MARGIN = ENUMERATE_MAX / 16
 #: Error bound of an estimated count, in ranks (measured sd ~8e3 at n = 10^6, max 2.8e4).
 APPROX_ERROR = 3.0e4
 _LOCATE_STEPS = 8
+#: A sampled value drawn this many times is tested as the answer first (a point mass: e.g.
+#: log ratio 0 of whole-microsecond latencies, held by ~1e9 averages at n = 10^6).
+_MASS_REPEATS = 3
+#: Averages drawn inside a bracket that interpolation does not shrink.
+_INSIDE_SAMPLE = 20_000
 
 
 @dataclass
@@ -69,6 +75,10 @@ class Counter(Protocol):
     def approx_count(self, v: float) -> float: ...
     def sample_quantile(self, rank: float) -> float: ...
     def sample_density(self, v: float) -> float: ...
+    def sample_mode_near(self, rank: float) -> tuple[float, int]: ...
+    def sample_between(self, low: Probe, high: Probe, size: int) -> FloatArray: ...
+    def count_le(self, v: float) -> int: ...
+    def count_lt(self, v: float) -> int: ...
     def next_above(self, p: Probe) -> float: ...
     def enumerate(self, low: Probe, high: Probe, ks: list[int]) -> dict[int, float]: ...
 
@@ -91,6 +101,15 @@ def search(w: Counter, ranks: Sequence[int], hint: dict[int, float]) -> dict[int
         Probe(x0 - 1.0 - abs(x0), 0, np.empty(0, dtype=np.intp)),  # below every average
         Probe(float(w.xs[-1]), w.m, np.ones(w.n, dtype=np.intp)),  # starts all n
     ]
+    found: dict[int, float] = {}
+    for c in clusters if w.m > ENUMERATE_MAX else []:  # a value repeated by a good share
+        v, repeats = w.sample_mode_near(_center(c))  # of all averages: test it outright
+        if repeats >= _MASS_REPEATS:
+            found.update(_held_by(w, v, c, any_size=False))
+    clusters = [[k for k in c if k not in found] for c in clusters]
+    clusters = [c for c in clusters if c]
+    if not clusters:
+        return found
     starts = [float(np.mean([hint[k] for k in c])) for c in clusters] if hint else []
     if w.n >= APPROX_MIN_N:  # place two exact passes per cluster from estimated counts
         first = [
@@ -103,9 +122,8 @@ def search(w: Counter, ranks: Sequence[int], hint: dict[int, float]) -> dict[int
         first = [w.sample_quantile(_center(c)) for c in outer]
     _add(w, probes, first)
     tracks = [_Track() for _ in clusters]
-    found: dict[int, float] = {}
     for _ in range(_MAX_ROUNDS):
-        pending = [i for i, c in enumerate(clusters) if c[0] not in found]
+        pending = [i for i, c in enumerate(clusters) if c]
         if not pending:
             return found
         new: list[float] = []
@@ -115,16 +133,17 @@ def search(w: Counter, ranks: Sequence[int], hint: dict[int, float]) -> dict[int
             ends[i] = (lo, hi)
             if probes[hi].le - probes[lo].le > ENUMERATE_MAX:
                 move = _propose(w, probes, lo, hi, clusters[i], tracks[i])
-                if move is None:  # no average strictly inside: all equal its top (ties)
-                    found.update({k: probes[hi].v for k in clusters[i]})
+                if isinstance(move, dict):  # ranks held by one repeated value (ties)
+                    found.update(move)
                 else:
                     new.extend(move)
         for i in pending:
             lo, hi = ends[i]
             if probes[hi].le - probes[lo].le <= ENUMERATE_MAX:
                 found.update(w.enumerate(probes[lo], probes[hi], clusters[i]))
+            clusters[i] = [k for k in clusters[i] if k not in found]
         _add(w, probes, new)
-        _forget(probes, [clusters[i] for i in pending if clusters[i][0] not in found])
+        _forget(probes, [c for c in clusters if c])
     raise ArithmeticError("Walsh-average selection did not converge")
 
 
@@ -138,9 +157,9 @@ def _add(w: Counter, probes: list[Probe], values: Sequence[float]) -> None:
 
 def _propose(
     w: Counter, probes: list[Probe], lo: int, hi: int, ranks: list[int], track: _Track
-) -> list[float] | None:
-    """Values to probe next for a cluster of ranks bracketed by probes[lo], probes[hi];
-    None when the bracket holds one repeated value (then it is the answer)."""
+) -> list[float] | dict[int, float]:
+    """Values to probe next for a cluster of ranks bracketed by probes[lo], probes[hi], or
+    the answers of the ranks a repeated value holds."""
     low, high = probes[lo], probes[hi]
     size = high.le - low.le
     track.stalls = track.stalls + 1 if track.last_size and 2 * size > track.last_size else 0
@@ -150,10 +169,9 @@ def _propose(
     if errs:
         track.rel_error = min(1.0, max(1e-4, 2.0 * max(errs)))
     track.predicted = []
-    if track.stalls >= 2:  # ties, or a count function too rough to interpolate
-        track.stalls = 0
-        nxt = w.next_above(low)
-        return None if nxt >= high.v else [nxt, 0.5 * (low.v + high.v)]
+    if track.stalls >= (1 if w.n >= APPROX_MIN_N else 2):
+        track.stalls = 0  # ties, or a count function too rough to interpolate
+        return _inside(w, low, high, ranks)
     tau = _center(ranks)
     i = min(range(lo, hi + 1), key=lambda j: abs(probes[j].le - tau))
     near = probes[i]
@@ -180,6 +198,47 @@ def _propose(
         out.append(v)
         track.predicted.append((v, near.le + s, max(abs(s), 1.0)))
     return out
+
+
+def _inside(
+    w: Counter, low: Probe, high: Probe, ranks: list[int]
+) -> list[float] | dict[int, float]:
+    """A bracket interpolation does not shrink: sample the averages inside it. The values
+    the sample repeats most may hold wanted ranks (tested: two passes each); otherwise the
+    sample's quantiles around the wanted ones, a bracket ~50 times narrower in count."""
+    vals = w.sample_between(low, high, _INSIDE_SAMPLE)
+    size = high.le - low.le
+    p0, p1 = (ranks[0] - low.le) / size, (ranks[-1] - low.le) / size
+    half = 4.0 * math.sqrt(vals.size * max(p0 * (1 - p0), p1 * (1 - p1))) + 2
+    i0, i1 = max(0, int(p0 * vals.size - half)), min(vals.size - 1, int(p1 * vals.size + half))
+    near = vals[i0 : i1 + 1]
+    edges = np.flatnonzero(np.concatenate([[True], near[1:] != near[:-1], [True]]))
+    runs = np.diff(edges)
+    held: dict[int, float] = {}
+    for j in np.argsort(-runs, kind="stable")[:2]:  # the two most repeated values
+        if runs[j] >= _MASS_REPEATS:
+            held.update(_held_by(w, float(near[edges[j]]), ranks, any_size=True))
+    if held:
+        return held
+    nxt = w.next_above(low)  # progress even when the sample holds one value
+    if nxt >= high.v:  # no count change strictly inside: every average there is the top
+        return {k: high.v for k in ranks}
+    return [float(vals[i0]), float(vals[i1]), nxt, 0.5 * (low.v + high.v)]
+
+
+def _held_by(w: Counter, v: float, ranks: list[int], *, any_size: bool) -> dict[int, float]:
+    """The wanted ranks whose average is v: the count crosses them at v (two passes).
+
+    The answer is then v to the last bit (averages equal in exact arithmetic may differ
+    there), so unless ``any_size`` (a bracket that will not shrink) only a value held more
+    times than a bracket can list is taken; a smaller repeat is left to the exact listing."""
+    lt = w.count_lt(v)
+    if lt >= ranks[-1]:
+        return {}
+    le = w.count_le(v)
+    if le - lt <= ENUMERATE_MAX // 2 and not any_size:
+        return {}
+    return {k: v for k in ranks if lt < k <= le}
 
 
 def _slope(w: Counter, probes: list[Probe], i: int) -> tuple[float, bool]:
@@ -253,11 +312,13 @@ def _bracket(probes: list[Probe], ranks: list[int]) -> tuple[int, int]:
 
 
 def _forget(probes: list[Probe], pending: list[list[int]]) -> None:
-    """Drop the row arrays of probes that no longer end a pending cluster's bracket: only a
-    probe inside a bracket could become an end later, and the tightest ends are kept."""
+    """Drop the row arrays of probes outside every pending cluster's bracket: brackets only
+    shrink, so only a bracket's ends and the probes between them (which split a cluster
+    whose ranks are not all found yet) can end one later."""
     keep: set[int] = set()
     for ranks in pending:
-        keep |= set(_bracket(probes, ranks))
+        lo, hi = _bracket(probes, ranks)
+        keep |= set(range(lo, hi + 1))
     for i, p in enumerate(probes):
         if i not in keep:
             p.found = None
