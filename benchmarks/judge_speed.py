@@ -14,6 +14,10 @@ come out of run.json) to the verdict:
   candidate runs (``baseline.runs`` and ``candidate.runs`` defaults: 3 and 1): K×M paired
   tests and bootstraps, K(K−1)/2 + M(M−1)/2 run-pair estimates.
 
+Latencies are lognormal (payload cost shared by the runs, per-request noise), continuous or
+(``--whole-us``) rounded to whole microseconds as perf_analyzer reports them, which makes
+the log ratios heavily tied.
+
 Each (mode, size, checkout) runs in a fresh subprocess, best of ``--repeat``, after a warm-up
 judge on 200 requests (imports are not timed). CPU seconds (process time, all threads) are the
 figure to compare: on a shared machine wall time includes waiting for a core. Peak memory is
@@ -41,12 +45,13 @@ from gate.config.policy import Policy
 from gate.judge.decide import decide
 from gate.judge.latency import latency_checks
 from gate.judge.live_ab import ab_checks
-n, mode, repeat, k, m = (int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
-                         int(sys.argv[6]))
+n, mode, repeat, k, m, whole = (int(sys.argv[2]), sys.argv[3], int(sys.argv[4]),
+                                int(sys.argv[5]), int(sys.argv[6]), sys.argv[7] == "1")
 rng = np.random.default_rng(1)
 payload = rng.normal(0, 0.3, n)
 def arm(shift=0.0):
-    return (500 * np.exp(payload + rng.normal(0, 0.15, n) + shift)).tolist()
+    x = 500 * np.exp(payload + rng.normal(0, 0.15, n) + shift)
+    return (np.round(x) if whole else x).tolist()
 pol = Policy()
 if mode == "ab":
     a, b = arm(), arm(0.01)
@@ -74,7 +79,7 @@ print(json.dumps({"n": n, "mode": mode, "seconds": best, "cpu_seconds": best_cpu
 def _run(root: Path, n: int, mode: str, args: argparse.Namespace) -> dict[str, Any]:
     argv = [str(root), str(n), mode, str(args.repeat), str(args.baseline_runs)]
     p = subprocess.run(
-        [sys.executable, "-c", CHILD, *argv, str(args.candidate_runs)],
+        [sys.executable, "-c", CHILD, *argv, str(args.candidate_runs), str(int(args.whole_us))],
         capture_output=True,
         text=True,
         check=True,
@@ -92,11 +97,19 @@ def main() -> None:
     ap.add_argument("--baseline-runs", type=int, default=3, help="K (baseline.runs)")
     ap.add_argument("--candidate-runs", type=int, default=1, help="M (candidate.runs)")
     ap.add_argument("--compare", type=Path, help="another checkout, timed alternately")
+    ap.add_argument(
+        "--whole-us",
+        action="store_true",
+        help="latencies in whole microseconds, as perf_analyzer reports them (ties)",
+    )
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     roots = [ROOT] + ([args.compare.resolve()] if args.compare else [])
     rows = []
-    print(f"K = {args.baseline_runs} baseline runs, M = {args.candidate_runs} candidate run(s)")
+    print(
+        f"K = {args.baseline_runs} baseline runs, M = {args.candidate_runs} candidate run(s), "
+        f"latencies {'in whole µs' if args.whole_us else 'continuous'}"
+    )
     head = "".join(f"  {m + ' CPU s':>12}" for m in args.modes)
     print(f"{'checkout':<28}{'n':>10}{head}  {'peak MB':>8}")
     for n in args.sizes:
