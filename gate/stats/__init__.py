@@ -1,7 +1,7 @@
 """Distribution-free tests and estimators for paired latency samples. Pure functions, no I/O.
 
-Two layers of evidence, because measured here (DESIGN.md §5) a whole run drifts by several
-percent between freshly started servers, more than the noise inside a run:
+Two layers of evidence, because measured here (benchmarks/README.md) a whole run drifts by
+several percent between freshly started servers, more than the noise inside a run:
 
 * **within a run** — requests replayed in the same order pair by index. The log ratio
   ``r_i = ln(c_i / b_i)`` is tested against the tolerance with the Wilcoxon signed-rank test

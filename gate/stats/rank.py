@@ -257,7 +257,7 @@ def batch_means(x: ArrayLike, batch: int) -> FloatArray:
     """Means of consecutive runs of ``batch`` values (the last, shorter run included).
 
     Server noise is autocorrelated over a few requests (AR(1) φ≈0.5 makes a per-request
-    Wilcoxon reject ~3x too often, DESIGN.md §5 and benchmarks/judge_simulation.py); means of
+    Wilcoxon reject ~3x too often, benchmarks/judge_simulation.py); means of
     ~10 consecutive requests are close to independent, so the paired test runs on them.
     """
     a = as_1d(x)

@@ -53,7 +53,6 @@ class WalshAverages:
         #: passes made so far (benchmarks and tests read it)
         self.passes = 0
         self._rows: IntArray = np.arange(self.n, dtype=np.intp)
-        self._rowsum = self.n * (self.n - 1) // 2
         self._sample: FloatArray | None = None
 
     # -- counting ---------------------------------------------------------------------
@@ -98,6 +97,7 @@ class WalshAverages:
         return np.asarray(p.found[::-1] + (p.found.size - 1), dtype=np.intp)
 
     def probe(self, v: float) -> Probe:
+        """One pass at v: the number of averages <= v, kept with the pass's rows."""
         found = self._search(v, "right")
         return Probe(float(v), self._count(found), found)
 
