@@ -8,14 +8,34 @@ pydantic so it round-trips through JSON exactly (``gate report run.json`` re-ren
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import hmac
+import json
+import os
+import re
 from enum import Enum
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from gate.evidence import ABInfo, AccuracyRecord, LatencyRun, MemoryRun, ThroughputRun
 
 RUN_SCHEMA: Final = "gate-run/1"
+
+#: A model name, as Triton's repository folders and the baseline store use it: a single path
+#: component (no ``/``, no ``\\``), never ``.`` or ``..`` nor hidden (no leading dot). It is
+#: a key in the store and a folder in the repository, so it is checked wherever it enters:
+#: gate.yaml, a run.json, a traffic header, a baseline payload, a store listing.
+MODEL_NAME_PATTERN: Final = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$"
+_MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
+
+#: The environment variable holding the key a run's record is signed with (a CI secret).
+RUN_KEY_ENV: Final = "GATE_RUN_KEY"
+
+
+def is_model_name(name: object) -> bool:
+    """Whether ``name`` is a model name the gate accepts (see ``MODEL_NAME_PATTERN``)."""
+    return isinstance(name, str) and _MODEL_NAME.fullmatch(name) is not None
 
 
 class Verdict(str, Enum):
@@ -97,7 +117,7 @@ class CheckResult(_Model):
 
 
 class ModelInfo(_Model):
-    name: str
+    name: str = Field(pattern=MODEL_NAME_PATTERN)
     repository: str
     version: str | None = None
     digest: str = ""
@@ -220,6 +240,20 @@ class TrustInfo(_Model):
     )
 
 
+class Integrity(_Model):
+    """What makes an edited ``run.json`` detectable (``gate baseline promote`` checks it).
+
+    ``evidence_sha256`` is the sha256 of the record's canonical JSON (every field but this
+    one and ``reports``, which says where the sibling files went): a careless edit breaks
+    it. Anyone can recompute a digest, so where ``GATE_RUN_KEY`` is set (a CI secret the PR
+    jobs cannot read) ``hmac_sha256`` is an HMAC-SHA256 of the digest under that key: an
+    edit without the key cannot produce it.
+    """
+
+    evidence_sha256: str
+    hmac_sha256: str | None = None
+
+
 class RunResult(_Model):
     schema_: Literal["gate-run/1"] = Field(RUN_SCHEMA, alias="schema")
     run_id: str
@@ -263,15 +297,30 @@ class RunResult(_Model):
     signatures: SignaturesResult | None = None
     ab: ABInfo | None = None
     trust: TrustInfo | None = None
+    integrity: Integrity | None = Field(
+        None, description="digest (and HMAC under GATE_RUN_KEY) of this record, see Integrity"
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    def to_json(self) -> str:
-        return self.model_dump_json(by_alias=True, indent=2)
+    #: False for a record read back whose integrity did not verify: writing it again keeps
+    #: its old (failing) integrity instead of blessing the edit with a fresh one.
+    _sealable: bool = PrivateAttr(default=True)
+
+    def to_json(self, fallback: Any = None) -> str:
+        """The canonical JSON document, sealed (see ``Integrity``) unless read back unsealed.
+
+        ``fallback`` converts values pydantic cannot serialise (see gate.report.json).
+        """
+        if self._sealable:
+            self.integrity = seal(self, run_key(), fallback=fallback)
+        return self.model_dump_json(by_alias=True, indent=2, fallback=fallback)
 
     @classmethod
-    def from_json(cls, text: str) -> RunResult:
-        return cls.model_validate_json(text)
+    def from_json(cls, text: str | bytes) -> RunResult:
+        result = cls.model_validate_json(text)
+        result._sealable = not verify_integrity(result, run_key())
+        return result
 
     @property
     def exit_code(self) -> int:
@@ -288,3 +337,76 @@ class RunResult(_Model):
 
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------------------
+# Integrity of a saved run
+# --------------------------------------------------------------------------------------
+
+
+def run_key() -> bytes | None:
+    """The run-signing key from ``GATE_RUN_KEY``, or None when unset or empty."""
+    value = os.environ.get(RUN_KEY_ENV, "")
+    return value.encode() if value else None
+
+
+def evidence_digest(result: RunResult, *, fallback: Any = None) -> str:
+    """``sha256:`` of the record's canonical JSON, ``integrity`` and ``reports`` left out.
+
+    Computed from the JSON text pydantic writes (then parsed and re-dumped with sorted keys),
+    so a record read back from its file digests to the same value as when it was written.
+    """
+    text = result.model_dump_json(
+        by_alias=True, exclude={"integrity", "reports"}, fallback=fallback
+    )
+    canonical = json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _mac(key: bytes, digest: str) -> str:
+    return hmac.new(key, digest.encode(), hashlib.sha256).hexdigest()
+
+
+def seal(result: RunResult, key: bytes | None, *, fallback: Any = None) -> Integrity:
+    """The integrity block of ``result`` as it is now: its digest, and its HMAC under ``key``."""
+    digest = evidence_digest(result, fallback=fallback)
+    return Integrity(evidence_sha256=digest, hmac_sha256=_mac(key, digest) if key else None)
+
+
+def verify_integrity(result: RunResult, key: bytes | None) -> list[str]:
+    """What does not match in a record read back (empty: it is what gate wrote).
+
+    Without ``key`` only the digest can be checked, and a record signed with a key cannot
+    be verified (listed as a problem: fail closed). With ``key`` an unsigned record, or one
+    whose HMAC differs, is a problem too.
+    """
+    got = result.integrity
+    if got is None:
+        return [
+            "field 'integrity': missing (written by an older gate, or removed): the run "
+            "cannot be shown to be unedited"
+        ]
+    problems: list[str] = []
+    digest = evidence_digest(result)
+    if not hmac.compare_digest(digest, got.evidence_sha256):
+        problems.append(
+            "field 'integrity.evidence_sha256': does not match the run's contents (the file "
+            "was edited after the run)"
+        )
+    if key is None:
+        if got.hmac_sha256 is not None:
+            problems.append(
+                f"field 'integrity.hmac_sha256': the run is signed but {RUN_KEY_ENV} is not "
+                "set here, so the signature cannot be checked"
+            )
+    elif got.hmac_sha256 is None:
+        problems.append(
+            f"field 'integrity.hmac_sha256': missing, but {RUN_KEY_ENV} is set: the run was "
+            "not signed with the key"
+        )
+    elif not hmac.compare_digest(_mac(key, got.evidence_sha256), got.hmac_sha256):
+        problems.append(
+            f"field 'integrity.hmac_sha256': does not match {RUN_KEY_ENV} (edited after the "
+            "run, or signed with another key)"
+        )
+    return problems

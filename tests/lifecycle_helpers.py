@@ -6,7 +6,7 @@ import numpy as np
 
 from gate.baselines.store import Baseline
 from gate.evidence import LatencyRun
-from gate.result import ModelInfo, RunResult, TrafficInfo, Verdict
+from gate.result import CheckResult, CheckStatus, ModelInfo, RunResult, TrafficInfo, Verdict
 
 ENV = {
     "triton_version": "2.51.0",
@@ -49,6 +49,29 @@ def baseline(tag: str = "a", env: dict[str, str] | None = None, k: int = 3) -> B
     )
 
 
+def shift_check(p_value: float) -> CheckResult:
+    """A latency check as the judge leaves it: with p = 0.6 it passes (under the default
+    policy), with p = 0.001 it fails: promote re-derives the verdict from exactly this."""
+    status = CheckStatus.FAIL if p_value < 0.05 else CheckStatus.PASS
+    return CheckResult(
+        name="latency shift",
+        metric="latency.shift",
+        status=status,
+        mode="regression",
+        tolerance=0.05,
+        effect=0.2 if status is CheckStatus.FAIL else 0.0,
+        p_value=p_value,
+        p_adjusted=p_value,
+        mde=0.06,
+    )
+
+
+def checks_for(verdict: Verdict) -> list[CheckResult]:
+    return {Verdict.PASS: [shift_check(0.6)], Verdict.BLOCKED: [shift_check(0.001)]}.get(
+        verdict, []
+    )
+
+
 def run_result(
     verdict: Verdict = Verdict.PASS, k: int = 2, env: dict[str, str] | None = None, seed: int = 1
 ) -> RunResult:
@@ -63,6 +86,8 @@ def run_result(
         ),
         environment=dict(env or ENV),
         runs=runs(k, seed=seed),
+        checks=checks_for(verdict),
+        alpha=0.05,
         verdict=verdict,
         git_commit="c0ffee" * 6,
     )

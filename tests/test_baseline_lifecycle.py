@@ -281,25 +281,3 @@ def test_lock_waits_for_the_holder(tmp_path: Path) -> None:
     assert out.stdout.startswith("busy:"), out.stdout + out.stderr
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert out.stdout.strip() == "got it"
-
-
-def test_promote_without_store_uses_the_store_the_run_was_judged_against(tmp_path: Path) -> None:
-    """The post-merge job runs 'gate baseline promote RUN.json' with no --store: the run's
-    own baseline reference says where its store is."""
-    from gate.result import BaselineRef
-
-    store = tmp_path / "elsewhere" / "store"
-    save_baseline(store, baseline("old"))
-    res_ = run_result()
-    res_.baseline = BaselineRef(
-        path=str(store / current_key("demo", env_key(ENV))),
-        recorded_at="2026-11-28T00:00:00+00:00",
-        runs=3,
-        model_digest="sha256:x",
-        traffic_digest="sha256:y",
-    )
-    rj = tmp_path / "run.json"
-    rj.write_text(res_.to_json())
-    res = run_gate("baseline", "promote", str(rj), timeout=60, cwd=tmp_path)
-    assert res.returncode == 0, res.output
-    assert select_baseline(store, "demo", ENV)[0].source_run_ids == ["run-1"]

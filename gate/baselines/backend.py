@@ -33,6 +33,7 @@ from typing import Any
 
 from gate.errors import ConfigError, InfraError
 from gate.files import atomic_write, file_lock
+from gate.result import is_model_name
 
 #: how long a writer waits for another writer of the same model before giving up (exit 3)
 LOCK_TIMEOUT_S = 300.0
@@ -78,7 +79,13 @@ class Store:
 
     def locate(self, key: str) -> str:
         """A human-readable full location of ``key`` for messages and reports."""
-        return f"{self.url.rstrip('/')}/{key}"
+        return f"{self.url.rstrip('/')}/{check_key(key)}" if key else self.url
+
+    def key_of(self, location: str) -> str:
+        """The key of a location given on the command line: a key, or a full location of a
+        file in this store (``locate`` of it)."""
+        prefix = self.url.rstrip("/") + "/"
+        return check_key(location[len(prefix) :] if location.startswith(prefix) else location)
 
     def location(self, key: str) -> Path | str:
         """Where ``key`` is: a ``Path`` in a folder store, a URL string otherwise."""
@@ -93,13 +100,72 @@ def _is_tmp(name: str) -> bool:
     return name.startswith(".")
 
 
+def _claims_baseline(name: str) -> bool:
+    """A name the store reserves for baseline files: whatever sits there must be one."""
+    return name.startswith("baseline-") and name.endswith(".json.gz")
+
+
+_KEY_HINT = "keys are <model>/baseline-<env>.json.gz or <model>/history/… inside the store"
+
+
+def check_key(key: str) -> str:
+    """``key`` if it is a store key: relative, ``/``-separated, no empty, ``.`` or ``..``
+    part, its first part a model name (``gate.result.MODEL_NAME_PATTERN``); else a
+    ConfigError (exit 2). Every key the store is handed goes through here, so no name from
+    a config, a run.json or a listing can point outside the store."""
+    parts = key.split("/")
+    if (
+        not key
+        or "\\" in key
+        or "\0" in key
+        or any(p in ("", ".", "..") for p in parts)
+        or not is_model_name(parts[0])
+    ):
+        raise ConfigError(f"{key!r}: not a key inside the baseline store", hint=_KEY_HINT)
+    return key
+
+
 class LocalStore(Store):
     def __init__(self, root: Path | str):
         self.root = Path(root)
         self.url = str(root)
 
+    def _check_root(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(
+                f"{self.root}: the baseline store is a file, not a folder",
+                hint="point baseline.store (or --store) at a folder; it is created if missing",
+            )
+
     def _p(self, key: str) -> Path:
-        return self.root / key
+        """The path of ``key``, proven to stay inside the store: every folder on the way is
+        a folder, and no symlink leads out of the store's real location."""
+        check_key(key)
+        self._check_root()
+        path = self.root / key
+        try:
+            real_root = self.root.resolve()
+            real = path.resolve()
+        except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop (Python < 3.13)
+            raise ConfigError(
+                f"{path}: cannot be resolved ({e})",
+                hint="remove the symlink loop inside the baseline store",
+            ) from None
+        if not real.is_relative_to(real_root):
+            raise ConfigError(
+                f"{path}: leads outside the baseline store {self.root} (through a symlink)",
+                hint="baseline files and model folders must be real folders inside the store",
+            )
+        folder = self.root
+        for part in key.split("/")[:-1]:
+            folder = folder / part
+            if folder.exists() and not folder.is_dir():
+                raise ConfigError(
+                    f"{folder}: is a file where the baseline store needs a folder",
+                    hint="move the file away (the store keeps <model>/ and <model>/history/ "
+                    "as folders)",
+                )
+        return path
 
     def read_bytes(self, key: str) -> bytes:
         return self._p(key).read_bytes()
@@ -118,19 +184,34 @@ class LocalStore(Store):
         return self._p(key).is_file()
 
     def files(self, prefix: str) -> list[Entry]:
-        d = self._p(prefix)
+        """Files under ``prefix``, and anything else named like a baseline file (a folder, a
+        dangling link): reading it then says what is wrong instead of passing it over."""
+        d = self._p(prefix.rstrip("/"))
+        if d.exists() and not d.is_dir():
+            raise ConfigError(
+                f"{d}: is a file where the baseline store needs a folder",
+                hint="move the file away (the store keeps <model>/ and <model>/history/ "
+                "as folders)",
+            )
         if not d.is_dir():
             return []
         out = []
         for p in d.iterdir():
-            if p.is_file() and not _is_tmp(p.name):
-                out.append(Entry(f"{prefix.rstrip('/')}/{p.name}", p.stat().st_mtime))
+            if _is_tmp(p.name) or not (p.is_file() or _claims_baseline(p.name)):
+                continue
+            try:
+                mtime = p.stat().st_mtime
+            except OSError:
+                mtime = 0.0
+            out.append(Entry(f"{prefix.rstrip('/')}/{p.name}", mtime))
         return out
 
     def dirs(self) -> list[str]:
+        """Model folders: names that are model names (``gate.result.is_model_name``)."""
+        self._check_root()
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not _is_tmp(p.name))
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and is_model_name(p.name))
 
     def delete(self, key: str) -> None:
         try:
@@ -141,15 +222,30 @@ class LocalStore(Store):
             raise InfraError(f"cannot delete {self._p(key)}: {e.strerror}") from None
 
     def locate(self, key: str) -> str:
-        return str(self._p(key))
+        return str(self._p(key)) if key else str(self.root)
 
     def location(self, key: str) -> Path | str:
         return self._p(key)
 
+    def key_of(self, location: str) -> str:
+        """The key of a location given on the command line: a key, or a path of a file
+        inside the store (checked: a path outside it is an error, not a key)."""
+        p = Path(location)
+        if not p.is_absolute() and not p.exists():
+            return check_key(location)
+        try:
+            rel = p.resolve().relative_to(self.root.resolve())
+        except (OSError, RuntimeError, ValueError):
+            raise ConfigError(
+                f"{location}: not inside the baseline store {self.root}",
+                hint="pick an entry from 'gate baseline list --history'",
+            ) from None
+        return check_key(rel.as_posix())
+
     @contextlib.contextmanager
     def lock(self, folder: str, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
         """An exclusive lock on ``<folder>/.lock``, waited for up to ``timeout_s``."""
-        with file_lock(self._p(folder) / ".lock", timeout_s=timeout_s, what="baseline lock"):
+        with file_lock(self._p(f"{folder}/.lock"), timeout_s=timeout_s, what="baseline lock"):
             yield
 
 
@@ -176,6 +272,7 @@ class FsspecStore(Store):
         self.url = url
 
     def _p(self, key: str) -> str:
+        check_key(key)
         return f"{self.root}/{key}" if self.root else key
 
     def _infra(self, what: str, key: str, e: Exception) -> InfraError:
@@ -226,9 +323,9 @@ class FsspecStore(Store):
 
     def files(self, prefix: str) -> list[Entry]:
         out = []
-        for it in self._ls(self._p(prefix)):
+        for it in self._ls(self._p(prefix.rstrip("/"))):
             name = str(it["name"]).rstrip("/").rpartition("/")[2]
-            if it.get("type") != "file" or _is_tmp(name):
+            if _is_tmp(name) or not (it.get("type") == "file" or _claims_baseline(name)):
                 continue
             out.append(Entry(f"{prefix.rstrip('/')}/{name}", _mtime(it)))
         return out
@@ -237,7 +334,7 @@ class FsspecStore(Store):
         names = []
         for it in self._ls(self.root or "/"):
             name = str(it["name"]).rstrip("/").rpartition("/")[2]
-            if it.get("type") == "directory" and not _is_tmp(name):
+            if it.get("type") == "directory" and is_model_name(name):
                 names.append(name)
         return sorted(names)
 

@@ -30,6 +30,7 @@ import gzip
 import hashlib
 import json
 import secrets
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ from gate.baselines.backend import LocalStore, Store, open_store
 from gate.config.yaml import problem, validation_message
 from gate.errors import ConfigError, InputError
 from gate.evidence import AccuracyRecord, LatencyRun, MemoryRun, ThroughputRun
-from gate.result import RunResult, Verdict
+from gate.result import MODEL_NAME_PATTERN, RunResult, Verdict, is_model_name
 
 BASELINE_SCHEMA = "gate-baseline/1"
 
@@ -68,7 +69,7 @@ class Baseline(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schema_: str = Field(BASELINE_SCHEMA, alias="schema")
-    model: str
+    model: str = Field(pattern=MODEL_NAME_PATTERN)
     model_digest: str
     model_repository: str
     traffic_digest: str
@@ -149,19 +150,26 @@ def encode(baseline: Baseline) -> bytes:
 
 
 def decode(data: bytes, where: str) -> Baseline:
-    """Parse and self-check one baseline file's bytes; every failure names ``where``."""
+    """Parse and self-check one baseline file's bytes; every failure names ``where``.
+
+    The messages never quote the file's bytes: a path that is not a baseline (a secret file
+    named by a crafted run.json) must not leak into a log through its error.
+    """
     hint = "restore an earlier one (gate baseline restore) or record it again"
     try:
         doc = json.loads(gzip.decompress(data))
-    except (OSError, EOFError, gzip.BadGzipFile, ValueError) as e:
+    except (OSError, EOFError, gzip.BadGzipFile, ValueError, zlib.error) as e:
+        why = "not gzip data" if isinstance(e, gzip.BadGzipFile) else type(e).__name__
         raise InputError(
-            f"{where}: baseline file is corrupt or truncated ({e})", hint=hint
+            f"{where}: baseline file is corrupt or truncated ({why})", hint=hint
         ) from None
     if not isinstance(doc, dict):
         raise InputError(f"{where}: not a baseline file", hint=hint)
     if doc.get("schema") != BASELINE_SCHEMA:
+        got = doc.get("schema")
+        shown = repr(got)[:40] if isinstance(got, str) else type(got).__name__
         raise InputError(
-            f"{where}: field 'schema': not a {BASELINE_SCHEMA} file (got {doc.get('schema')!r})",
+            f"{where}: field 'schema': not a {BASELINE_SCHEMA} file (got {shown})",
             hint="record it again with this version of gate",
         )
     payload = doc.get("payload")
@@ -171,33 +179,81 @@ def decode(data: bytes, where: str) -> Baseline:
             f"{where}: field 'sha256': checksum mismatch, the baseline was modified or damaged",
             hint=hint,
         )
+    if not isinstance(payload, dict) or payload.get("schema") != BASELINE_SCHEMA:
+        raise InputError(
+            f"{where}: field 'payload.schema': not {BASELINE_SCHEMA}",
+            hint="record it again with this version of gate",
+        )
     try:
         return Baseline.model_validate(payload)
     except ValidationError as e:
         raise validation_message(where, e, Baseline, hint=hint, error=InputError) from None
 
 
+def check_claims(b: Baseline, key: str, where: str) -> Baseline:
+    """``b`` if it is what its place in the store says: the model of its folder and the
+    environment of its file name; else an InputError (exit 2). A file copied under another
+    model's folder (its checksum recomputed) is never judged against that model."""
+    parsed = _parse_key(key)
+    if parsed is None:
+        return b
+    model, ek, _, _ = parsed
+    if b.model != model:
+        raise InputError(
+            f"{where}: field 'model': the baseline is of model '{b.model}' but lies in the "
+            f"folder of '{model}'",
+            hint="move it back to its model's folder, or record this model's baseline",
+        )
+    if env_key(b.environment) != ek:
+        raise InputError(
+            f"{where}: field 'environment': does not match the file name (env {ek})",
+            hint="restore an earlier one (gate baseline restore) or record it again",
+        )
+    return b
+
+
 def read_baseline(store: StoreLike, key: str) -> Baseline:
+    """Read, self-check and check the claims of the baseline at ``key``."""
     s = open_store(store)
+    where = s.locate(key)
     try:
         data = s.read_bytes(key)
     except FileNotFoundError:
-        raise ConfigError(f"{s.locate(key)}: baseline file not found") from None
+        raise ConfigError(f"{where}: baseline file not found") from None
     except IsADirectoryError:
-        raise ConfigError(f"{s.locate(key)}: is a folder, not a baseline file") from None
+        raise InputError(
+            f"{where}: is a folder, not a baseline file",
+            hint="remove it, or restore the baseline (gate baseline restore)",
+        ) from None
     except PermissionError as e:
-        raise ConfigError(f"{s.locate(key)}: cannot read: {e.strerror}") from None
-    return decode(data, s.locate(key))
+        raise ConfigError(f"{where}: cannot read: {e.strerror}") from None
+    except OSError as e:
+        raise InputError(f"{where}: cannot read: {e.strerror or type(e).__name__}") from None
+    return check_claims(decode(data, where), key, where)
+
+
+def _split(parts: list[str]) -> int:
+    """How many trailing parts of a location form its store key (model/…/file)."""
+    if len(parts) >= 3 and parts[-2] == "history" and is_model_name(parts[-3]):
+        return 3
+    if len(parts) >= 2 and is_model_name(parts[-2]):
+        return 2
+    return 1
 
 
 def load_baseline(path: Path | str) -> Baseline:
-    """Read and self-check one local baseline file (or an fsspec URL of one)."""
+    """Read and self-check one baseline file (a local path or an fsspec URL), with its
+    claims checked against its place (``<store>/<model>/[history/]baseline-….json.gz``)."""
     text = str(path)
     if "://" in text:
-        parent, _, name = text.rpartition("/")
-        return read_baseline(parent, name)
+        scheme, _, rest = text.partition("://")
+        parts = rest.split("/")
+        n = _split(parts)
+        return read_baseline(f"{scheme}://{'/'.join(parts[:-n])}", "/".join(parts[-n:]))
     p = Path(path)
-    return read_baseline(LocalStore(p.parent), p.name)
+    n = max(1, min(_split(list(p.parts)), len(p.parts) - 1))
+    root = p.parents[n - 1]
+    return read_baseline(LocalStore(root), "/".join(p.parts[-n:]))
 
 
 def save_baseline(store: StoreLike, baseline: Baseline) -> Path | str:
@@ -263,11 +319,14 @@ def select_baseline(
             f"no baseline for model '{model}' in {s.url}",
             hint="record one first: gate baseline record CONFIG",
         )
+    # every current file is read and checked, the exact environment's included: a damaged
+    # file beside a good one is an error, never passed over
+    loaded = [(read_baseline(s, k), k) for k in keys]
     if environment is not None:
         exact = current_key(model, env_key(environment))
-        if exact in keys:
-            return read_baseline(s, exact), s.location(exact), []
-    loaded = [(read_baseline(s, k), k) for k in keys]
+        for b, k in loaded:
+            if k == exact:
+                return b, s.location(k), []
     env = environment or {}
 
     def rank(item: tuple[Baseline, str]) -> tuple[int, str]:
@@ -436,6 +495,8 @@ def _parse_key(key: str) -> tuple[str, str, bool, str] | None:
     name = parts[-1]
     if not (name.startswith("baseline-") and name.endswith(".json.gz")):
         return None
+    if not is_model_name(parts[0]) or any(p in ("", ".", "..") for p in parts):
+        return None
     stem = name[len("baseline-") : -len(".json.gz")]
     if len(parts) == 2:
         return parts[0], stem, True, ""
@@ -540,10 +601,7 @@ def prune(
 def restore(store: StoreLike, key_or_location: str) -> tuple[Path | str, Baseline]:
     """Make a history entry current again (the current one goes to history first)."""
     s = open_store(store)
-    key = key_or_location
-    prefix = s.locate("")
-    if key.startswith(prefix):
-        key = key[len(prefix) :]
+    key = s.key_of(key_or_location)  # a key, or a location proven inside the store
     parsed = _parse_key(key)
     if parsed is None or parsed[2]:
         raise ConfigError(
@@ -551,9 +609,7 @@ def restore(store: StoreLike, key_or_location: str) -> tuple[Path | str, Baselin
             hint="pick one from 'gate baseline list --history'",
         )
     mod, ek, _, _ = parsed
-    b = read_baseline(s, key)  # self-check before it becomes current
-    if env_key(b.environment) != ek:
-        raise InputError(f"{s.locate(key)}: field 'environment': does not match its file name")
+    b = read_baseline(s, key)  # self-check and its claims (model, environment) first
     cur = current_key(mod, ek)
     data = s.read_bytes(key)
     with s.lock(mod):

@@ -16,7 +16,6 @@ from gate.errors import ConfigError, GateError
 
 if TYPE_CHECKING:
     from gate.baselines.store import StoredBaseline
-    from gate.result import RunResult
 
 
 @click.group(cls=GateGroup)
@@ -156,40 +155,25 @@ def baseline_promote(
 ) -> None:
     """Make accepted run(s) (run.json of gate check, verdict PASS) the new baseline.
 
-    Several run.json files of one model, traffic and environment are merged (a baseline
-    needs at least the policy's min_baseline_runs runs). The baseline they replace is
-    kept in the store's history/; 'gate baseline restore' brings it back."""
-    from gate.baselines.store import baseline_from_runs, env_key, save_baseline
-    from gate.report.json import load_run
+    The store is baseline.store of --config (default gate.yaml) or --store, never one named
+    in the run. Each run must be unedited (its integrity digest, and its HMAC when
+    GATE_RUN_KEY is set) and its verdict must follow from its checks under the config's
+    policy. Several run.json files of one model, traffic and environment are merged (a
+    baseline needs at least the policy's min_baseline_runs runs). The baseline they replace
+    is kept in the store's history/; 'gate baseline restore' brings it back."""
+    from gate.baselines.promote import promote, promote_policy
+    from gate.baselines.store import env_key
+    from gate.result import run_key
 
-    results = [load_run(p) for p in runs]
-    loc = _store_location(config, store) if config or store else _store_of_run(results[0])
-    b = baseline_from_runs(results, force=force, sources=[str(p) for p in runs])
-    if len(b.runs) < 2:
-        raise ConfigError(
-            f"{runs[0]}: field 'runs': {len(b.runs)} run; a baseline needs at least 2 to "
-            "see the drift between runs",
-            hint="set measure.runs >= 2 for the check you promote, or pass several run.json",
-        )
-    path = save_baseline(loc, b)
+    loc = _store_location(config, store)
+    policy, policy_source = promote_policy(config, store)
+    path, b = promote(
+        runs, store=loc, policy=policy, policy_source=policy_source, force=force, key=run_key()
+    )
     click.echo(
         f"promoted {len(b.runs)} run(s) of '{b.model}' (env {env_key(b.environment)}, "
         f"commit {(b.git_commit or '-')[:10]}) to {path}"
     )
-
-
-def _store_of_run(result: RunResult) -> str:
-    """Without --store/--config, promote into the store the run itself used: the one its
-    baseline came from (``<store>/<model>/baseline-….json.gz``), else its config's."""
-    ref = result.baseline
-    model = result.model.name if result.model else None
-    if ref is not None and model:
-        head, sep, _ = ref.path.rpartition(f"/{model}/baseline-")
-        if sep and head:
-            return head
-    if result.config_path and Path(result.config_path).is_file():
-        return _store_location(Path(result.config_path), None)
-    return _store_location(None, None)
 
 
 def _date(value: str | None) -> _dt.datetime | None:

@@ -17,6 +17,7 @@ import yaml
 from pydantic import (
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -24,17 +25,23 @@ from pydantic_core import PydanticCustomError
 from gate.config.signatures import SignaturePolicy, Signer
 from gate.config.yaml import Strict, read_yaml, validation_message
 from gate.errors import ConfigError
+from gate.result import is_model_name
 
 # --------------------------------------------------------------------------------------
 # Gate config
 # --------------------------------------------------------------------------------------
 
+NAME_RULE = (
+    "must be one folder name: letters, digits, '_', '.' and '-', not starting with '.', "
+    "at most 200 characters (no '/', no '..')"
+)
+
 
 class ModelConfig(Strict):
     name: str = Field(
         min_length=1,
-        pattern=r"^[A-Za-z0-9_.\-]+$",
-        description="the model's name: its folder in the repository and its config.pbtxt name",
+        description="the model's name: its folder in the repository, its config.pbtxt name and "
+        "its key in the baseline store (letters, digits, '_', '.', '-', not starting with '.')",
     )
     repository: Path = Field(
         description="Triton model repository holding the model's folder, or "
@@ -49,6 +56,14 @@ class ModelConfig(Strict):
     signature: Signer | None = Field(
         None, description="oci:// models: who must have signed the artifact (key or identity)"
     )
+
+    @field_validator("name")
+    @classmethod
+    def _one_folder(cls, v: str) -> str:
+        """The name is a folder of the repository and a key of the store: never a path."""
+        if not is_model_name(v):
+            raise ValueError(NAME_RULE)
+        return v
 
     @model_validator(mode="before")
     @classmethod
