@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from gate.redact import redact
+
 
 class ExitCode(IntEnum):
     """Documented process exit codes of every ``gate`` command."""
@@ -32,16 +34,19 @@ class GateError(Exception):
     exit_code: ExitCode = ExitCode.INFRA
 
     def __init__(self, message: str, *, hint: str | None = None, details: str | None = None):
+        # secrets never travel in an error (gate.redact): not to a log, not into run.json
+        message = redact(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
-        self.details = details
+        self.hint = redact(hint) if hint else hint
+        self.details = redact(details) if details else details
 
     def diagnostics(self) -> str:
-        """One line for the terminal: the problem, then the fix."""
+        """One line for the terminal: the problem, then the fix (redacted again: a caller
+        may have extended ``message`` since)."""
         if self.hint:
-            return f"{self.message} — {self.hint}"
-        return self.message
+            return redact(f"{self.message} — {self.hint}")
+        return redact(self.message)
 
     @property
     def kind(self) -> str:

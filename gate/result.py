@@ -19,6 +19,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from gate.evidence import ABInfo, AccuracyRecord, LatencyRun, MemoryRun, ThroughputRun
+from gate.redact import redact
 
 RUN_SCHEMA: Final = "gate-run/1"
 
@@ -308,13 +309,19 @@ class RunResult(_Model):
     _sealable: bool = PrivateAttr(default=True)
 
     def to_json(self, fallback: Any = None) -> str:
-        """The canonical JSON document, sealed (see ``Integrity``) unless read back unsealed.
+        """The canonical JSON document: secrets redacted (``gate.redact``), then sealed (see
+        ``Integrity``) unless it was read back with an integrity that did not verify.
 
         ``fallback`` converts values pydantic cannot serialise (see gate.report.json).
         """
+        text = self.model_dump_json(by_alias=True, exclude={"integrity"}, fallback=fallback)
+        clean = redact(text)
+        out = self if clean == text else RunResult.model_validate_json(clean)
         if self._sealable:
-            self.integrity = seal(self, run_key(), fallback=fallback)
-        return self.model_dump_json(by_alias=True, indent=2, fallback=fallback)
+            out.integrity = seal(out, run_key(), fallback=fallback)
+        else:
+            out.integrity = self.integrity
+        return out.model_dump_json(by_alias=True, indent=2, fallback=fallback)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> RunResult:

@@ -82,9 +82,10 @@ def watch_children(
             seen.update(c.pid for c in found)
             if names is not None:
                 for c in found:
-                    if c.pid not in names:
-                        with contextlib.suppress(psutil.Error):
-                            names[c.pid] = c.name()
+                    # the latest name: a child seen between fork and exec still reads
+                    # 'python' the first time, and must not hide the program it became
+                    with contextlib.suppress(psutil.Error):
+                        names[c.pid] = c.name()
         except psutil.NoSuchProcess:
             pass
         time.sleep(0.05)
@@ -165,8 +166,9 @@ def write_config(
     reports: Path,
     extra: str = "",
 ) -> Path:
+    extra = textwrap.dedent(extra)
     path.write_text(
-        CONFIG_TEMPLATE.format(
+        _without_sections(CONFIG_TEMPLATE, _top_keys(extra)).format(
             model=model,
             repository=repository,
             traffic=traffic,
@@ -176,9 +178,27 @@ def write_config(
             reports=reports,
             test_key=TEST_KEY,
         )
-        + textwrap.dedent(extra)
+        + extra
     )
     return path
+
+
+def _top_keys(text: str) -> set[str]:
+    return {line.split(":", 1)[0] for line in text.splitlines() if line[:1].isalpha()}
+
+
+def _without_sections(template: str, keys: set[str]) -> str:
+    """The template without the top-level sections ``extra`` replaces: gate refuses a YAML
+    key given twice (the last would silently win), so a test's section replaces the
+    template's instead of repeating it."""
+    out: list[str] = []
+    skipping = False
+    for line in template.splitlines(keepends=True):
+        if line[:1].isalpha():
+            skipping = line.split(":", 1)[0] in keys
+        if not skipping:
+            out.append(line)
+    return "".join(out)
 
 
 @pytest.fixture(scope="session")

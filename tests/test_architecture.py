@@ -4,7 +4,7 @@ The layers (ARCHITECTURE.md), top to bottom; a module may import its own layer a
 layer below, never one above:
 
     cli → app → inputs · signing · servers · measure · baselines · report · tools
-        → judge → config · stats → result · evidence · errors · files · progress · signals
+        → judge → config · stats → result · evidence · errors · files · progress · signals · redact
 
 Every import counts, function-level and ``TYPE_CHECKING`` ones included: a lazy import is
 still a dependency. Read with ``ast`` from the source, so nothing is imported to check it.
@@ -19,7 +19,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "gate"
 
 LAYERS: list[tuple[str, ...]] = [
-    ("gate.errors", "gate.evidence", "gate.result", "gate.files", "gate.progress", "gate.signals"),
+    (
+        "gate.errors",
+        "gate.evidence",
+        "gate.result",
+        "gate.files",
+        "gate.progress",
+        "gate.signals",
+        "gate.redact",
+    ),
     ("gate.config", "gate.stats"),
     ("gate.judge",),
     (

@@ -76,7 +76,7 @@ def plan(cfg: GateConfig, policy: Policy, policy_path: Path | None) -> AccuracyP
                 hint="add accuracy: {eval_set: PATH} to gate.yaml, or disable agreement",
             )
         return None
-    es = read_eval_set(cfg.accuracy.eval_set)
+    es = read_eval_set(cfg.accuracy.eval_set, allow_non_finite=policy.accuracy.allow_non_finite)
     if es.size < policy.accuracy.min_samples:
         raise InputError(
             f"{es.path}: {es.size} samples is below the policy's accuracy.min_samples="

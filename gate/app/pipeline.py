@@ -18,6 +18,7 @@ from pathlib import Path
 
 from gate import __version__
 from gate.app import accuracy as acc_stage
+from gate.app import validate
 from gate.app.environment import fingerprint, git_commit
 from gate.baselines.requirements import require_samples, require_samples_in_store
 from gate.baselines.store import (
@@ -176,7 +177,22 @@ def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | Non
         run.result.alpha = policy.alpha
         run.result.git_commit = git_commit(config_path.resolve().parent)
         oci_model = cfg.model.artifact is not None  # unpacked once verified, below
-        model_dir = None if oci_model else check_model_dir(cfg, config_path)
+        option = "--model-repository" if repository is not None else ""
+        model_dir = None if oci_model else check_model_dir(cfg, config_path, from_option=option)
+        # everything else a person must fix, before any server starts (exit 2)
+        judging = run.result.command == "check"
+        if cfg.launcher.kind == "local":
+            validate.check_executable(
+                cfg.launcher.tritonserver, "launcher.tritonserver", config_path
+            )
+        validate.check_executable(cfg.measure.perf_analyzer, "measure.perf_analyzer", config_path)
+        validate.check_input_file(cfg.traffic.path, "traffic.path", config_path)
+        if cfg.accuracy is not None:
+            validate.check_input_file(cfg.accuracy.eval_set, "accuracy.eval_set", config_path)
+        if judging:
+            validate.check_judges_something(policy, cfg.policy, eval_set=cfg.accuracy is not None)
+        if run.result.command in ("check", "baseline-record"):
+            validate.check_store(cfg, config_path, judge=judging)
         run.result.model = ModelInfo(
             name=cfg.model.name,
             repository=cfg.model.artifact or str(cfg.model.repository),
@@ -218,10 +234,23 @@ def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | Non
             requests=len(traffic.requests),
             duration_s=traffic.duration_s,
         )
+        if run.result.command == "check":
+            validate.check_baseline_matches(
+                cfg, config_path, traffic_digest=traffic.digest(), eval_digest=None
+            )
     acc_plan = None
     if cfg.accuracy is not None or acc_stage.policy_needs_eval(policy):
         with run.stage("eval set") as st:
             acc_plan = acc_stage.plan(cfg, policy, cfg.policy)
+            if acc_plan is not None and run.result.command == "check":
+                validate.check_baseline_matches(
+                    cfg,
+                    config_path,
+                    traffic_digest=traffic.digest(),
+                    eval_digest=acc_plan.digest
+                    if acc_plan.checks or policy.agreement.enabled
+                    else None,
+                )
             if acc_plan is not None:
                 st.detail = (
                     f"{acc_plan.evalset.size} samples ({acc_plan.evalset.kind}s); "

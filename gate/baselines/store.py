@@ -295,6 +295,12 @@ def find_baselines(store: StoreLike, model: str) -> list[Path | str]:
     return [s.location(k) for k in _current_keys(s, model)]
 
 
+def current_keys(store: StoreLike, model: str) -> list[str]:
+    """Keys of the current baseline files of ``model`` (anything named like one included:
+    reading it says what is wrong with it)."""
+    return _current_keys(open_store(store), model)
+
+
 def _current_keys(s: Store, model: str) -> list[str]:
     return sorted(
         e.key

@@ -31,12 +31,12 @@ def _fill_comparison(result: RunResult) -> None:
     """
     if result.comparison is not None or result.baseline is None or not result.runs:
         return
-    from gate.baselines.store import load_baseline
+    from gate.baselines.confine import load_referenced_baseline, readable_roots
     from gate.config.policy import load_policy
     from gate.judge.comparison import build_comparison
 
     try:
-        base = load_baseline(Path(result.baseline.path))
+        base = load_referenced_baseline(result.baseline.path, readable_roots())
         if base.traffic_digest != result.baseline.traffic_digest:
             raise ValueError("it was recorded again since this run")
         policy = load_policy(None)

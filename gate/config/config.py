@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from gate.config.loader import load_yaml
 from gate.config.signatures import SignaturePolicy, Signer
 from gate.config.yaml import Strict, read_yaml, validation_message
 from gate.errors import ConfigError
@@ -378,22 +379,45 @@ class GateConfig(Strict):
     )
 
 
-def _resolve(base: Path, p: Path | None) -> Path | None:
+def _resolve(
+    base: Path, p: Path | None, field: str = "", source: Path | None = None
+) -> Path | None:
+    """``p`` made absolute against ``base`` with symlinks resolved; a symlink loop or an
+    unresolvable path is a ConfigError naming the field (never a RuntimeError)."""
     if p is None:
         return None
-    p = p.expanduser()
-    return (p if p.is_absolute() else (base / p)).resolve()
+    try:
+        p = p.expanduser()
+        return (p if p.is_absolute() else (base / p)).resolve()
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop (Python < 3.13)
+        where = f"{source}: field '{field}'" if source and field else str(p)
+        raise ConfigError(
+            f"{where}: cannot resolve {p} ({e})",
+            hint="fix the path (a symlink that points at itself or a loop of symlinks?)",
+        ) from None
+
+
+def _strings(value: Any, where: str) -> list[tuple[str, str]]:
+    """Every string inside ``value`` (lists and mappings walked) with its dotted field."""
+    if isinstance(value, str):
+        return [(where, value)]
+    if isinstance(value, dict):
+        return [x for k, v in value.items() for x in _strings(v, f"{where}.{k}")]
+    if isinstance(value, list | tuple):
+        return [x for i, v in enumerate(value) for x in _strings(v, f"{where}[{i}]")]
+    return []
 
 
 def _reject_webhook_urls(path: Path, data: dict[str, Any]) -> None:
-    """Refuse a URL anywhere in ``notify:`` without echoing it (it is a leaked secret)."""
+    """Refuse a URL anywhere in ``notify:`` (nested in a list too) without echoing it: it is
+    a leaked secret."""
     section = data.get("notify")
     if not isinstance(section, dict):
         return
-    for key, value in section.items():
-        if isinstance(value, str) and ("://" in value or "/" in value):
+    for field, value in _strings(section, "notify"):
+        if "://" in value or "/" in value:
             raise ConfigError(
-                f"{path}: field 'notify.{key}' holds a URL (not shown); webhook URLs are "
+                f"{path}: field '{field}' holds a URL (not shown); webhook URLs are "
                 "secrets and must not be in the repository",
                 hint="store it as a CI secret exported in an environment variable and set "
                 "notify.slack_webhook_env / notify.webhook_env to the variable's name "
@@ -417,8 +441,8 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
                 f"--set {item!r}: expected KEY=VALUE", hint="e.g. --set launcher.kind=docker"
             )
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
+            value = load_yaml(raw) if raw.strip() else ""
+        except (yaml.YAMLError, RecursionError):
             value = raw
         node = out
         for part in parts[:-1]:
@@ -445,32 +469,47 @@ def load_config(path: Path, overrides: Sequence[str] = ()) -> GateConfig:
     except ValidationError as e:
         where = Path(f"{path} (with --set)") if overrides else path
         raise validation_message(where, e, GateConfig) from None
-    base = path.resolve().parent
+    try:
+        base = path.resolve().parent
+    except (OSError, RuntimeError) as e:
+        raise ConfigError(f"{path}: cannot resolve the config file's folder ({e})") from None
     cfg = cfg.model_copy(
         update={
             "model": cfg.model.model_copy(
                 update={
                     "repository": cfg.model.repository
                     if cfg.model.artifact
-                    else _resolve(base, cfg.model.repository)
+                    else _resolve(base, cfg.model.repository, "model.repository", path)
                 }
             ),
-            "traffic": cfg.traffic.model_copy(update={"path": _resolve(base, cfg.traffic.path)}),
+            "traffic": cfg.traffic.model_copy(
+                update={"path": _resolve(base, cfg.traffic.path, "traffic.path", path)}
+            ),
             "baseline": cfg.baseline.model_copy(
                 update={
                     "store": cfg.baseline.store
                     if "://" in cfg.baseline.store
-                    else str(_resolve(base, Path(cfg.baseline.store))),
-                    "model_dir": _resolve(base, cfg.baseline.model_dir),
+                    else str(_resolve(base, Path(cfg.baseline.store), "baseline.store", path)),
+                    "model_dir": _resolve(base, cfg.baseline.model_dir, "baseline.model_dir", path),
                 }
             ),
-            "reports": cfg.reports.model_copy(update={"dir": _resolve(base, cfg.reports.dir)}),
-            "policy": _resolve(base, cfg.policy),
+            "reports": cfg.reports.model_copy(
+                update={"dir": _resolve(base, cfg.reports.dir, "reports.dir", path)}
+            ),
+            "policy": _resolve(base, cfg.policy, "policy", path),
             "launcher": cfg.launcher.model_copy(
-                update={"tritonserver": _resolve(base, cfg.launcher.tritonserver)}
+                update={
+                    "tritonserver": _resolve(
+                        base, cfg.launcher.tritonserver, "launcher.tritonserver", path
+                    )
+                }
             ),
             "measure": cfg.measure.model_copy(
-                update={"perf_analyzer": _resolve(base, cfg.measure.perf_analyzer)}
+                update={
+                    "perf_analyzer": _resolve(
+                        base, cfg.measure.perf_analyzer, "measure.perf_analyzer", path
+                    )
+                }
             ),
         }
     )
@@ -478,29 +517,38 @@ def load_config(path: Path, overrides: Sequence[str] = ()) -> GateConfig:
         cfg = cfg.model_copy(
             update={
                 "accuracy": cfg.accuracy.model_copy(
-                    update={"eval_set": _resolve(base, cfg.accuracy.eval_set)}
+                    update={
+                        "eval_set": _resolve(base, cfg.accuracy.eval_set, "accuracy.eval_set", path)
+                    }
                 )
             }
         )
     if cfg.reports.history is not None:
-        history = _resolve(base, cfg.reports.history)
+        history = _resolve(base, cfg.reports.history, "reports.history", path)
         reports = cfg.reports.model_copy(update={"history": history})
         cfg = cfg.model_copy(update={"reports": reports})
     return cfg
 
 
-def check_model_dir(cfg: GateConfig, config_path: Path) -> Path:
-    """The model's own folder inside the repository, or a ConfigError saying what is missing."""
+def check_model_dir(cfg: GateConfig, config_path: Path, *, from_option: str = "") -> Path:
+    """The model's own folder inside the repository, or a ConfigError saying what is missing.
+
+    ``from_option`` names the command-line option the repository came from (e.g.
+    ``--model-repository``), so the error blames it rather than the config file's field.
+    """
     repo = cfg.model.repository
+    source = from_option or f"{config_path}: field 'model.repository'"
     if not repo.is_dir():
+        what = "is not a folder" if repo.exists() else "does not exist"
         raise ConfigError(
-            f"{config_path}: field 'model.repository': folder {repo} does not exist",
+            f"{source}: {repo} {what}",
             hint="point it at the Triton model repository that holds the model's folder",
         )
     model_dir = repo / cfg.model.name
-    if not (model_dir / "config.pbtxt").is_file() and not model_dir.is_dir():
+    if not model_dir.is_dir():
         raise ConfigError(
-            f"{config_path}: field 'model.name': no folder '{cfg.model.name}' in {repo}",
+            f"{config_path}: field 'model.name': no folder '{cfg.model.name}' in {repo}"
+            + (f" ({from_option})" if from_option else ""),
             hint="the repository must contain <name>/config.pbtxt and a version folder",
         )
     return model_dir

@@ -140,6 +140,11 @@ class AccuracyPolicy(Strict):
         None, gt=0, lt=1, description="absolute floor on top-1 accuracy (needs no baseline)"
     )
     min_samples: int = Field(200, ge=10, description="smaller eval sets are an error")
+    allow_non_finite: bool = Field(
+        False,
+        description="accept NaN/inf input values in the eval set (refused by default: "
+        "usually a broken export, not a test of the model)",
+    )
 
     @field_validator("checks")
     @classmethod
@@ -324,7 +329,7 @@ def load_policy(path: Path | None) -> Policy:
     """Load a policy file; ``None`` gives the built-in policy (``gate/data/policy.yaml``)."""
     if path is None:
         path = default_policy_path()
-    data = read_yaml(path, "policy")
+    data = read_yaml(path, "policy", allow_empty=False)
     try:
         return Policy.model_validate(data)
     except ValidationError as e:

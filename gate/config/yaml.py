@@ -157,26 +157,61 @@ def _models_in(ann: object) -> list[type[BaseModel]]:
     return out
 
 
-def read_yaml(path: Path, what: str) -> dict[str, Any]:
-    """Read a YAML mapping, turning every failure into a one-line ConfigError."""
+def read_yaml(path: Path, what: str, *, allow_empty: bool = True) -> dict[str, Any]:
+    """Read a YAML mapping, turning every failure into a one-line ConfigError.
+
+    Parsed by ``gate.config.loader`` (duplicate keys and alias bombs refused). An empty
+    document is ``{}`` unless ``allow_empty`` is false (a policy: empty must not silently
+    mean the defaults).
+    """
+    from gate.config.loader import MAX_BYTES, DuplicateKeyError, load_yaml
+
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.exists() and not path.is_file():  # a folder, or a FIFO that would block
+            raise ConfigError(
+                f"{path}: {what} file is not a regular file", hint="point at the YAML file"
+            )
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: {what} file not found", hint="check the path or create the file"
         ) from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read {what} file: {e.strerror}") from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(
+            f"{path}: {what} file is {len(raw)} bytes, over the {MAX_BYTES}-byte limit",
+            hint=f"point at the {what} YAML file, not a data file",
+        )
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{path}: {what} file is not UTF-8 text (byte {e.start}: a binary file?)",
+            hint=f"point at the {what} YAML file",
+        ) from None
+    try:
+        data = load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        fix = (
+            "remove one of them: YAML would silently keep only the last"
+            if isinstance(e, DuplicateKeyError)
+            else "fix the YAML syntax"
+        )
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}", hint=fix) from None
+    except RecursionError:
         raise ConfigError(
-            f"{path}: not valid YAML{where}: {problem}", hint="fix the YAML syntax"
+            f"{path}: not valid YAML: nested too deeply", hint="fix the YAML structure"
         ) from None
     if data is None:
+        if not allow_empty:
+            raise ConfigError(
+                f"{path}: the {what} file is empty",
+                hint="write 'version: 1' to use the built-in defaults explicitly, or fill it in",
+            )
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(

@@ -33,6 +33,7 @@ import hashlib
 import json
 import math
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,11 +111,44 @@ class EvalSet:
 # --------------------------------------------------------------------------------------
 
 
-def read_eval_set(path: Path) -> EvalSet:
-    """Read a ``gate-eval/1`` JSONL(.gz) or ``.npz`` eval set; InputError on anything wrong."""
-    if path.name.endswith(".npz"):
-        return _read_npz(path)
-    return _read_jsonl(path)
+#: a class index above this is no class index (and would overflow the int64 labels)
+MAX_LABEL = 2**31 - 1
+#: the largest .npz the gate unpacks (uncompressed): a zip bomb stops here, not in memory
+MAX_NPZ_BYTES = 4 * 1024**3
+
+
+def read_eval_set(path: Path, *, allow_non_finite: bool = False) -> EvalSet:
+    """Read a ``gate-eval/1`` JSONL(.gz) or ``.npz`` eval set; InputError on anything wrong.
+
+    A non-finite target is always refused; NaN or infinite input values unless
+    ``allow_non_finite`` (the policy's ``accuracy.allow_non_finite``): a NaN that reaches
+    the model by accident turns its scores into noise that pairs with nothing.
+    """
+    if path.exists() and not path.is_file():  # a folder, or a FIFO that would block
+        raise InputError(f"{path}: the eval set is not a regular file", hint="check the path")
+    es = _read_npz(path) if path.name.endswith(".npz") else _read_jsonl(path)
+    _require_finite(es, inputs=not allow_non_finite)
+    return es
+
+
+def _require_finite(es: EvalSet, *, inputs: bool) -> None:
+    """Targets are always finite (a NaN target scores nothing); inputs unless allowed."""
+    hint = (
+        "clean the eval set, or set accuracy.allow_non_finite: true in the policy if the "
+        "model is meant to see such values"
+    )
+    for name, arr in es.arrays.items() if inputs else ():
+        if arr.dtype.kind == "f" and arr.size and not bool(np.isfinite(arr).all()):
+            i = int(np.argmin(np.isfinite(arr).reshape(arr.shape[0], -1).all(axis=1)))
+            raise InputError(
+                f"{es.path}: input '{name}': sample {i} holds a NaN or infinite value", hint=hint
+            )
+    if es.targets is not None and es.targets.size and not bool(np.isfinite(es.targets).all()):
+        flat = np.isfinite(es.targets).reshape(es.targets.shape[0], -1).all(axis=1)
+        raise InputError(
+            f"{es.path}: field 'target': sample {int(np.argmin(flat))} is NaN or infinite",
+            hint="regression targets must be finite numbers",
+        )
 
 
 def _dtype_name(dt: np.dtype[Any]) -> str | None:
@@ -146,19 +180,40 @@ def _check_labels(labels: Array, where: str) -> npt.NDArray[np.int64]:
             f"{where}: field 'label': negative class index {int(labels.min())}",
             hint="class indices start at 0",
         )
+    if labels.size and int(labels.max()) > MAX_LABEL:  # before the cast: uint64 would wrap
+        raise InputError(
+            f"{where}: field 'label': class index {int(labels.max())} is larger than any "
+            f"class count (at most {MAX_LABEL})",
+            hint="store class indices (0, 1, ...), not raw ids or hashes",
+        )
     return labels.astype(np.int64)
 
 
 def _read_npz(path: Path) -> EvalSet:
     try:
         with np.load(path, allow_pickle=False) as z:
+            size = sum(i.file_size for i in z.zip.infolist()) if hasattr(z, "zip") else 0
+            if size > MAX_NPZ_BYTES:
+                raise InputError(
+                    f"{path}: the .npz unpacks to {size} bytes, over the {MAX_NPZ_BYTES}-byte "
+                    "limit",
+                    hint="use a smaller eval set (a sample of the data is enough to judge)",
+                )
             data = {k: z[k] for k in z.files}
     except FileNotFoundError:
         raise InputError(f"{path}: eval set not found", hint="check accuracy.eval_set") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise InputError(
-            f"{path}: not a readable .npz eval set ({e})", hint="write it with numpy.savez"
+            f"{path}: not a readable .npz eval set ({type(e).__name__})",
+            hint="write it with numpy.savez",
         ) from None
+    for name, arr in data.items():
+        if arr.ndim == 0:
+            raise InputError(
+                f"{path}: array '{name}' is a single value (0-d); it needs the samples on its "
+                "first axis",
+                hint="store one entry per sample, e.g. label with shape [N]",
+            )
     labels = data.pop("label", None)
     targets = data.pop("target", None)
     if (labels is None) == (targets is None):
@@ -169,7 +224,7 @@ def _read_npz(path: Path) -> EvalSet:
         )
     if not data:
         raise InputError(f"{path}: no input arrays", hint="store one array per model input")
-    sizes = {k: int(v.shape[0]) if v.ndim else -1 for k, v in data.items()}
+    sizes = {k: int(v.shape[0]) for k, v in data.items()}
     n = int((labels if labels is not None else targets).shape[0])  # type: ignore[union-attr]
     specs = []
     for name, arr in data.items():
@@ -383,7 +438,7 @@ def _parse_sample(
         )
     if has_label:
         v = obj["label"]
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0 or v > MAX_LABEL:
             raise InputError(
                 f"{where}: field 'label': must be a non-negative integer class index, got "
                 f"{json.dumps(v)[:40]}",
@@ -395,7 +450,7 @@ def _parse_sample(
     tarr: Array | None
     try:
         tarr = np.asarray(v, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         tarr = None
     if tarr is None or tarr.dtype.kind != "f" or not np.all(np.isfinite(tarr)):
         raise InputError(

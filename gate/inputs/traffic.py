@@ -62,6 +62,7 @@ from gate.inputs.parsing import (
     short,
     unknown_keys,
 )
+from gate.result import is_model_name
 
 TRAFFIC_FORMAT = "gate-traffic/1"
 
@@ -248,6 +249,13 @@ def _parse_header(obj: dict[str, Any]) -> tuple[str, tuple[TensorSpec, ...], str
     model = obj.get("model")
     if not isinstance(model, str) or not model:
         raise FieldProblem("model", f"must be a non-empty string, got {short(model)}", "name it")
+    if not is_model_name(model):
+        raise FieldProblem(
+            "model",
+            f"{short(model)} is not a model name (one folder name: letters, digits, '_', '.', "
+            "'-', not starting with '.')",
+            "write the model's name as in the repository",
+        )
     raw_inputs = obj.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise FieldProblem(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gate.errors import ConfigError, InfraError
 from gate.files import atomic_write
+from gate.redact import redact
 from gate.report.json import render_json
 from gate.report.junit import render_junit
 from gate.report.markdown import render_markdown
@@ -76,7 +77,8 @@ def _check_formats(formats: Iterable[str]) -> list[str]:
 def render(result: RunResult, fmt: str) -> str:
     """One report of ``result`` as text; ``fmt`` is one of ``FORMATS``."""
     _check_formats([fmt])
-    return _RENDERERS[fmt](result)
+    text = _RENDERERS[fmt](result)
+    return text if fmt == "json" else redact(text)  # JSON is redacted before it is sealed
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -113,7 +115,7 @@ def write_reports(
         if fmt == "json":
             continue
         try:
-            texts[fmt] = _RENDERERS[fmt](result)
+            texts[fmt] = redact(_RENDERERS[fmt](result))
         except Exception as exc:  # a renderer bug must not cost the other reports
             result.reports.pop(fmt, None)
             result.warnings.append(

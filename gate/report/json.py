@@ -46,7 +46,7 @@ def render_json(result: RunResult) -> str:
     try:
         return result.to_json()
     except PydanticSerializationError:
-        return result.model_dump_json(by_alias=True, indent=2, fallback=_jsonable)
+        return result.to_json(fallback=_jsonable)
 
 
 def _read_text(path: Path) -> str:
