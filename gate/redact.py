@@ -21,9 +21,10 @@ rule would destroy.
 
 from __future__ import annotations
 
+import io
 import os
 import re
-from typing import Final
+from typing import Final, TextIO
 
 MASK: Final = "***"
 
@@ -36,12 +37,13 @@ _MIN_SECRET_LEN: Final = 8
 
 _CHARS = r"[^\s/?#@\"'\\<>]"  # one character of a URL part, quotes and markup excluded
 _RULES: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
-    # scheme://user:password@host → scheme://***@host
-    (re.compile(rf"(?i)\b([a-z][a-z0-9+.\-]*://){_CHARS}+:{_CHARS}*@"), rf"\1{MASK}@"),
+    # scheme://user:password@host → scheme://***@host (also 'https:/…': a URL that went
+    # through a path normalisation, which folds '//')
+    (re.compile(rf"(?i)\b([a-z][a-z0-9+.\-]*:/+){_CHARS}+:{_CHARS}*@"), rf"\1{MASK}@"),
     # webhook URLs: the path is the credential
     (
         re.compile(
-            r"(?i)\b(https?://(?:hooks\.slack\.com|(?:[a-z0-9-]+\.)?discord(?:app)?\.com/api"
+            r"(?i)\b(https?:/+(?:hooks\.slack\.com|(?:[a-z0-9-]+\.)?discord(?:app)?\.com/api"
             r"/webhooks|[a-z0-9.-]*webhook\.office\.com|outlook\.office\.com/webhook))"
             r"[^\s\"'\\<>]*"
         ),
@@ -82,3 +84,38 @@ def redact(text: str, environ: dict[str, str] | None = None) -> str:
     for pattern, repl in _RULES:
         text = pattern.sub(repl, text)
     return text
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that redacts what is written to it, then passes it on: the command
+    line wraps stdout and stderr in it, so a line printed outside an error (a store URL in
+    "no baselines in …", a path) is covered too."""
+
+    def __init__(self, inner: TextIO) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        self._inner.write(redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self._inner.isatty()
+
+    def fileno(self) -> int:
+        return self._inner.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._inner, "encoding", "utf-8")
+
+    @property
+    def buffer(self) -> object:
+        """Binary writes bypass redaction: gate writes none to the terminal."""
+        return getattr(self._inner, "buffer", None)

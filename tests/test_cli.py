@@ -169,7 +169,8 @@ def _toy() -> click.Group:
             "gate: error: unexpected ValueError: oops — this is a bug in gate; please "
             "report it with the traceback above",
         ),
-        (["nope"], 2, "Error: No such command 'nope'."),
+        # click's usage errors too: one line (not Usage/Try/Error), exit 2
+        (["nope"], 2, "gate: error: No such command 'nope'. — see 'toy --help'"),
     ],
 )
 def test_group_maps_every_failure_to_one_line_and_its_code(

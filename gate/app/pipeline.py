@@ -187,6 +187,7 @@ def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | Non
             )
         validate.check_executable(cfg.measure.perf_analyzer, "measure.perf_analyzer", config_path)
         validate.check_input_file(cfg.traffic.path, "traffic.path", config_path)
+        validate.check_reports_dir(run.log_dir.parent, config_path)
         if cfg.accuracy is not None:
             validate.check_input_file(cfg.accuracy.eval_set, "accuracy.eval_set", config_path)
         if judging:

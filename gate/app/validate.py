@@ -61,6 +61,21 @@ def check_input_file(path: Path, field: str, config_path: Path) -> None:
         )
 
 
+def check_reports_dir(path: Path, config_path: Path) -> None:
+    """The reports folder is a folder, or can become one: a file in its place (or on its
+    way) is the user's to fix, now rather than after measuring. A read-only or full disk is
+    not judged here: that is infrastructure, and the run keeps its record in $TMPDIR."""
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise ConfigError(
+                    f"{config_path}: field 'reports.dir': {p} is a file, so {path} cannot be "
+                    "a folder",
+                    hint="point reports.dir (or --report-dir) at a folder",
+                )
+            return
+
+
 def check_judges_something(policy: Policy, policy_path: Path | None, *, eval_set: bool) -> None:
     """``gate check`` with a policy that judges nothing would measure for minutes and then end
     in ERROR (no check judged): refuse it now."""

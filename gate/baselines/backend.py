@@ -79,7 +79,7 @@ class Store:
 
     def locate(self, key: str) -> str:
         """A human-readable full location of ``key`` for messages and reports."""
-        return f"{self.url.rstrip('/')}/{check_key(key)}" if key else self.url
+        return f"{self.url.rstrip('/')}/{key}" if key else self.url
 
     def key_of(self, location: str) -> str:
         """The key of a location given on the command line: a key, or a full location of a
@@ -276,8 +276,9 @@ class FsspecStore(Store):
         return f"{self.root}/{key}" if self.root else key
 
     def _infra(self, what: str, key: str, e: Exception) -> InfraError:
+        where = key if key.startswith(self.root) else self.locate(key)
         return InfraError(
-            f"cannot {what} {self.locate(key)}: {e}",
+            f"cannot {what} {where}: {e}",
             hint="check the store URL, its credentials and that the service is reachable",
         )
 

@@ -267,6 +267,10 @@ def save_baseline(store: StoreLike, baseline: Baseline) -> Path | str:
     key = env_key(baseline.environment)
     cur = current_key(baseline.model, key)
     data = encode(baseline)
+    # the layout first (<model>/ and history/ folders, inside the store): a store a person
+    # must fix is refused before anything, even the lock file, is written
+    s.files(baseline.model)
+    s.files(f"{baseline.model}/history")
     with s.lock(baseline.model):
         _supersede(s, baseline.model, key, cur)
         s.write_atomic(cur, data)

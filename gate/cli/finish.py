@@ -126,11 +126,18 @@ def _write(result: RunResult, report_dir: Path, history: Path | None, github: bo
     from gate.report.text import render_console
 
     code = result.exit_code
+    if result.error is not None:  # the one line a CI log shows, beside the summary
+        err = result.error
+        click.echo(
+            f"gate: error: {one_line(f'{err.message} — {err.hint}' if err.hint else err.message)}",
+            err=True,
+        )
     record_history(result, history)
     try:
         write_reports(result, report_dir)
     except GateError as e:
-        click.echo(error_line(e), err=True)
+        if result.error is None:  # else the run's own error line above already says why
+            click.echo(error_line(e), err=True)
         code = code or int(ExitCode.INFRA)
         keep_result(result)
     publish_to_github(result, report_dir, github)

@@ -8,11 +8,18 @@ the invoked command, for ``main()`` and for click's ``CliRunner`` alike:
 * Ctrl-C or SIGTERM (:class:`~gate.signals.Terminated` is a ``KeyboardInterrupt``) →
   ``gate: interrupted``, exit 130 (click alone would print "Aborted!" and exit 1, which CI
   reads as BLOCKED);
-* any other exception is a bug: its traceback, one line saying so, exit 3 — never 1.
+* any other exception is a bug: its traceback, one line saying so, exit 3 — never 1;
+* click's usage errors (an unknown option, a bad value) → ``gate: error: <problem> — see
+  '<command> --help'``, one line, exit 2, rather than click's three.
+
+Everything the commands print goes through ``gate.redact.RedactingStream``: no secret
+reaches the terminal or a CI log, whichever line printed it.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -36,6 +43,38 @@ def error_line(exc: GateError) -> str:
 
 class GateGroup(click.Group):
     """A click group that maps errors raised by any of its commands to a line and exit code."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        from gate.redact import RedactingStream
+
+        for name in ("stdout", "stderr"):
+            stream = getattr(sys, name)
+            if not isinstance(stream, RedactingStream):
+                setattr(sys, name, RedactingStream(stream))
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as e:
+            where = e.ctx.command_path if e.ctx is not None else "gate"
+            click.echo(
+                f"gate: error: {one_line(e.format_message())} — see '{where} --help'", err=True
+            )
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            click.echo(f"gate: error: {one_line(e.format_message())}", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("gate: interrupted", err=True)
+            sys.exit(INTERRUPTED)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from gate.config.loader import load_yaml
+from gate.config.loader import DuplicateKeyError, TooManyAliasesError, load_yaml
 from gate.config.signatures import SignaturePolicy, Signer
 from gate.config.yaml import Strict, read_yaml, validation_message
 from gate.errors import ConfigError
@@ -237,7 +237,7 @@ class LoadConfig(Strict):
     arrival: Literal["constant", "poisson"] | None = Field(
         None, description="rate: constant gaps (default) or seeded exponential gaps"
     )
-    seed: int | None = Field(None, description="seed of the poisson arrivals")
+    seed: int | None = Field(None, ge=0, le=2**63 - 1, description="seed of the poisson arrivals")
     concurrency: int | None = Field(None, ge=1, le=1024, description="concurrency: in flight")
     requests: int | None = Field(
         None, ge=1, le=10_000_000, description="concurrency: how many (default: as recorded)"
@@ -442,8 +442,13 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
             )
         try:
             value = load_yaml(raw) if raw.strip() else ""
+        except (DuplicateKeyError, TooManyAliasesError) as e:
+            raise ConfigError(
+                f"--set {key.strip()}: {getattr(e, 'problem', e)}",
+                hint="give each key once (YAML would silently keep only the last)",
+            ) from None
         except (yaml.YAMLError, RecursionError):
-            value = raw
+            value = raw  # not YAML: the plain string, as the same line in gate.yaml reads
         node = out
         for part in parts[:-1]:
             child = node.get(part)

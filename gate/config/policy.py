@@ -290,7 +290,12 @@ class Policy(Strict):
     alpha: float = Field(
         0.05, gt=0, lt=0.5, description="family-wise false-alarm rate across the checks of a run"
     )
-    seed: int = Field(20261128, description="seed of every resampling, so verdicts reproduce")
+    seed: int = Field(
+        20261128,
+        ge=0,
+        le=2**63 - 1,
+        description="seed of every resampling, so verdicts reproduce",
+    )
     power: float = Field(0.8, gt=0.5, lt=1, description="power used for minimum detectable effects")
     latency: LatencyPolicy = LatencyPolicy()
     accuracy: AccuracyPolicy = AccuracyPolicy()

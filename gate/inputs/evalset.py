@@ -277,6 +277,11 @@ def _read_jsonl(path: Path) -> EvalSet:
                     f"{where}: not valid JSON ({e.args[0] if e.args else e})",
                     hint="each line must be one JSON object",
                 ) from None
+            except RecursionError:
+                raise InputError(
+                    f"{where}: not valid JSON (nested too deeply)",
+                    hint="each line must be one JSON object",
+                ) from None
             if not isinstance(obj, dict):
                 raise InputError(f"{where}: must be a JSON object", hint="see gate.inputs.evalset")
             if specs is None:
@@ -295,6 +300,7 @@ def _read_jsonl(path: Path) -> EvalSet:
                 )
     except InputError as e:
         e.message = e.message.replace("traffic file", "eval set")
+        e.hint = e.hint.replace("traffic files are", "eval sets are") if e.hint else e.hint
         raise
     if specs is None:
         raise InputError(f"{path}: empty eval set (no header line)", hint="see gate.inputs.evalset")

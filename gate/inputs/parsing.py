@@ -369,3 +369,5 @@ def read_json_file(
         raise InputError(
             f"{path}:{e.lineno}: invalid JSON: {e.msg} at column {e.colno}", hint=invalid_hint
         ) from None
+    except RecursionError:
+        raise InputError(f"{path}: invalid JSON: nested too deeply", hint=invalid_hint) from None

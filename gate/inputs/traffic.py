@@ -224,6 +224,11 @@ def _object(text: str, path: Path, lineno: int, what: str) -> dict[str, Any]:
             f"{path}:{lineno}: invalid JSON: {e.msg} at column {e.colno}",
             hint=f"each line must be one JSON object ({what})",
         ) from None
+    except RecursionError:
+        raise InputError(
+            f"{path}:{lineno}: invalid JSON: nested too deeply",
+            hint=f"each line must be one JSON object ({what})",
+        ) from None
     if not isinstance(obj, dict):
         raise InputError(
             f"{path}:{lineno}: expected a JSON object ({what}), got {type(obj).__name__}",
@@ -450,6 +455,12 @@ def write_traffic(
     """
     if encoding not in ("b64", "data"):
         raise ValueError(f"encoding must be 'b64' or 'data', not {encoding!r}")
+    if not is_model_name(traffic.model):
+        raise InputError(
+            f"{path}: model name {traffic.model[:60]!r} is not a model name (one folder name: "
+            "letters, digits, '_', '.', '-', not starting with '.')",
+            hint="pass the model's name as in the repository (--model)",
+        )
     header: dict[str, Any] = {
         "format": TRAFFIC_FORMAT,
         "model": traffic.model,
