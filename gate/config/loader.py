@@ -35,6 +35,9 @@ class TooManyAliasesError(yaml.YAMLError):
 
     problem = f"more than {MAX_ALIASES} aliases (*name): refused, an alias expansion attack?"
 
+    def __init__(self) -> None:
+        super().__init__(self.problem)
+
 
 class StrictLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses duplicate keys and more than ``MAX_ALIASES`` aliases."""
