@@ -75,7 +75,9 @@ def _judged(n: int, shift: float, k: int, m: int, seed: int, max_points: int) ->
         gate_version="0.1.0",
         started_at="2026-11-28T10:00:00+00:00",
         finished_at="2026-11-28T10:01:00+00:00",
-        model=ModelInfo(name="resnet<50>", repository="models", version="1", digest="sha256:m"),
+        # a model name is one folder name (no markup can reach a report through it); the
+        # repository is free text, so it carries the markup the escaping must defuse
+        model=ModelInfo(name="resnet50", repository="models<50>", version="1", digest="sha256:m"),
         traffic=TrafficInfo(path="t.jsonl.gz", digest="sha256:t", requests=n, duration_s=4.0),
         environment={"gpu": "none", "triton": "2.51.0"},
         baseline=BaselineRef(
@@ -187,7 +189,7 @@ def test_html_is_self_contained_with_every_section() -> None:
         assert f"<td>{check.name}</td>" in html
     assert "p50" in html and "p99" in html
     # escaped, not injected
-    assert "resnet&lt;50&gt;" in html and "<b>markup</b>" not in html
+    assert "models&lt;50&gt;" in html and "<b>markup</b>" not in html
     assert "&lt;b&gt;markup&lt;/b&gt; &amp; a pipe |" in html
     assert "Memory" not in html and "Accuracy" not in html
     assert "triton" in html and "store/b.json.gz" in html
