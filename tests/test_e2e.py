@@ -111,7 +111,25 @@ def test_traffic_that_does_not_match_the_model_is_exit_2(
     )
     path = tmp_path / "wrong.jsonl"
     write_traffic(path, renamed)
+    # against the stored baseline: other traffic than it was recorded with, before any server
     cfg = write_config(tmp_path / "gate.yaml", store=store, reports=tmp_path / "r", traffic=path)
+    res = run_gate("check", str(cfg), timeout=300)
+    assert res.returncode == 2, res.output
+    assert "traffic_digest" in res.stderr, res.output
+    assert not {n for n in res.names if n.startswith(("tritonserver", "perf_analyzer"))}
+    # judged by an SLO alone (no baseline): the served model itself refuses the inputs
+    policy = tmp_path / "slo.yaml"
+    policy.write_text(
+        "version: 1\nlatency: {shift: {enabled: false}, tails: []}\nmemory: {enabled: false}\n"
+        "throughput: {enabled: false}\nslo: {objectives: ['latency.p95_ms <= 1000']}\n"
+    )
+    cfg = write_config(
+        tmp_path / "gate-slo.yaml",
+        store=tmp_path / "empty-store",
+        reports=tmp_path / "r2",
+        traffic=path,
+        policy=policy,
+    )
     res = run_gate("check", str(cfg), timeout=300)
     assert res.returncode == 2, res.output
     assert "INPUT0" in res.output or "FEATURES" in res.output

@@ -181,6 +181,9 @@ def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | Non
         model_dir = None if oci_model else check_model_dir(cfg, config_path, from_option=option)
         # everything else a person must fix, before any server starts (exit 2)
         judging = run.result.command == "check"
+        # live A/B judges latency against the baseline model itself; the stored baselines'
+        # traffic and eval set are then compared after measuring, where the store is used
+        live_ab = cfg.baseline.model_dir is not None or cfg.baseline.ab_from_store
         if cfg.launcher.kind == "local":
             validate.check_executable(
                 cfg.launcher.tritonserver, "launcher.tritonserver", config_path
@@ -235,7 +238,7 @@ def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | Non
             requests=len(traffic.requests),
             duration_s=traffic.duration_s,
         )
-        if run.result.command == "check":
+        if run.result.command == "check" and not live_ab:
             validate.check_baseline_matches(
                 cfg, config_path, traffic_digest=traffic.digest(), eval_digest=None
             )
@@ -243,7 +246,7 @@ def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | Non
     if cfg.accuracy is not None or acc_stage.policy_needs_eval(policy):
         with run.stage("eval set") as st:
             acc_plan = acc_stage.plan(cfg, policy, cfg.policy)
-            if acc_plan is not None and run.result.command == "check":
+            if acc_plan is not None and run.result.command == "check" and not live_ab:
                 validate.check_baseline_matches(
                     cfg,
                     config_path,

@@ -26,7 +26,14 @@ from gate.config.policy import Policy, load_policy
 from gate.errors import InputError
 from gate.judge.decide import decide
 from gate.report.json import load_run
-from gate.result import RUN_KEY_ENV, CheckResult, CheckStatus, RunResult, verify_integrity
+from gate.result import (
+    RUN_KEY_ENV,
+    CheckResult,
+    CheckStatus,
+    RunResult,
+    Verdict,
+    verify_integrity,
+)
 
 _EDITED = (
     "promote the run.json exactly as gate wrote it (from the job's artifact); "
@@ -105,7 +112,9 @@ def promote(
     sources = [str(p) for p in run_paths]
     for res, src in zip(results, sources, strict=True):
         check_integrity(res, src, key)
-        if not force and res.error is None:
+        # a run that claims PASS must have earned it; any other verdict is refused below
+        # (unless --force) with the reason its own verdict gives
+        if not force and res.error is None and res.verdict is Verdict.PASS:
             rederive(res, policy, src, policy_source)
     b = baseline_from_runs(results, force=force, sources=sources)
     if len(b.runs) < 2:
