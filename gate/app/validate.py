@@ -128,6 +128,10 @@ def check_baseline_matches(
     is checked again. No baseline at all is left to the caller (SLO-only runs need none)."""
     store = open_store(cfg.baseline.store)
     baselines = [(k, read_baseline(store, k)) for k in current_keys(store, cfg.model.name)]
+    # only those replayed in this run's load mode (another mode sends other traffic, and the
+    # baseline stage says so by name, see gate.baselines.requirements)
+    label = cfg.load.describe()
+    baselines = [(k, b) for k, b in baselines if b.environment.get("load", "recorded") == label]
     if not baselines:
         return
     fix = f"record the baseline again: gate baseline record {config_path}"
