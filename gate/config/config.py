@@ -26,7 +26,7 @@ from gate.config.loader import DuplicateKeyError, TooManyAliasesError, load_yaml
 from gate.config.signatures import SignaturePolicy, Signer
 from gate.config.yaml import Strict, read_yaml, validation_message
 from gate.errors import ConfigError
-from gate.result import is_model_name
+from gate.result import MODEL_NAME_PATTERN, is_model_name
 
 # --------------------------------------------------------------------------------------
 # Gate config
@@ -41,6 +41,8 @@ NAME_RULE = (
 class ModelConfig(Strict):
     name: str = Field(
         min_length=1,
+        # checked by _one_folder (for a message that says the rule); the schema still shows it
+        json_schema_extra={"pattern": MODEL_NAME_PATTERN},
         description="the model's name: its folder in the repository, its config.pbtxt name and "
         "its key in the baseline store (letters, digits, '_', '.', '-', not starting with '.')",
     )
