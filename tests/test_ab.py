@@ -288,3 +288,79 @@ def test_live_ab_beside_a_stored_baseline_judges_memory_too(
     assert status["memory (host)"] == "fail", status
     assert "latency shift" in status  # judged from the A/B blocks
     assert not alive(res.children)
+
+
+@pytest.mark.server
+def test_live_ab_replays_in_the_configured_load_concurrency(
+    tmp_path: Path, tools_ready: None
+) -> None:
+    """``load.mode: concurrency`` holds for live A/B too: both arms are replayed with that
+    many requests in flight, as the fingerprint says. The probe model sleeps 30 ms per
+    request in one instance without batching, so 4 requests in flight queue behind each
+    other (~120 ms each); one in flight takes ~30 ms. Live A/B used to replay one at a time
+    whatever the load said."""
+    from gate.inputs.traffic import Request, TensorSpec, Traffic, write_traffic
+
+    x = np.zeros((1, 16), dtype=np.float32)
+    x[0, 0] = 30.0
+    reqs = tuple(Request(i * 10_000, {"INPUT0": x}) for i in range(60))
+    traffic = tmp_path / "probe.jsonl"
+    write_traffic(traffic, Traffic("probe", (TensorSpec("INPUT0", "FP32", (16,)),), reqs))
+    pol = tmp_path / "policy.yaml"
+    pol.write_text(
+        "alpha: 0.001\ninconclusive: pass\nlatency: {min_requests: 20}\n"
+        "memory: {enabled: false}\nthroughput: {enabled: false}\n"
+    )
+    probe = FIXTURES / "models" / "probe"
+    cfg = write_config(
+        tmp_path / "gate.yaml",
+        model="probe",
+        repository=probe,
+        traffic=traffic,
+        store=tmp_path / "store",
+        reports=tmp_path / "r",
+        policy=pol,
+        extra="load: {mode: concurrency, concurrency: 4}\n",
+    )
+    text = cfg.read_text().replace(
+        "baseline:\n", f"baseline:\n  model_dir: {probe}\n  ab_block_size: 20\n", 1
+    )
+    cfg.write_text(text.replace("warmup_requests: 30", "warmup_requests: 8"))
+    res = run_gate("check", str(cfg), timeout=300)
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["ab"] is not None, res.output
+    assert run["environment"]["load"] == "concurrency:4:recorded"
+    for arm in ("a", "b"):
+        median_ms = float(np.median(run["ab"][f"latencies_{arm}_us"])) / 1e3
+        assert median_ms > 60, f"arm {arm}: median {median_ms:.1f} ms: one request in flight"
+    assert not alive(res.children)
+
+
+@pytest.mark.server
+def test_calibrate_measures_the_baseline_model_when_it_is_not_the_configured_one(
+    tmp_path: Path, tools_ready: None
+) -> None:
+    """``gate calibrate`` runs A/A of the *baseline* model (``baseline.model_dir``), also
+    when ``model.repository`` holds another one (here the slow model, much slower per
+    request): both A/B arms are the baseline model, and the fresh-server runs measure it
+    too, so their medians match the A/B arms'. It used to replay the configured model in
+    the stored mode and put it in arm B."""
+    cfg = _ab_config(tmp_path, FIXTURES / "models" / "slow", "alpha: 0.05\n")
+    text = cfg.read_text().replace(
+        str(FIXTURES / "traffic" / "demo.jsonl.gz"), str(FIXTURES / "traffic" / "demo-small.jsonl")
+    )
+    cfg.write_text(text.replace("ab_block_size: 100", "ab_block_size: 20"))
+    (tmp_path / "policy.yaml").write_text(
+        "latency: {min_requests: 20}\nmemory: {enabled: false}\nthroughput: {enabled: false}\n"
+    )
+    res = run_gate("calibrate", str(cfg), "--runs", "3", "-q", timeout=600)
+    assert res.returncode == 0, res.output
+    out = json.loads((tmp_path / "r" / "calibrate.json").read_text())
+    assert out["model_dir"] == str(V1)
+    arms = np.array(out["live_ab"]["arm_medians_us"])  # [run][A, B]
+    ratio_ab = arms[:, 1] / arms[:, 0]
+    assert np.all((ratio_ab > 0.67) & (ratio_ab < 1.5)), f"B/A medians {ratio_ab}: not A/A"
+    stored = np.median(out["stored_baseline"]["run_medians_us"])
+    ratio = stored / np.median(arms)
+    assert 0.5 < ratio < 2.0, f"fresh-server runs {ratio:.2f}x the A/B arms: another model"
+    assert not alive(res.children)
