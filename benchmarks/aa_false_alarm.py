@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gate import stats
-from gate.app.pipeline import run_replay
+from gate.app.record import run_replay
 from gate.config.config import load_config
 from gate.config.policy import load_policy
 from gate.judge.latency import judge_latency

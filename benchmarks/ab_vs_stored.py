@@ -33,7 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gate.app.live_ab import measure_ab
-from gate.app.pipeline import Run, measure, new_result, prepare
+from gate.app.prepare import prepare
+from gate.app.replays import measure_runs
+from gate.app.run import new_run
 from gate.config.config import load_config
 from gate.config.policy import load_policy
 from gate.judge.decide import decide_policy
@@ -102,16 +104,18 @@ def main() -> None:
     else:
         cfg = load_config(args.config)
         cfg = cfg.model_copy(update={"policy": None})
-        result = new_result("benchmark", args.config)
-        run = Run(result, lambda m: print("  ·", m, file=sys.stderr), Path("/tmp/gate-bench-logs"))
+        progress = lambda m: print("  ·", m, file=sys.stderr)  # noqa: E731
+        run = new_run("benchmark", args.config, progress, Path("/tmp/gate-bench-logs"))
         prep = prepare(run, cfg, args.config, None)
-        stored, pairs = [], []
+        stored, pairs, env = [], [], {}
         for i in range(args.runs):
-            stored += [r.latencies_us for r in measure(run, prep, 1, label=f"aa{i}")]
-            info = measure_ab(run, prep, args.config, prep.model_dir)
+            measured = measure_runs(run, prep, 1, label=f"aa{i}")
+            stored += [r.latencies_us for r in measured.runs]
+            env = env or measured.environment
+            info = measure_ab(run, prep, args.config, prep.model.model_dir).info
             pairs.append((info.latencies_a_us, info.latencies_b_us))
             print(f"round {i + 1}/{args.runs} done ({time.time() - t0:.0f} s)", file=sys.stderr)
-        data = {"stored": stored, "pairs": pairs, "environment": result.environment}
+        data = {"stored": stored, "pairs": pairs, "environment": env}
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.with_suffix(".samples.json").write_text(json.dumps(data))

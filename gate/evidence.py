@@ -5,6 +5,9 @@ series, throughput windows and accuracy records (per sample). Plain pydantic val
 round-trip) with no behaviour beyond encoding: the judge is a pure function of them and the
 policy, so any verdict can be recomputed from a saved run and its baseline without a server.
 
+``Samples`` and ``Evidence`` gather them for one judgement: the candidate's samples, and
+what they are compared with (a stored baseline's samples, a live A/B replay, or nothing).
+
 Accuracy records store per-sample scores (and, bounded in size, the model's outputs) rather
 than only their means, because the judge pairs candidate and baseline **per sample**. Arrays
 travel as base64 of their raw little-endian bytes with dtype and shape beside them: a 10^5-
@@ -14,6 +17,7 @@ sample eval set costs ~0.5 MB of float32 scores instead of megabytes of JSON num
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -220,3 +224,29 @@ class AccuracyRecord(BaseModel):
 
     def score(self, name: str) -> Any:
         return self.scores[name].decode()
+
+
+@dataclass(frozen=True)
+class Samples:
+    """One model's samples as the judge reads them (a run's, or a stored baseline's)."""
+
+    runs: tuple[LatencyRun, ...] = ()
+    memory: tuple[MemoryRun, ...] = ()
+    throughput: tuple[ThroughputRun, ...] = ()
+    accuracy: AccuracyRecord | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything one judgement reads, collected before it starts (``gate.judge.families``).
+
+    ``baseline`` is the stored baseline's samples (``None``: nothing stored is compared, so
+    only absolute objectives and live A/B are judged); ``baseline_where`` names its file for
+    messages. ``ab`` is a live A/B replay: when present, latency is judged from its paired
+    arms rather than from stored runs of other server starts.
+    """
+
+    candidate: Samples
+    baseline: Samples | None = None
+    baseline_where: str = ""
+    ab: ABInfo | None = None

@@ -16,13 +16,14 @@ from gate.config.config import GateConfig
 from gate.config.policy import AgreementPolicy, Policy, load_policy
 from gate.config.slo import parse_objective
 from gate.errors import ConfigError, InputError
-from gate.evidence import AccuracyRecord, EncodedArray, LatencyRun
+from gate.evidence import AccuracyRecord, EncodedArray, Evidence, LatencyRun, Samples
 from gate.inputs.evalset import read_eval_set, validate_against_model
 from gate.judge.accuracy import accuracy_checks, agreement_checks, default_checks
 from gate.judge.decide import decide
+from gate.judge.families import AccuracyFamily
 from gate.judge.slo import slo_checks
 from gate.measure.accuracy import score
-from gate.result import CheckStatus, RunResult, Verdict
+from gate.result import CheckStatus, Verdict
 
 if str(ROOT) not in sys.path:  # fixtures.make_eval and tests.metrics_fixture
     sys.path.insert(0, str(ROOT))
@@ -269,13 +270,7 @@ def test_agreement_identical_and_changed_outputs() -> None:
 def test_slo_checks_on_a_run_without_baseline() -> None:
     rng = np.random.default_rng(2)
     lat = list(rng.lognormal(np.log(50_000), 0.2, size=2000))  # ~50 ms median
-    r = RunResult(
-        run_id="x",
-        command="check",
-        gate_version="0",
-        started_at="t",
-        runs=[LatencyRun(index=0, started_at="t", latencies_us=lat)],
-    )
+    r = Samples(runs=(LatencyRun(index=0, started_at="t", latencies_us=lat),))
     ok = slo_checks(("p95_ms <= 82",), r, mode="non_inferiority", alpha=0.05, power=0.8)
     bad = slo_checks(("latency.p95_ms <= 60",), r, mode="non_inferiority", alpha=0.05, power=0.8)
     assert decide(ok, 0.05)[1] is Verdict.PASS
@@ -306,21 +301,12 @@ def test_user_metric_from_an_entry_point(tmp_path: Path, monkeypatch: pytest.Mon
 def test_min_accuracy_floor_needs_no_baseline() -> None:
     rng = np.random.default_rng(3)
     top1 = (rng.random(5000) < 0.925).astype(np.uint8)
-    r = RunResult(run_id="x", command="check", gate_version="0", started_at="t")
-    r.accuracy = _record({"top1": top1})
+    evidence = Evidence(candidate=Samples(accuracy=_record({"top1": top1})))
     for floor, want in ((0.90, Verdict.PASS), (0.93, Verdict.BLOCKED)):
         pol = Policy.model_validate({"accuracy": {"min_accuracy": floor}})
-        checks = stage.extra_checks(
-            pol, _FakePlan(), r, None, has_baseline=False, baseline_where=""
-        )
+        checks = AccuracyFamily().checks(pol, evidence)
         assert [c.metric for c in checks] == ["accuracy.min_accuracy"]
         assert decide(checks, 0.05)[1] is want
-
-
-class _FakePlan:
-    """Only what extra_checks reads from a plan when there is no baseline."""
-
-    checks = ()
 
 
 def test_accuracy_floor_without_eval_set_is_a_config_error() -> None:

@@ -27,8 +27,7 @@ from gate.config.policy import MemoryPolicy, Mode, Policy, ThroughputPolicy
 from gate.errors import ConfigError
 from gate.evidence import MemoryRun, MemorySeries, ThroughputLevel, ThroughputRun
 from gate.judge.decide import decide
-from gate.judge.memory import memory_checks
-from gate.judge.resources import explain
+from gate.judge.memory import explain, memory_checks
 from gate.result import CheckStatus
 
 MIB = 2.0**20
@@ -129,7 +128,7 @@ def test_a_200_mib_step_is_blocked_with_a_reason_that_says_why() -> None:
     cand = [sim_run(rng, 240.0)]
     checks, warnings = memory_checks(POLICY, base, cand)
     decided, verdict = decide(checks, ALPHA)
-    decided = explain(decided)
+    decided = [explain(c) for c in decided]
     host = next(c for c in decided if c.metric == "memory.host")
     assert verdict.value == "BLOCKED" and host.status is CheckStatus.FAIL
     assert host.effect is not None and 4.0 < host.effect < 6.0
@@ -150,7 +149,7 @@ def test_improvement_passes_and_says_so() -> None:
     cand = [sim_run(rng, 40.0)]
     checks, _ = memory_checks(POLICY, base, cand)
     decided, _ = decide(checks, ALPHA)
-    host = next(c for c in explain(decided) if c.metric == "memory.host")
+    host = next(c for c in map(explain, decided) if c.metric == "memory.host")
     assert host.status is CheckStatus.PASS and "within" in host.reason
     assert host.effect is not None and host.effect < -0.5
 
@@ -175,7 +174,7 @@ def test_peak_check_is_opt_in() -> None:
     assert [c.metric for c in checks] == ["memory.host", "memory.host.peak"]
     decided, _ = decide(checks, 0.05)
     assert all(c.status is CheckStatus.FAIL for c in decided)
-    assert "peak" in explain(decided)[1].reason
+    assert "peak" in explain(decided[1]).reason
 
 
 def test_candidate_without_a_source_the_baseline_has_is_an_error() -> None:
@@ -292,14 +291,11 @@ def test_store_check_fails_before_measuring_only_when_no_baseline_has_samples(
 def test_memory_and_throughput_slos_use_the_stored_samples() -> None:
     """Absolute objectives (``slo.objectives``) on memory and throughput: a model holding
     240 MiB breaks 'host_peak_mib <= 100'; throughput windows carry a CI."""
-    import gate.judge.resources  # noqa: F401  (registers the sources)
+    from gate.evidence import Samples
     from gate.judge.slo import slo_checks
-    from gate.result import RunResult
 
     rng = np.random.default_rng(10)
-    res = RunResult(run_id="x", command="check", gate_version="0", started_at="now")
-    res.memory = [sim_run(rng, 240.0)]
-    res.throughput = [
+    throughput = [
         ThroughputRun(
             index=0,
             levels=[
@@ -313,6 +309,7 @@ def test_memory_and_throughput_slos_use_the_stored_samples() -> None:
             ],
         )
     ]
+    res = Samples(memory=(sim_run(rng, 240.0),), throughput=tuple(throughput))
     checks = slo_checks(
         (
             "memory.host_peak_mib <= 100",

@@ -19,8 +19,7 @@ from gate.config.policy import MemoryPolicy, Mode, Policy, ThroughputPolicy
 from gate.errors import MeasurementError
 from gate.evidence import ThroughputLevel, ThroughputRun
 from gate.judge.decide import decide
-from gate.judge.resources import explain
-from gate.judge.throughput import throughput_checks
+from gate.judge.throughput import explain, throughput_checks
 from gate.measure.throughput import plan, windows_from_completions
 from gate.result import CheckStatus
 
@@ -117,7 +116,7 @@ def test_halved_throughput_is_blocked_with_a_reason() -> None:
     cand = [sim_run(rng, 1500.0, sd_run=0.02)]
     checks, warnings = throughput_checks(POLICY, base, cand)
     decided, verdict = decide(checks, ALPHA)
-    (c,) = explain(decided)
+    (c,) = map(explain, decided)
     assert verdict.value == "BLOCKED" and c.status is CheckStatus.FAIL
     assert c.name == "throughput c=4" and c.metric == "throughput.c4"
     assert c.effect == pytest.approx(-0.5, abs=0.08)

@@ -1,4 +1,4 @@
-"""Glue between the pipeline and the accuracy/SLO checks, so ``pipeline.py`` changes little.
+"""The accuracy stage of a run: the eval set planned, bound to the served model, evaluated.
 
 * :func:`plan` (before any server starts): read the eval set, resolve which scores to
   compute, and turn every inconsistency between gate.yaml, the policy and the eval set into
@@ -6,35 +6,31 @@
   targets, an SLO on a metric this run will not measure.
 * :func:`bind_model` (after the model loaded): check the eval set against the served model.
 * :func:`evaluate` (after the replay, same server): send the eval set, score every sample.
-* :func:`extra_checks` (the judge): accuracy, agreement and SLO checks, undecided.
+
+Judging the scores is ``gate.judge.families.AccuracyFamily``'s part, not this module's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gate.config.config import GateConfig
 from gate.config.policy import AccuracyCheck, Policy
-from gate.config.slo import Objective, parse_objective
+from gate.config.slo import parse_objective
 from gate.errors import ConfigError, InputError
 from gate.evidence import AccuracyRecord
 from gate.inputs.evalset import EvalSet, default_output, read_eval_set, validate_against_model
-from gate.judge.accuracy import (
-    accuracy_checks,
-    agreement_checks,
-    effective_checks,
-    require_comparable,
-)
-from gate.judge.slo import slo_check, slo_checks
+from gate.judge.accuracy import effective_checks
 from gate.measure import accuracy as measure_acc
-from gate.result import CheckResult, RunResult
 
 
-@dataclass
+@dataclass(frozen=True)
 class AccuracyPlan:
-    """What the accuracy stage will do, settled before the server starts."""
+    """What the accuracy stage will do, settled before the server starts; ``bind_model``
+    settles the output and the model's batch limit once the model is loaded."""
 
     evalset: EvalSet
     digest: str
@@ -42,8 +38,7 @@ class AccuracyPlan:
     metrics: tuple[str, ...]
     user: dict[str, measure_acc.MetricFn]
     output: str | None
-    batch_size: int = 1
-    extras: dict[str, Any] = field(default_factory=dict)
+    max_batch_size: int = 0
 
 
 def _policy_where(policy_path: Path | None) -> str:
@@ -136,26 +131,30 @@ def _check_metric(name: str, es: EvalSet, cfg: GateConfig, where: str) -> None:
         )
 
 
-def bind_model(p: AccuracyPlan, metadata: dict[str, Any], model_config: dict[str, Any]) -> None:
-    """Check the eval set against the served model; settle the output and the batch size."""
+def bind_model(
+    p: AccuracyPlan, metadata: dict[str, Any], model_config: dict[str, Any]
+) -> AccuracyPlan:
+    """The plan checked against the served model, its output and batch limit settled."""
     mbs = int(model_config.get("max_batch_size", 0) or 0)
     output = p.output or default_output(metadata)
     validate_against_model(p.evalset, metadata, mbs, output)
-    p.output = output
-    p.extras["max_batch_size"] = mbs
+    return dataclasses.replace(p, output=output, max_batch_size=mbs)
 
 
 def evaluate(
-    p: AccuracyPlan, cfg: GateConfig, *, http_url: str, grpc_url: str, model_version: str
+    p: AccuracyPlan, cfg: GateConfig, *, model: str, url: dict[str, str], model_version: str
 ) -> AccuracyRecord:
+    """Send the eval set to ``model`` (a bound plan) and score every sample.
+
+    ``url``: the server's URL per protocol (``http``, ``grpc``)."""
     assert cfg.accuracy is not None and p.output is not None
-    mbs = int(p.extras.get("max_batch_size", 0))
+    mbs = p.max_batch_size
     bs = 0 if mbs == 0 else min(cfg.accuracy.batch_size or mbs, mbs)
     protocol = cfg.accuracy.protocol or cfg.measure.protocol
     spec = measure_acc.EvalSpec(
-        model=cfg.model.name,
+        model=model,
         version=model_version,
-        url=grpc_url if protocol == "grpc" else http_url,
+        url=url[protocol],
         protocol=protocol,
         output=p.output,
         batch_size=bs,
@@ -187,67 +186,3 @@ def needs_baseline(policy: Policy, has_eval_set: bool) -> bool:
         and (policy.accuracy.checks is None or any(c.enabled for c in policy.accuracy.checks))
     )
     return lat or acc or (has_eval_set and policy.agreement.enabled)
-
-
-def extra_checks(
-    policy: Policy,
-    p: AccuracyPlan | None,
-    result: RunResult,
-    base_accuracy: AccuracyRecord | None,
-    *,
-    has_baseline: bool,
-    baseline_where: str,
-) -> list[CheckResult]:
-    """Accuracy (paired), floor, agreement and SLO checks for this run, undecided."""
-    out: list[CheckResult] = []
-    cand = result.accuracy
-    if p is not None and cand is not None:
-        if has_baseline and (p.checks or policy.agreement.enabled):
-            base = require_comparable(base_accuracy, cand, baseline_where)
-            out += accuracy_checks(policy, p.checks, base, cand, where=baseline_where)
-            if policy.agreement.enabled:
-                out += agreement_checks(
-                    policy.agreement,
-                    base,
-                    cand,
-                    alpha=policy.alpha,
-                    power=policy.power,
-                    where=baseline_where,
-                )
-        floor = policy.accuracy.min_accuracy
-        if floor is not None and policy.accuracy.enabled:
-            obj = Objective("accuracy.top1", ">=", floor, f"accuracy.top1 >= {floor:g}")
-            from gate.judge.slo import SOURCES
-
-            meas = SOURCES["accuracy"](obj, result)
-            assert meas is not None
-            c = slo_check(
-                obj, meas, mode=policy.slo.mode.value, alpha=policy.alpha, power=policy.power
-            )
-            out.append(
-                c.model_copy(
-                    update={
-                        "name": f"accuracy floor top1 >= {floor:g}",
-                        "metric": "accuracy.min_accuracy",
-                    }
-                )
-            )
-    for c in out:
-        if c.metric.startswith("accuracy.") and c.mde and c.tolerance and c.mde > 2 * c.tolerance:
-            result.warnings.append(
-                f"{c.name}: with {c.n} eval samples the smallest worsening detectable with "
-                f"{policy.power:.0%} power is {c.mde * 100:.2f} (tolerance "
-                f"{c.tolerance * 100:.2f}, same units); use a larger eval set to tighten it"
-            )
-    slos = slo_checks(
-        policy.slo.objectives,
-        result,
-        mode=policy.slo.mode.value,
-        alpha=policy.alpha,
-        power=policy.power,
-    )
-    for c in slos:
-        v = c.details.get("value")
-        if isinstance(v, float):
-            result.slo[str(c.details.get("objective"))] = v
-    return out + slos

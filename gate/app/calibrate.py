@@ -13,6 +13,9 @@ many A/A runs the judge blocked (false alarms) or called inconclusive, and the s
 tolerance the environment supports: the smallest τ for which the check's noise term at the
 policy's power is <= τ (so a check with that tolerance is not INCONCLUSIVE and detects a 2τ
 regression with the policy's power). Nothing is written to the baseline store.
+
+The model measured is the baseline model: ``baseline.model_dir`` when set (prepared, and its
+signatures verified, in place of the configured model), else the configured model.
 """
 
 from __future__ import annotations
@@ -23,6 +26,16 @@ from typing import Any
 
 import numpy as np
 
+from gate.app.live_ab import measure_ab
+from gate.app.prepare import Prepared, prepare
+from gate.app.replays import measure_runs
+from gate.app.run import Progress, Run, new_run
+from gate.config.config import GateConfig
+from gate.errors import ConfigError
+from gate.inputs.model import resolve_baseline_model
+from gate.judge.decide import decide_policy
+from gate.judge.latency import latency_checks
+from gate.judge.live_ab import ab_checks
 from gate.result import CheckResult, CheckStatus, Verdict
 
 
@@ -69,38 +82,20 @@ def _summary(judged: list[tuple[list[CheckResult], Verdict]]) -> dict[str, Any]:
 
 
 def calibrate(
-    cfg: Any, config_path: Path, runs: int, *, progress: Any, report_dir: Path, ab: bool = True
+    cfg: GateConfig,
+    config_path: Path,
+    runs: int,
+    *,
+    progress: Progress,
+    report_dir: Path,
+    ab: bool = True,
 ) -> dict[str, Any]:
     """Measure and summarise; raises GateError on bad input or infrastructure failure."""
-    from gate.app.live_ab import measure_ab
-    from gate.app.pipeline import Run, measure, new_result, prepare
-    from gate.inputs.model import resolve_baseline_model
-    from gate.judge.decide import decide_policy
-    from gate.judge.latency import latency_checks
-    from gate.judge.live_ab import ab_checks
-
-    result = new_result("calibrate", config_path)
-    run = Run(result, progress, report_dir / "logs")
-    prep = prepare(run, cfg, config_path, None)
-    if cfg.baseline.model_dir is not None:
-        base_dir = resolve_baseline_model(cfg.baseline.model_dir, cfg.model.name, str(config_path))
-        if base_dir.name != cfg.model.name:
-            from gate.errors import ConfigError
-
-            raise ConfigError(
-                f"{config_path}: field 'baseline.model_dir': calibrate replays the baseline "
-                f"model on fresh servers, so its folder must be named '{cfg.model.name}' "
-                f"(got {base_dir.name})",
-                hint="point baseline.model_dir at a repository holding the model's folder",
-            )
-        prep.model_dir = base_dir
-        prep.repository = base_dir.parent
-        prep.cfg = cfg = cfg.model_copy(
-            update={"model": cfg.model.model_copy(update={"repository": base_dir.parent})}
-        )
+    run = new_run("calibrate", config_path, progress, report_dir / "logs")
+    prep = prepare(run, cfg, config_path, _baseline_repository(cfg, config_path))
     policy = prep.policy
-    stored = measure(run, prep, runs, label="calibrate")
-    lat = [r.latencies_us for r in stored]
+    stored = measure_runs(run, prep, runs, label="calibrate")
+    lat = [r.latencies_us for r in stored.runs]
     judged_stored = []
     for i in range(runs):
         others = [x for j, x in enumerate(lat) if j != i]
@@ -110,7 +105,7 @@ def calibrate(
     out: dict[str, Any] = {
         "schema": "gate-calibrate/1",
         "config": str(config_path),
-        "model_dir": str(prep.model_dir),
+        "model_dir": str(prep.model.model_dir),
         "runs": runs,
         "alpha": policy.alpha,
         "power": policy.power,
@@ -118,7 +113,7 @@ def calibrate(
             "latency.shift": policy.latency.shift.tolerance,
             **{f"latency.p{t.percentile:g}": t.tolerance for t in policy.latency.tails},
         },
-        "environment": result.environment,
+        "environment": stored.environment,
         "stored_baseline": {
             "run_medians_us": [float(np.median(x)) for x in lat],
             "run_p95_us": [float(np.percentile(x, 95)) for x in lat],
@@ -127,28 +122,49 @@ def calibrate(
         },
     }
     if ab:
-        judged_ab = []
-        infos = []
-        for _ in range(runs):
-            info = measure_ab(run, prep, config_path, prep.model_dir)
-            infos.append(info)
-            checks = ab_checks(
-                policy, info.latencies_a_us, info.latencies_b_us, block_size=info.block_size
-            )
-            checks, verdict, _ = decide_policy(checks, policy)
-            judged_ab.append((checks, verdict))
-        out["live_ab"] = {
-            "block_size": cfg.baseline.ab_block_size,
-            "test": policy.ab.test,
-            "batch": policy.ab.batch,
-            "arm_medians_us": [
-                [float(np.median(i.latencies_a_us)), float(np.median(i.latencies_b_us))]
-                for i in infos
-            ],
-            "checks": _summary(judged_ab),
-        }
-    out["stages"] = [s.model_dump() for s in result.stages]
+        out["live_ab"] = _live_ab(run, prep, config_path, runs)
+    out["stages"] = [s.model_dump() for s in run.result.stages]
     return out
+
+
+def _baseline_repository(cfg: GateConfig, config_path: Path) -> Path | None:
+    """The repository of ``baseline.model_dir`` when set (the model calibrate measures),
+    else None (the configured model is the baseline)."""
+    if cfg.baseline.model_dir is None:
+        return None
+    base_dir = resolve_baseline_model(cfg.baseline.model_dir, cfg.model.name, str(config_path))
+    if base_dir.name != cfg.model.name:
+        raise ConfigError(
+            f"{config_path}: field 'baseline.model_dir': calibrate replays the baseline "
+            f"model on fresh servers, so its folder must be named '{cfg.model.name}' "
+            f"(got {base_dir.name})",
+            hint="point baseline.model_dir at a repository holding the model's folder",
+        )
+    return base_dir.parent
+
+
+def _live_ab(run: Run, prep: Prepared, config_path: Path, runs: int) -> dict[str, Any]:
+    """K live A/B replays of the prepared model against itself, each judged on its own."""
+    policy = prep.policy
+    judged = []
+    infos = []
+    for _ in range(runs):
+        info = measure_ab(run, prep, config_path, prep.model.model_dir).info
+        infos.append(info)
+        checks = ab_checks(
+            policy, info.latencies_a_us, info.latencies_b_us, block_size=info.block_size
+        )
+        checks, verdict, _ = decide_policy(checks, policy)
+        judged.append((checks, verdict))
+    return {
+        "block_size": prep.cfg.baseline.ab_block_size,
+        "test": policy.ab.test,
+        "batch": policy.ab.batch,
+        "arm_medians_us": [
+            [float(np.median(i.latencies_a_us)), float(np.median(i.latencies_b_us))] for i in infos
+        ],
+        "checks": _summary(judged),
+    }
 
 
 def render(res: dict[str, Any]) -> str:

@@ -1,8 +1,9 @@
 """Measuring a live A/B: both models in one server, the traffic replayed in interleaved blocks.
 
-Kept apart from ``gate.judge.live_ab`` (pure judge and repository layout) because it drives a real
-server and perf_analyzer; ``gate.app.pipeline`` calls ``measure_ab`` when the config names a
-baseline model (``baseline.model_dir``).
+The judge of the paired arms is ``gate.judge.live_ab``; this module drives the server and
+perf_analyzer through a ``ServerSession``. ``gate.app.check`` measures a live A/B when the
+config names a baseline model (``baseline.model_dir``, or ``baseline.ab_from_store``), and
+``gate.app.calibrate`` runs it with the baseline model in both arms.
 """
 
 from __future__ import annotations
@@ -10,174 +11,122 @@ from __future__ import annotations
 import dataclasses
 import re
 import shutil
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from gate.app.environment import fingerprint
-from gate.app.pipeline import Prepared, Run
-from gate.errors import GateError
+from gate.app.prepare import Prepared
+from gate.app.run import Run
+from gate.app.session import ServerSession
 from gate.evidence import ABBlock, ABInfo, LatencyRun
 from gate.inputs.model import model_digest, resolve_baseline_model
-from gate.inputs.traffic import validate_against_model
-from gate.measure.latency import ReplaySpec, replay
-from gate.measure.perf_analyzer import (
-    Pace,
-    PerfAnalyzerInputs,
-    retry_note,
-    write_perf_analyzer_inputs,
-)
+from gate.measure.perf_analyzer import retry_note
 from gate.result import now_iso
-from gate.servers import open_server
-from gate.tools import find_perf_analyzer, find_tritonserver
 
 
-def measure_ab(run: Run, prep: Prepared, config_path: Path, baseline_dir: Path) -> ABInfo:
+@dataclass(frozen=True)
+class LiveAB:
+    """One live A/B replay: both arms paired by request, arm B (the candidate) as a run, and
+    the environment of its server."""
+
+    info: ABInfo
+    candidate: LatencyRun
+    environment: dict[str, str]
+
+
+def measure_ab(run: Run, prep: Prepared, config_path: Path, baseline_dir: Path) -> LiveAB:
     """Replay the traffic once per arm in interleaved blocks on one fresh server.
 
-    Arm A is the baseline model, arm B the candidate, loaded as ``<name>__A`` and
-    ``<name>__B`` from a temporary repository of hard links (config.pbtxt rewritten). Every
-    block gets ``baseline.ab_block_warmup`` warm-up requests (the first block of each arm the
-    traffic's full warm-up), discarded, so both arms start each block alike.
+    Arm A is the baseline model, arm B the candidate (the prepared model's served copy),
+    loaded as ``<name>__A`` and ``<name>__B`` from a temporary repository of hard links
+    (config.pbtxt rewritten). Every block gets ``baseline.ab_block_warmup`` warm-up requests
+    (the first block of each arm the traffic's full warm-up), discarded, so both arms start
+    each block alike.
     """
-    cfg = prep.cfg
-    name = cfg.model.name
+    name = prep.model.name
     base_model = resolve_baseline_model(baseline_dir, name, str(config_path))
-    cand_model = prep.model_dir
-    if prep.served is not None and (prep.served / prep.model_dir.name).is_dir():
-        cand_model = prep.served / prep.model_dir.name  # the verified private copy
-    if run.result.signatures is not None:
-        # the baseline model is code too: verified by the same policy before it is loaded
-        from gate.signing.interface import SignaturesBlocked
-        from gate.signing.stage import verify_for_run
-
-        with run.stage("signatures (baseline model)") as st:
-            try:
-                _, warns, st.detail = verify_for_run(
-                    cfg, config_path, prep.policy, cfg.policy, base_model
-                )
-            except SignaturesBlocked as e:
-                e.message = f"baseline model {base_model}: {e.message}"
-                raise
-            run.result.warnings.extend(f"baseline model: {w}" for w in warns)
-    with run.stage("tools") as st:
-        ts = find_tritonserver(cfg.launcher.tritonserver) if cfg.launcher.kind == "local" else None
-        pa = find_perf_analyzer(cfg.measure.perf_analyzer)
-        server_desc = f"tritonserver {ts.path} ({ts.source})" if ts else cfg.launcher.kind
-        st.detail = f"{server_desc}; perf_analyzer {pa.version} ({pa.source})"
-    n = len(prep.traffic.requests)
-    bs = cfg.baseline.ab_block_size
-    info = ABInfo(
-        model_a=name + ARM_SUFFIX["A"],
-        model_b=name + ARM_SUFFIX["B"],
-        baseline_model_dir=str(base_model),
-        baseline_digest=model_digest(base_model),
-        block_size=bs,
-        block_warmup=cfg.baseline.ab_block_warmup,
-        latencies_a_us=[0.0] * n,
-        latencies_b_us=[0.0] * n,
-    )
-    run.log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = run.log_dir / "server-ab.log"
-    with tempfile.TemporaryDirectory(prefix="gate-ab-") as tmp:
-        work = Path(tmp)
-        repo = make_ab_repository(work, name, base_model, cand_model)
-        server = open_server(cfg, ts, repo, log_path, run_id=run.result.run_id, index=1)
-        try:
-            with run.stage("server start (A/B)"):
-                server.__enter__()
+    _verify_baseline_model(run, prep, config_path, base_model)
+    with ServerSession(run, prep) as session:
+        repo = make_ab_repository(session.work, name, base_model, prep.model.served_dir)
+        with session.server("(A/B)", log_name="server-ab.log", repository=repo):
             with run.stage("model load (A/B)"):
                 mbs = 0
                 for arm in ("A", "B"):
-                    model = name + ARM_SUFFIX[arm]
-                    server.load_model(model)
-                    meta = server.model_metadata(model, cfg.model.version or "")
-                    mcfg = server.model_config(model, cfg.model.version or "")
-                    mbs = int(mcfg.get("max_batch_size", 0))
-                    # the arm's name is ours, not a mismatch with the recorded model's name
-                    meta = {**meta, "name": name}
-                    warns = validate_against_model(prep.traffic, meta, mbs, str(cfg.traffic.path))
-                    run.result.warnings.extend(f"arm {arm}: {w}" for w in warns)
-                if not run.result.environment:
-                    version = str(server.server_metadata().get("version", "unknown"))
-                    run.result.environment = fingerprint(version, pa, cfg, prep.traffic.digest())
-                    run.result.environment.update(server.environment())
-                    run.result.environment.setdefault("concurrency", "ab-blocks")
-            inputs: dict[tuple[int, int], tuple[PerfAnalyzerInputs, list[int] | None]] = {}
-            seen: set[str] = set()
-            pace = Pace()  # perf_analyzer's seconds per request here: bounds hangs
+                    loaded = session.load(name + ARM_SUFFIX[arm])
+                    session.check_traffic(loaded, prefix=f"arm {arm}: ")
+                    mbs = loaded.max_batch_size
+                env = session.fingerprint("ab-blocks")
             with run.stage("replay (A/B)") as st:
-                for k, (arm, start, stop) in enumerate(ab_schedule(n, bs)):
-                    warm = (
-                        cfg.traffic.warmup_requests
-                        if arm not in seen
-                        else cfg.baseline.ab_block_warmup
-                    )
-                    seen.add(arm)
-                    key = (start, warm)
-                    if key not in inputs:
-                        sub = dataclasses.replace(
-                            prep.traffic, requests=prep.traffic.requests[start:stop]
-                        )
-                        d = work / f"block-{start}-{warm}"
-                        d.mkdir()
-                        pin = write_perf_analyzer_inputs(sub, d, warmup=warm, max_batch_size=mbs)
-                        iv = (
-                            [int(x) for x in pin.intervals.read_text().split()]
-                            if pin.intervals is not None
-                            else None
-                        )
-                        inputs[key] = (pin, iv)
-                    pin, iv = inputs[key]
-                    spec = ReplaySpec(
-                        model=name + ARM_SUFFIX[arm],
-                        version=cfg.model.version,
-                        url=server.http_url if cfg.measure.protocol == "http" else server.grpc_url,
-                        protocol=cfg.measure.protocol,
-                        inputs=pin,
-                        timeout_s=cfg.measure.timeout_s,
-                        retries=cfg.measure.retries,
-                        max_threads=cfg.measure.max_threads,
-                    )
-                    started = now_iso()
-                    try:
-                        lr = replay(pa, spec, work / "pa", index=k, intervals_us=iv, pace=pace)
-                    except GateError as e:
-                        if not server.is_alive():
-                            e.message = (
-                                f"{e.message}; tritonserver died during the A/B replay: "
-                                f"{server.last_error() or 'see its log'}"
-                            )
-                        e.details = (e.details or "") + "\n--- server log ---\n" + server.log_tail()
-                        raise
-                    target = info.latencies_a_us if arm == "A" else info.latencies_b_us
-                    target[start:stop] = lr.latencies_us
-                    info.blocks.append(
-                        ABBlock(
-                            arm="A" if arm == "A" else "B",
-                            start=start,
-                            stop=stop,
-                            started_at=started,
-                            attempts=lr.perf_analyzer.attempts if lr.perf_analyzer else 1,
-                            retries=lr.perf_analyzer.retries if lr.perf_analyzer else [],
-                        )
-                    )
-                st.detail = f"{n} requests x 2 arms in {len(info.blocks)} blocks of {bs}"
-                st.detail += retry_note([r for b in info.blocks for r in b.retries])
-        except BaseException:
-            run.result.server_log_tail = server.log_tail()
+                info = ABInfo(
+                    model_a=name + ARM_SUFFIX["A"],
+                    model_b=name + ARM_SUFFIX["B"],
+                    baseline_model_dir=str(base_model),
+                    baseline_digest=model_digest(base_model),
+                    block_size=prep.cfg.baseline.ab_block_size,
+                    block_warmup=prep.cfg.baseline.ab_block_warmup,
+                )
+                info = _replay_blocks(session, info, mbs)
+                st.detail = (
+                    f"{len(info.latencies_a_us)} requests x 2 arms in {len(info.blocks)} "
+                    f"blocks of {info.block_size}"
+                ) + retry_note([r for b in info.blocks for r in b.retries])
+    candidate = LatencyRun(
+        index=0,
+        started_at=info.blocks[0].started_at if info.blocks else now_iso(),
+        latencies_us=info.latencies_b_us,
+        server_log=str(run.log_dir / "server-ab.log"),
+    )
+    return LiveAB(info, candidate, env)
+
+
+def _verify_baseline_model(run: Run, prep: Prepared, config_path: Path, base_model: Path) -> None:
+    """The baseline model is code too: verified by the same policy before it is loaded."""
+    if run.result.signatures is None:
+        return
+    from gate.signing.interface import SignaturesBlocked
+    from gate.signing.stage import verify_for_run
+
+    cfg = prep.cfg
+    with run.stage("signatures (baseline model)") as st:
+        try:
+            _, warns, st.detail = verify_for_run(
+                cfg, config_path, prep.policy, cfg.policy, base_model
+            )
+        except SignaturesBlocked as e:
+            e.message = f"baseline model {base_model}: {e.message}"
             raise
-        finally:
-            with run.stage("server stop (A/B)"):
-                server.stop()
-    run.result.runs = [
-        LatencyRun(
-            index=0,
-            started_at=info.blocks[0].started_at if info.blocks else now_iso(),
-            latencies_us=info.latencies_b_us,
-            server_log=str(log_path),
+        run.warn(*(f"baseline model: {w}" for w in warns))
+
+
+def _replay_blocks(session: ServerSession, info: ABInfo, max_batch_size: int) -> ABInfo:
+    """Every block of the schedule, each arm's latencies in request order."""
+    cfg, traffic = session.cfg, session.prep.traffic
+    n = len(traffic.requests)
+    lat = {"A": [0.0] * n, "B": [0.0] * n}
+    blocks: list[ABBlock] = []
+    for k, (arm, start, stop) in enumerate(ab_schedule(n, info.block_size)):
+        first = not any(b.arm == arm for b in blocks)
+        warm = cfg.traffic.warmup_requests if first else info.block_warmup
+        sub = dataclasses.replace(traffic, requests=traffic.requests[start:stop])
+        inputs = session.inputs(
+            f"block-{start}-{warm}", sub, warmup=warm, max_batch_size=max_batch_size
         )
-    ]
-    return info
+        started = now_iso()
+        lr = session.replay(info.model_a if arm == "A" else info.model_b, inputs, index=k)
+        lat[arm][start:stop] = lr.latencies_us
+        pa = lr.perf_analyzer
+        blocks.append(
+            ABBlock(
+                arm="A" if arm == "A" else "B",
+                start=start,
+                stop=stop,
+                started_at=started,
+                attempts=pa.attempts if pa else 1,
+                retries=pa.retries if pa else [],
+            )
+        )
+    return info.model_copy(
+        update={"blocks": blocks, "latencies_a_us": lat["A"], "latencies_b_us": lat["B"]}
+    )
 
 
 #: Names of the two arms in the temporary model repository.

@@ -4,7 +4,7 @@ A problem found after a server started costs minutes and reads as an infrastruct
 (exit 3, "worth a retry"); found here it costs nothing and names the file, the field and the
 fix. Each check is a plain function of the configuration and what ``prepare`` already read,
 so whoever orders the run's stages calls them where they fit; today
-``gate.app.pipeline.prepare`` does.
+``gate.app.prepare.prepare`` does.
 """
 
 from __future__ import annotations

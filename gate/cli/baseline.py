@@ -54,7 +54,7 @@ def baseline_record(
     overrides: tuple[str, ...],
 ) -> None:
     """Replay the traffic K times, each on a fresh server, and store every run."""
-    from gate.app.pipeline import run_record
+    from gate.app.record import run_record
     from gate.config.config import load_config
     from gate.progress import make_progress
 

@@ -68,7 +68,7 @@ def check(
     base_checkout: Path | None,
 ) -> None:
     """Measure the model and judge it against its stored baseline (the whole gate)."""
-    from gate.app.pipeline import run_check
+    from gate.app.check import run_check
     from gate.app.trust import trusted_run_config
     from gate.config.config import load_config
     from gate.progress import make_progress
@@ -109,7 +109,7 @@ def replay(
     config: Path, repository: Path | None, report_dir: Path | None, runs: int | None, quiet: bool
 ) -> None:
     """Measure only: replay the traffic and write a RunResult with the samples."""
-    from gate.app.pipeline import run_replay
+    from gate.app.record import run_replay
     from gate.config.config import load_config
     from gate.progress import make_progress
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +32,7 @@ import numpy.typing as npt
 from gate.config.policy import AccuracyCheck, AgreementPolicy, Mode, Policy
 from gate.errors import ConfigError
 from gate.evidence import AccuracyRecord
+from gate.judge.protocol import Noise, guarded
 from gate.result import CheckResult, CheckStatus
 from gate.stats import accuracy as sa
 
@@ -208,25 +210,42 @@ def accuracy_checks(
             )
         b = np.asarray(base.score(spec.metric), dtype=np.float64)
         c = np.asarray(cand.score(spec.metric), dtype=np.float64)
-        try:
-            if b.shape != c.shape:
-                raise ValueError(f"baseline has {b.size} scores, candidate {c.size}")
-            hib = cand.higher_is_better.get(spec.metric, True)
-            if cand.kind == "label" and spec.metric.startswith("top") and hib:
-                res = proportion_check(spec, b, c, alpha=policy.alpha, power=policy.power)
-            else:
-                res = mean_check(spec, b, c, hib, alpha=policy.alpha, power=policy.power)
-        except (ValueError, ArithmeticError) as e:
-            res = CheckResult(
-                name=f"accuracy {spec.metric}",
-                metric=f"accuracy.{spec.metric}",
-                status=CheckStatus.ERROR,
-                mode=spec.mode.value,
-                tolerance=spec.tolerance,
-                reason=f"statistics failed: {e}",
-            )
+        hib = cand.higher_is_better.get(spec.metric, True)
+        proportion = cand.kind == "label" and spec.metric.startswith("top") and hib
+        res = guarded(
+            partial(_paired_check, spec, b, c, proportion, hib, policy),
+            name=f"accuracy {spec.metric}",
+            metric=f"accuracy.{spec.metric}",
+            mode=spec.mode.value,
+            tolerance=spec.tolerance,
+        )
         out.append(res)
     return out
+
+
+def _paired_check(
+    spec: AccuracyCheck,
+    b: npt.NDArray[np.float64],
+    c: npt.NDArray[np.float64],
+    proportion: bool,
+    higher_is_better: bool,
+    policy: Policy,
+) -> CheckResult:
+    if b.shape != c.shape:
+        raise ValueError(f"baseline has {b.size} scores, candidate {c.size}")
+    if proportion:
+        return proportion_check(spec, b, c, alpha=policy.alpha, power=policy.power)
+    return mean_check(spec, b, c, higher_is_better, alpha=policy.alpha, power=policy.power)
+
+
+def accuracy_noise(c: CheckResult) -> Noise:
+    """The power warning's words for an accuracy check (points for a proportion's drop)."""
+    return Noise(
+        "worsening",
+        f"{c.n} eval samples",
+        "use a larger eval set to tighten it",
+        points="baseline_accuracy" in c.details,
+    )
 
 
 def _top1(rec: AccuracyRecord) -> npt.NDArray[np.int64] | None:

@@ -7,7 +7,6 @@ from numpy.typing import ArrayLike
 
 from gate import stats
 from gate.config.policy import Mode
-from gate.result import CheckResult, CheckStatus
 
 
 def alternative(mode: Mode, *, higher_is_worse: bool) -> stats.Alternative:
@@ -33,9 +32,3 @@ def run_level(
     bb = lb[:, None] - lb[None, :]
     cc = lc[:, None] - lc[None, :]
     return stats.pairwise_run_test(cb, bb, margin, alpha, alt, cc)
-
-
-def error_check(name: str, metric: str, mode: Mode, reason: str) -> CheckResult:
-    return CheckResult(
-        name=name, metric=metric, status=CheckStatus.ERROR, mode=mode.value, reason=reason
-    )

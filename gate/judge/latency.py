@@ -15,21 +15,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 from itertools import combinations
 
 import numpy as np
 
 from gate import stats
 from gate.config.policy import Mode, Policy, ShiftCheck, TailCheck
-from gate.judge.decide import decide_policy, pct
+from gate.judge.decide import decide_policy
+from gate.judge.protocol import Noise, failed_check, guarded, power_warning
 from gate.result import CheckResult, CheckStatus, Verdict
 
 #: Runs × requests: lists as read from run.json, or arrays (``latency_checks`` converts once
 #: and hands arrays to every check).
 Samples = Sequence[Sequence[float]] | Sequence[stats.FloatArray]
 
-#: Up to this many requests a tail's bootstrap resamples single requests (as the foundation
-#: measured it); above, ``stats.grouped_bootstrap_quantile_ratio`` keeps it O(n log n).
+#: Up to this many requests a tail's bootstrap resamples single requests (exact and still
+#: fast); above, ``stats.grouped_bootstrap_quantile_ratio`` keeps it O(n log n).
 _EXACT_BOOTSTRAP_MAX_N = 5_000
 
 
@@ -229,7 +231,6 @@ def latency_checks(
     the run's other checks to ``decide``), and low-power warnings."""
     lp = policy.latency
     checks: list[CheckResult] = []
-    warnings: list[str] = []
     base, cand = _arrays(base), _arrays(cand)  # one conversion, shared by every check
     n_set = {len(r) for runs in (base, cand) for r in runs}
     problem = None
@@ -252,48 +253,48 @@ def latency_checks(
     ]
     for name, metric, spec in specs:
         if problem is not None:
-            checks.append(
-                CheckResult(
-                    name=name,
-                    metric=metric,
-                    status=CheckStatus.ERROR,
-                    mode=spec.mode.value,
-                    tolerance=spec.tolerance,
-                    reason=problem,
-                )
-            )
-            continue
-        try:
-            if isinstance(spec, ShiftCheck):
-                res = latency_shift_check(spec, base, cand, alpha=policy.alpha, power=policy.power)
-            else:
-                res = latency_tail_check(
-                    spec,
-                    base,
-                    cand,
-                    alpha=policy.alpha,
-                    power=policy.power,
-                    resamples=lp.bootstrap_resamples,
-                    seed=policy.seed,
-                )
-        except (ValueError, FloatingPointError, ArithmeticError) as e:
-            res = CheckResult(
+            res = failed_check(
                 name=name,
                 metric=metric,
-                status=CheckStatus.ERROR,
+                mode=spec.mode.value,
+                reason=problem,
+                tolerance=spec.tolerance,
+            )
+        else:
+            res = guarded(
+                partial(_latency_check, spec, base, cand, policy),
+                name=name,
+                metric=metric,
                 mode=spec.mode.value,
                 tolerance=spec.tolerance,
-                reason=f"statistics failed: {e}",
             )
         checks.append(res.model_copy(update={"critical": spec.critical, "blocking": spec.blocking}))
-    for c in checks:
-        if not c.metric.startswith("latency."):
-            continue
-        if c.mde is not None and c.tolerance is not None and c.mde > 2 * c.tolerance:
-            warnings.append(
-                f"{c.name}: with {c.n} requests and {c.baseline_runs} baseline runs the "
-                f"smallest slowdown detectable with {policy.power:.0%} power is "
-                f"{pct(c.mde)} (tolerance {pct(c.tolerance)}); record more baseline runs "
-                "or longer traffic to tighten it"
-            )
+    warnings = [
+        w for c in checks if (w := power_warning(c, stored_noise(c), policy.power)) is not None
+    ]
     return checks, warnings
+
+
+def _latency_check(
+    spec: ShiftCheck | TailCheck, base: Samples, cand: Samples, policy: Policy
+) -> CheckResult:
+    if isinstance(spec, ShiftCheck):
+        return latency_shift_check(spec, base, cand, alpha=policy.alpha, power=policy.power)
+    return latency_tail_check(
+        spec,
+        base,
+        cand,
+        alpha=policy.alpha,
+        power=policy.power,
+        resamples=policy.latency.bootstrap_resamples,
+        seed=policy.seed,
+    )
+
+
+def stored_noise(c: CheckResult) -> Noise:
+    """The power warning's words for a latency check against stored runs."""
+    return Noise(
+        "slowdown",
+        f"{c.n} requests and {c.baseline_runs} baseline runs",
+        "record more baseline runs or longer traffic to tighten it",
+    )

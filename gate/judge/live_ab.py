@@ -1,36 +1,28 @@
 """Live A/B: the baseline model (A) and the candidate (B) in one server, judged by pairs.
 
-Stored baselines were measured on another server start, and whole runs drift by ±15% here
-(DESIGN.md §5 and the foundation's closing note), far more than a 5% tolerance. Loading
+Stored baselines were measured on another server start, and whole runs drift by ±15% on a
+shared machine (``benchmarks/ab_vs_stored.py`` measures it), far more than a 5% tolerance. Loading
 both models into the *same* server and replaying the same traffic in interleaved blocks
 (A B, then B A, then A B, …) makes slow machine drift hit both arms alike; requests pair by
 index (request i of A with request i of B, a block apart in time). The paired test then runs
 on log ratios ``ln(B_i / A_i)``, averaged over short batches so that the server's short-range
 autocorrelation does not overstate the evidence (see ``ABPolicy``).
 
-This module has the pure judge (``ab_checks``) and the runner (``make_ab_repository``,
-``ab_schedule``, ``run_ab``), which needs a server and perf_analyzer.
+This module is the pure judge (``ab_checks``); ``gate.app.live_ab`` measures the replay.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 
 from gate import stats
 from gate.config.policy import Mode, Policy, ShiftCheck, TailCheck
+from gate.judge.protocol import Noise, guarded
 from gate.result import CheckResult, CheckStatus
-
-# --------------------------------------------------------------------------------------
-# Schedule
-# --------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------
-# Judge (pure)
-# --------------------------------------------------------------------------------------
 
 
 def _positive(x: Sequence[float], what: str) -> stats.FloatArray:
@@ -268,60 +260,67 @@ def ab_checks(
     """Every latency check of the policy on one interleaved A/B replay (not yet decided:
     pass them with the run's other checks to ``gate.judge.decide``)."""
     lp = policy.latency
-    out: list[CheckResult] = []
     specs: list[ShiftCheck | TailCheck] = []
     if lp.shift.enabled:
         specs.append(lp.shift)
     specs += [t for t in lp.tails if t.enabled]
+    out: list[CheckResult] = []
     for spec in specs:
-        name = "latency shift" if isinstance(spec, ShiftCheck) else f"latency p{spec.percentile:g}"
-        metric = (
-            "latency.shift" if isinstance(spec, ShiftCheck) else f"latency.p{spec.percentile:g}"
+        shift = isinstance(spec, ShiftCheck)
+        name = "latency shift" if shift else f"latency p{spec.percentile:g}"  # type: ignore[union-attr]
+        metric = "latency.shift" if shift else f"latency.p{spec.percentile:g}"  # type: ignore[union-attr]
+        res = guarded(
+            partial(_ab_check, spec, a, b, policy, block_size),
+            name=name,
+            metric=metric,
+            mode=spec.mode.value,
+            tolerance=spec.tolerance,
+            critical=spec.critical,
+            blocking=spec.blocking,
         )
-        try:
-            if len(a) < lp.min_requests:
-                raise ValueError(
-                    f"{len(a)} requests is below latency.min_requests={lp.min_requests}"
-                )
-            if isinstance(spec, ShiftCheck):
-                res = ab_shift_check(
-                    spec,
-                    a,
-                    b,
-                    alpha=policy.alpha,
-                    power=policy.power,
-                    batch=policy.ab.batch,
-                    block_size=block_size,
-                    test=policy.ab.test,
-                )
-            else:
-                res = ab_tail_check(
-                    spec,
-                    a,
-                    b,
-                    alpha=policy.alpha,
-                    power=policy.power,
-                    batch=policy.ab.batch,
-                    resamples=lp.bootstrap_resamples,
-                    seed=policy.seed,
-                    block_size=block_size,
-                    test=policy.ab.test,
-                )
-        except (ValueError, FloatingPointError, ArithmeticError) as e:
-            res = CheckResult(
-                name=name,
-                metric=metric,
-                status=CheckStatus.ERROR,
-                mode=spec.mode.value,
-                critical=spec.critical,
-                blocking=spec.blocking,
-                tolerance=spec.tolerance,
-                reason=f"statistics failed: {e}",
-            )
         out.append(res)
     return out
 
 
-# --------------------------------------------------------------------------------------
-# The temporary model repository
-# --------------------------------------------------------------------------------------
+def _ab_check(
+    spec: ShiftCheck | TailCheck,
+    a: Sequence[float],
+    b: Sequence[float],
+    policy: Policy,
+    block_size: int,
+) -> CheckResult:
+    lp = policy.latency
+    if len(a) < lp.min_requests:
+        raise ValueError(f"{len(a)} requests is below latency.min_requests={lp.min_requests}")
+    if isinstance(spec, ShiftCheck):
+        return ab_shift_check(
+            spec,
+            a,
+            b,
+            alpha=policy.alpha,
+            power=policy.power,
+            batch=policy.ab.batch,
+            block_size=block_size,
+            test=policy.ab.test,
+        )
+    return ab_tail_check(
+        spec,
+        a,
+        b,
+        alpha=policy.alpha,
+        power=policy.power,
+        batch=policy.ab.batch,
+        resamples=lp.bootstrap_resamples,
+        seed=policy.seed,
+        block_size=block_size,
+        test=policy.ab.test,
+    )
+
+
+def ab_noise(c: CheckResult) -> Noise:
+    """The power warning's words for a latency check of a live A/B replay."""
+    return Noise(
+        "slowdown",
+        f"{c.n} request pairs",
+        "use longer traffic (gate calibrate shows what this machine supports)",
+    )

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 
 from gate import stats
 from gate.config.policy import MemoryPolicy, Mode, Policy
 from gate.evidence import MemoryRun
-from gate.judge.common import alternative, error_check, run_level
+from gate.judge.common import alternative, run_level
+from gate.judge.protocol import Noise, failed_check, guarded, power_warning
 from gate.result import CheckResult, CheckStatus
 from gate.stats.twosample import shift_test
 
@@ -176,7 +178,6 @@ def memory_checks(
     if not mp.enabled:
         return [], []
     checks: list[CheckResult] = []
-    warnings: list[str] = []
     for src in mp.sources:
         kinds = [False, True] if mp.peak else [False]
         b_has = sum(src in r.series for r in base)
@@ -211,22 +212,39 @@ def memory_checks(
                     "record the baseline again"
                 )
             if problem is not None:
-                checks.append(error_check(name, metric, mp.mode, problem))
-                continue
-            try:
-                fn = _peak_check if peak else _series_check
-                c = fn(src, mp, base, cand, alpha=policy.alpha, power=policy.power)
-            except (ValueError, FloatingPointError, ArithmeticError) as e:
-                checks.append(error_check(name, metric, mp.mode, f"statistics failed: {e}"))
-                continue
-            checks.append(c)
-            if c.mde is not None and c.tolerance is not None and c.mde > 2 * c.tolerance + 0.05:
-                warnings.append(
-                    f"{c.name}: the smallest growth detectable with {policy.power:.0%} power is "
-                    f"{c.mde * 100:+.1f}% (allowed {c.tolerance * 100:+.1f}%): the memory of "
-                    "the baseline runs varies a lot; record more baseline runs"
+                checks.append(
+                    failed_check(name=name, metric=metric, mode=mp.mode.value, reason=problem)
                 )
+                continue
+            fn = _peak_check if peak else _series_check
+            checks.append(
+                guarded(
+                    partial(fn, src, mp, base, cand, alpha=policy.alpha, power=policy.power),
+                    name=name,
+                    metric=metric,
+                    mode=mp.mode.value,
+                )
+            )
+    warnings = [
+        w for c in checks if (w := power_warning(c, memory_noise(c), policy.power)) is not None
+    ]
     return checks, warnings
+
+
+def memory_noise(c: CheckResult) -> Noise:
+    """The power warning's words for a memory check."""
+    return Noise(
+        "growth",
+        f"{c.baseline_runs} baseline runs",
+        "the memory of the baseline runs varies a lot; record more baseline runs",
+    )
+
+
+def explain(c: CheckResult) -> CheckResult:
+    """The decided check with its reason worded from its final status (pass or fail)."""
+    if c.status in (CheckStatus.PASS, CheckStatus.FAIL):
+        return c.model_copy(update={"reason": explain_memory(c)})
+    return c
 
 
 def explain_memory(c: CheckResult) -> str:

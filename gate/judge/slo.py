@@ -5,133 +5,32 @@ new model has no baseline at all. Each objective is a check with its own CI, so 
 on its own:
 
 * a latency percentile: the distribution-free order-statistic CI and the binomial test it
-  inverts (``gate.stats_accuracy.quantile_vs_limit``), over every request of every candidate
+  inverts (``gate.stats.accuracy.quantile_vs_limit``), over every request of every candidate
   run (this CI covers the noise inside the run, not drift between runs or machines);
 * a mean latency or a continuous accuracy score (mae, mse, user metrics): one-sample t;
 * a proportion (top1, topK): exact binomial test with the Clopper–Pearson interval;
 * a single measured value (memory): no sampling CI exists; the check compares the value.
 
-**Metric sources** map a prefix to a function that finds the samples in a ``RunResult``
-(``SOURCES``; add one with :func:`register_source`). A source that finds nothing says the
-metric was not measured in this run, which is a configuration error (exit 2), never a pass.
+Where each metric's samples come from is ``gate.judge.sources``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
 
-from gate.config.slo import LATENCY_METRIC, Objective, parse_objective
+from gate.config.slo import Objective, parse_objective
 from gate.errors import ConfigError
-from gate.result import CheckResult, CheckStatus, RunResult
+from gate.evidence import Samples
+from gate.judge.protocol import guarded
+from gate.judge.sources import SOURCES, Measurement, available_names
+from gate.result import CheckResult, CheckStatus
 from gate.stats import accuracy as sa
 
-
-@dataclass(frozen=True)
-class Measurement:
-    """What a source found: one of a sample for a quantile, per-sample values for a mean, a
-    count of successes, or a single value."""
-
-    kind: Literal["quantile", "mean", "proportion", "value"]
-    unit: str = ""
-    samples: npt.NDArray[np.float64] | None = None
-    q: float = 0.5
-    k: int = 0
-    n: int = 0
-    value: float = math.nan
-    what: str = ""
-
-
-Source = Callable[[Objective, RunResult], Measurement | None]
-
-
-# --------------------------------------------------------------------------------------
-# Sources
-# --------------------------------------------------------------------------------------
-
-
-def _latency(obj: Objective, result: RunResult) -> Measurement | None:
-    if not result.runs:
-        return None
-    ms = np.concatenate([np.asarray(r.latencies_us, dtype=np.float64) for r in result.runs]) / 1e3
-    if ms.size == 0:
-        return None
-    m = LATENCY_METRIC.match(obj.name)
-    assert m is not None
-    what = f"{ms.size} requests over {len(result.runs)} run(s)"
-    if m.group(1) == "mean":
-        return Measurement("mean", "ms", samples=ms, what=what)
-    q = 50.0 if m.group(1) == "median" else float(m.group(2))
-    return Measurement("quantile", "ms", samples=ms, q=q / 100.0, what=what)
-
-
-def _accuracy(obj: Objective, result: RunResult) -> Measurement | None:
-    rec = result.accuracy
-    if rec is None or obj.name not in rec.scores:
-        return None
-    vals = np.asarray(rec.score(obj.name), dtype=np.float64)
-    what = f"{vals.size} eval samples"
-    if rec.kind == "label" and obj.name.startswith("top"):
-        return Measurement("proportion", "", k=int(vals.sum()), n=int(vals.size), what=what)
-    return Measurement("mean", "", samples=vals, what=what)
-
-
-def _flatten(prefix: str, value: Any, out: dict[str, float]) -> None:
-    if isinstance(value, bool):
-        return
-    if isinstance(value, int | float):
-        out[prefix] = float(value)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
-    elif (
-        isinstance(value, list)
-        and value
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-    ):
-        out[prefix] = float(max(value))  # a sampled series: its peak
-
-
-def _memory(obj: Objective, result: RunResult) -> Measurement | None:
-    mem = getattr(result, "memory", None)
-    if mem is None:
-        return None
-    data = mem.model_dump(mode="json") if hasattr(mem, "model_dump") else mem
-    flat: dict[str, float] = {}
-    _flatten("", data, flat)
-    if obj.name not in flat:
-        return None
-    return Measurement("value", "", value=flat[obj.name], what="measured value")
-
-
-SOURCES: dict[str, Source] = {"latency": _latency, "accuracy": _accuracy, "memory": _memory}
-
-
-def register_source(prefix: str, fn: Source) -> None:
-    """Make ``prefix.NAME`` objectives available (e.g. ``throughput`` from another module)."""
-    SOURCES[prefix] = fn
-
-
-def available_names(obj: Objective, result: RunResult) -> str:
-    """What this run did measure under the objective's source, for the error message."""
-    if obj.source == "accuracy" and result.accuracy is not None:
-        return ", ".join(sorted(result.accuracy.scores))
-    if obj.source == "memory" and getattr(result, "memory", None) is not None:
-        mem = result.memory  # type: ignore[attr-defined]
-        flat: dict[str, float] = {}
-        _flatten("", mem.model_dump(mode="json") if hasattr(mem, "model_dump") else mem, flat)
-        return ", ".join(sorted(flat))
-    return ""
-
-
-# --------------------------------------------------------------------------------------
-# Checks
-# --------------------------------------------------------------------------------------
+__all__ = ["Measurement", "slo_check", "slo_checks"]
 
 
 def _fmt(v: float, unit: str) -> str:
@@ -235,16 +134,16 @@ def _mean_vs_limit(x: npt.NDArray[np.float64], limit: float, alpha: float, alt: 
 
 
 def slo_checks(
-    objectives: tuple[str, ...], result: RunResult, *, mode: str, alpha: float, power: float
+    objectives: tuple[str, ...], run: Samples, *, mode: str, alpha: float, power: float
 ) -> list[CheckResult]:
     """Every objective of the policy as a check. An objective whose metric this run did not
     measure is a ConfigError (exit 2): an SLO must never pass by being skipped."""
     out = []
     for text in objectives:
         obj = parse_objective(text)
-        meas = SOURCES[obj.source](obj, result)
+        meas = SOURCES[obj.source](obj, run)
         if meas is None:
-            have = available_names(obj, result)
+            have = available_names(obj, run)
             raise ConfigError(
                 f"policy slo.objectives: '{obj.text}': metric '{obj.metric}' is not measured "
                 f"in this run" + (f" (measured {obj.source}: {have})" if have else ""),
@@ -254,16 +153,12 @@ def slo_checks(
                     "memory": "enable memory measurement in gate.yaml, or remove the objective",
                 }.get(obj.source, "remove the objective or measure the metric"),
             )
-        try:
-            out.append(slo_check(obj, meas, mode=mode, alpha=alpha, power=power))
-        except (ValueError, ArithmeticError) as e:
-            out.append(
-                CheckResult(
-                    name=f"SLO {obj.metric} {obj.op} {obj.limit:g}",
-                    metric=f"slo.{obj.metric}",
-                    status=CheckStatus.ERROR,
-                    mode=mode,
-                    reason=f"statistics failed: {e}",
-                )
+        out.append(
+            guarded(
+                partial(slo_check, obj, meas, mode=mode, alpha=alpha, power=power),
+                name=f"SLO {obj.metric} {obj.op} {obj.limit:g}",
+                metric=f"slo.{obj.metric}",
+                mode=mode,
             )
+        )
     return out

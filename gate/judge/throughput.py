@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 
 from gate import stats
 from gate.config.policy import Mode, Policy, ThroughputPolicy
 from gate.evidence import ThroughputRun
-from gate.judge.common import alternative, error_check, run_level
+from gate.judge.common import alternative, run_level
+from gate.judge.protocol import Noise, failed_check, guarded, power_warning
 from gate.result import CheckResult, CheckStatus
 from gate.stats.twosample import welch_test
 
@@ -98,31 +100,44 @@ def throughput_checks(
     if not tp.enabled:
         return [], []
     checks: list[CheckResult] = []
-    warnings: list[str] = []
     for c in tp.concurrency:
         name, metric = _names(c)
         missing_b = sum(r.level(c) is None for r in base)
         missing_c = sum(r.level(c) is None for r in cand)
         if not base or not cand or missing_b or missing_c:
             where = "the baseline" if (not base or missing_b) else "this run"
-            checks.append(
-                error_check(name, metric, tp.mode, f"no throughput windows at c={c} in {where}")
-            )
+            reason = f"no throughput windows at c={c} in {where}"
+            checks.append(failed_check(name=name, metric=metric, mode=tp.mode.value, reason=reason))
             continue
-        try:
-            chk = _level_check(c, tp, base, cand, alpha=policy.alpha, power=policy.power)
-        except (ValueError, FloatingPointError, ArithmeticError) as e:
-            checks.append(error_check(name, metric, tp.mode, f"statistics failed: {e}"))
-            continue
+        chk = guarded(
+            partial(_level_check, c, tp, base, cand, alpha=policy.alpha, power=policy.power),
+            name=name,
+            metric=metric,
+            mode=tp.mode.value,
+        )
         checks.append(chk)
-        if chk.mde is not None and chk.mde < -2 * tp.tolerance:
-            warnings.append(
-                f"{chk.name}: with {tp.windows} windows per run and {len(base)} baseline runs "
-                f"the smallest drop detectable with {policy.power:.0%} power is "
-                f"{chk.mde * 100:+.1f}% (tolerance -{tp.tolerance * 100:g}%); raise "
-                "throughput.windows / window_requests or record more baseline runs"
-            )
+    warnings = [
+        w
+        for c in checks
+        if (w := power_warning(c, throughput_noise(c, policy), policy.power)) is not None
+    ]
     return checks, warnings
+
+
+def throughput_noise(c: CheckResult, policy: Policy) -> Noise:
+    """The power warning's words for a throughput check."""
+    return Noise(
+        "drop",
+        f"{policy.throughput.windows} windows per run and {c.baseline_runs} baseline runs",
+        "raise throughput.windows / window_requests or record more baseline runs",
+    )
+
+
+def explain(c: CheckResult) -> CheckResult:
+    """The decided check with its reason worded from its final status (pass or fail)."""
+    if c.status in (CheckStatus.PASS, CheckStatus.FAIL):
+        return c.model_copy(update={"reason": explain_throughput(c)})
+    return c
 
 
 def explain_throughput(c: CheckResult) -> str:

@@ -37,7 +37,7 @@ class Proof:
 class SignaturesBlocked(GateError):
     """Raised by the pipeline's signature stage: a verdict (exit 1), not an error.
 
-    ``gate.pipeline.record_error`` turns it into verdict BLOCKED with a failed critical
+    ``gate.app.run.record_error`` turns it into verdict BLOCKED with a failed critical
     ``signatures`` check, so nothing after it (server start, replay) runs.
     """
 

@@ -1,0 +1,92 @@
+"""``gate baseline record`` and ``gate replay``: measure only, nothing judged.
+
+Both replay the traffic on fresh servers (``gate.app.replays``); ``record`` then stores the
+samples as the model's baseline for this environment, atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gate import __version__
+from gate.app.prepare import prepare
+from gate.app.replays import measure_runs
+from gate.app.run import CAUGHT, Progress, finish, new_run, quiet, record_error
+from gate.app.stored import baseline_ref
+from gate.baselines.store import Baseline, save_baseline
+from gate.config.config import GateConfig
+from gate.errors import ConfigError
+from gate.result import RunResult, Verdict, now_iso
+
+
+def run_replay(
+    cfg: GateConfig,
+    config_path: Path,
+    *,
+    repository: Path | None = None,
+    runs: int | None = None,
+    progress: Progress = quiet,
+    log_dir: Path | None = None,
+) -> RunResult:
+    """``gate replay``: measure only; the RunResult carries the samples, nothing is judged."""
+    run = new_run("replay", config_path, progress, log_dir or cfg.reports.dir / "logs")
+    try:
+        prep = prepare(run, cfg, config_path, repository)
+        measure_runs(run, prep, runs or cfg.measure.runs, label="replay").write_to(run.result)
+        run.result.verdict = Verdict.MEASURED
+    except CAUGHT as e:
+        record_error(run.result, e)
+    return finish(run)
+
+
+def run_record(
+    cfg: GateConfig,
+    config_path: Path,
+    *,
+    repository: Path | None = None,
+    runs: int | None = None,
+    progress: Progress = quiet,
+    log_dir: Path | None = None,
+) -> tuple[RunResult, str | None]:
+    """``gate baseline record``: K replays, each on a fresh server, stored atomically."""
+    run = new_run("baseline-record", config_path, progress, log_dir or cfg.reports.dir / "logs")
+    result = run.result
+    path: str | None = None
+    try:
+        prep = prepare(run, cfg, config_path, repository)
+        k = runs or cfg.baseline.runs
+        if k < prep.policy.latency.min_baseline_runs:
+            raise ConfigError(
+                f"--runs {k} is below the policy's latency.min_baseline_runs="
+                f"{prep.policy.latency.min_baseline_runs}",
+                hint="record at least that many runs: the judge needs them to see drift",
+            )
+        measure_runs(run, prep, k, label="baseline").write_to(result)
+        with run.stage("store") as st:
+            assert result.model is not None and result.traffic is not None
+            b = Baseline(
+                model=cfg.model.name,
+                model_digest=result.model.digest,
+                model_repository=(
+                    f"oci://{result.model.artifact_digest}"  # the private unpack is gone later
+                    if result.model.artifact_digest
+                    else str(prep.model.repository)
+                ),
+                traffic_digest=result.traffic.digest,
+                traffic_requests=result.traffic.requests,
+                environment=result.environment,
+                recorded_at=now_iso(),
+                git_commit=result.git_commit,
+                gate_version=__version__,
+                runs=result.runs,
+                accuracy=result.accuracy,
+                memory=result.memory,
+                throughput=result.throughput,
+            )
+            path = str(save_baseline(cfg.baseline.store, b))
+            st.detail = path
+            result.baseline = baseline_ref(b, path)
+        result.verdict = Verdict.MEASURED
+    except CAUGHT as e:
+        record_error(result, e)
+    return finish(run), path

@@ -1,0 +1,345 @@
+"""The server session: everything that touches a running Triton server, in one place.
+
+A ``ServerSession`` is what stored runs (``record``, ``replay``, ``check``), live A/B and
+``calibrate`` measure through. Entered, it finds the tools and makes a private work folder
+(and a log folder, falling back to a temporary one when the reports disk is read-only or
+full); ``server()`` starts one server at a time and stops it on every way out, both as timed
+stages of the run. With a server up it loads models (several at once, for live A/B),
+fingerprints the environment once, writes perf_analyzer's inputs once per traffic, and
+measures a model by name: ``replay`` (latency, with its memory sampled when the session
+measures memory), ``throughput``, ``evaluate`` (accuracy) and ``memory``. A replay builds
+its perf_analyzer spec from ``load:`` (requests in flight for a closed loop) whoever calls
+it, and a failed one carries the server's diagnostics: whether it is alive, its last error,
+the tail of its log.
+
+Each stage of a command asks the session for one measurement of one model at a time, so a
+caller can interleave models and measurements in whatever rounds it needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from gate.app import accuracy as acc_stage
+from gate.app.environment import fingerprint
+from gate.app.prepare import Prepared
+from gate.app.run import Run
+from gate.errors import GateError
+from gate.evidence import AccuracyRecord, LatencyRun, MemoryRun, ThroughputRun
+from gate.inputs.load import replay_concurrency
+from gate.inputs.traffic import Traffic, validate_against_model
+from gate.measure.latency import ReplaySpec, replay
+from gate.measure.memory import MemoryRecorder, server_args
+from gate.measure.perf_analyzer import Pace, PerfAnalyzerInputs, write_perf_analyzer_inputs
+from gate.measure.throughput import ThroughputSpec, measure_throughput
+from gate.servers import Launcher, open_server
+from gate.tools import Tool, find_perf_analyzer, find_tritonserver
+
+
+@dataclass(frozen=True)
+class Tools:
+    """The binaries a session runs: tritonserver (local launcher only) and perf_analyzer."""
+
+    tritonserver: Tool | None
+    perf_analyzer: Tool
+
+
+@dataclass(frozen=True)
+class ReplayInputs:
+    """perf_analyzer's input files for one traffic, and its send schedule (None: closed loop)."""
+
+    files: PerfAnalyzerInputs
+    intervals_us: tuple[int, ...] | None
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model loaded in the running server, with what the server says about it."""
+
+    name: str
+    metadata: dict[str, Any]
+    config: dict[str, Any]
+
+    @property
+    def max_batch_size(self) -> int:
+        return int(self.config.get("max_batch_size", 0))
+
+
+class ServerSession:
+    """Tools, a work folder and one running server at a time (see the module docstring).
+
+    ``memory``: sample memory attributable to each model loaded (the policy's sources), with
+    the server arguments that sampling needs.
+    """
+
+    def __init__(self, run: Run, prep: Prepared, *, memory: bool = False) -> None:
+        self.run = run
+        self.prep = prep
+        self.cfg = prep.cfg
+        self.measures_memory = memory and prep.policy.memory.enabled
+        self.environment: dict[str, str] = {}
+        self._stack = ExitStack()
+        self._tools: Tools | None = None
+        self._work: Path | None = None
+        self._server: Launcher | None = None
+        self._log_path = Path()
+        self._index = 0
+        self._inputs: dict[str, ReplayInputs] = {}
+        self._checked: set[str] = set()
+        self._eval: dict[str, acc_stage.AccuracyPlan] = {}
+        self._memory: dict[str, MemoryRecorder] = {}
+        self._pace = Pace()  # perf_analyzer's seconds per request here: bounds its hangs
+
+    # -- the session ---------------------------------------------------------------------
+
+    def __enter__(self) -> ServerSession:
+        with ExitStack() as stack:
+            self._tools = self._find_tools()
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="gate-session-"))
+            self._work = Path(tmp)
+            self._log_dir()
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stack.close()
+
+    @property
+    def tools(self) -> Tools:
+        assert self._tools is not None, "enter the session first"
+        return self._tools
+
+    @property
+    def work(self) -> Path:
+        """A private folder removed when the session ends."""
+        assert self._work is not None, "enter the session first"
+        return self._work
+
+    def _find_tools(self) -> Tools:
+        with self.run.stage("tools") as st:
+            cfg = self.cfg
+            local = cfg.launcher.kind == "local"
+            ts = find_tritonserver(cfg.launcher.tritonserver) if local else None
+            pa = find_perf_analyzer(cfg.measure.perf_analyzer)
+            where = f"{ts.path} ({ts.source})" if ts else f"{cfg.launcher.kind} launcher"
+            st.detail = f"tritonserver {where}; perf_analyzer {pa.version} ({pa.source})"
+        return Tools(ts, pa)
+
+    def _log_dir(self) -> Path:
+        """The run's log folder; a read-only or full reports disk must not stop measuring."""
+        try:
+            self.run.log_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            fallback = Path(tempfile.mkdtemp(prefix="gate-logs-"))
+            self.run.warn(
+                f"cannot create the log folder {self.run.log_dir} ({e.strerror}); "
+                f"server logs go to {fallback}"
+            )
+            self.run.log_dir = fallback
+        return self.run.log_dir
+
+    # -- one server ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def server(
+        self, tag: str, *, log_name: str, index: int = 1, repository: Path | None = None
+    ) -> Iterator[Launcher]:
+        """A freshly started server on ``repository`` (default: the prepared model's served
+        repository), stopped on every way out; ``server start TAG`` and ``server stop TAG``
+        are timed stages. A failure inside keeps the server's log tail in the result.
+        ``index`` (from 1) numbers the server among the session's, for its container name
+        and its memory samples."""
+        assert self._server is None, "one server at a time"
+        log_path = self.run.log_dir / log_name
+        launcher = open_server(
+            self.cfg,
+            self.tools.tritonserver,
+            repository or self.prep.model.served,
+            log_path,
+            run_id=self.run.result.run_id,
+            index=index,
+            extra_args=server_args(self.prep.policy.memory) if self.measures_memory else (),
+        )
+        stack = ExitStack()
+        try:
+            with self.run.stage(f"server start {tag}"):
+                stack.enter_context(launcher)
+            self._server, self._log_path, self._index = launcher, log_path, index - 1
+            yield launcher
+        except BaseException:
+            self.run.result.server_log_tail = launcher.log_tail()
+            raise
+        finally:
+            self._server = None
+            self._memory.clear()
+            with self.run.stage(f"server stop {tag}"):
+                stack.close()
+
+    @property
+    def running(self) -> Launcher:
+        assert self._server is not None, "no server is running"
+        return self._server
+
+    @property
+    def url(self) -> dict[str, str]:
+        """The running server's URL per protocol."""
+        return {"http": self.running.http_url, "grpc": self.running.grpc_url}
+
+    def load(self, model: str) -> LoadedModel:
+        """Load ``model`` (explicit model control); with memory measured, the levels just
+        before and after the load are what the model costs."""
+        server = self.running
+        rec = None
+        if self.measures_memory:
+            policy = self.prep.policy.memory
+            rec = MemoryRecorder.for_server(server, policy, index=self._index)
+            rec.before_load()
+        server.load_model(model)
+        if rec is not None:
+            rec.after_load()
+            self._memory[model] = rec
+        version = self.cfg.model.version or ""
+        return LoadedModel(
+            model, server.model_metadata(model, version), server.model_config(model, version)
+        )
+
+    def unload(self, model: str) -> None:
+        self.running.unload_model(model)
+        self._memory.pop(model, None)
+
+    def check_traffic(self, loaded: LoadedModel, *, prefix: str = "") -> None:
+        """Validate the traffic against the served model once per model name (mismatches
+        are exit 2; what only deserves a word becomes a warning, prefixed)."""
+        if loaded.name in self._checked:
+            return
+        self._checked.add(loaded.name)
+        # a model loaded under another name (an A/B arm) is still the configured model
+        meta = {**loaded.metadata, "name": self.prep.model.name}
+        path = str(self.cfg.traffic.path)
+        warns = validate_against_model(self.prep.traffic, meta, loaded.max_batch_size, path)
+        self.run.warn(*(prefix + w for w in warns))
+
+    def bind_eval(self, loaded: LoadedModel) -> None:
+        """Check the eval set against the served model before anything is measured."""
+        if self.prep.accuracy is not None and loaded.name not in self._eval:
+            plan = acc_stage.bind_model(self.prep.accuracy, loaded.metadata, loaded.config)
+            self._eval[loaded.name] = plan
+
+    def fingerprint(self, concurrency: str) -> dict[str, str]:
+        """The environment, once per session: what a baseline must match to compare.
+        ``concurrency`` labels how this session loads the server when the config does not."""
+        if not self.environment:
+            server = self.running
+            version = str(server.server_metadata().get("version", "unknown"))
+            traffic = self.run.result.traffic
+            digest = traffic.digest if traffic is not None else self.prep.traffic.digest()
+            env = fingerprint(version, self.tools.perf_analyzer, self.cfg, digest)
+            env.update(server.environment())
+            if not env.get("concurrency"):
+                env["concurrency"] = concurrency
+            self.environment = env
+        return self.environment
+
+    def inputs(
+        self, key: str, traffic: Traffic, *, warmup: int, max_batch_size: int
+    ) -> ReplayInputs:
+        """perf_analyzer's inputs for ``traffic``, written once per ``key``."""
+        if key not in self._inputs:
+            out = self.work / "inputs" / key
+            out.mkdir(parents=True)
+            files = write_perf_analyzer_inputs(
+                traffic, out, warmup=warmup, max_batch_size=max_batch_size
+            )
+            iv = None
+            if files.intervals is not None:
+                iv = tuple(int(x) for x in files.intervals.read_text().split())
+            self._inputs[key] = ReplayInputs(files, iv)
+        return self._inputs[key]
+
+    # -- measurements --------------------------------------------------------------------
+
+    def replay(self, model: str, inputs: ReplayInputs, *, index: int) -> LatencyRun:
+        """One replay of ``inputs`` to ``model``, per request latencies paired by index.
+
+        Without a send schedule the replay keeps ``load.concurrency`` requests in flight
+        (``replay_concurrency``); memory is sampled during it when the session measures it."""
+        cfg = self.cfg
+        concurrency = replay_concurrency(cfg.load)
+        spec = ReplaySpec(
+            model=model,
+            version=cfg.model.version,
+            url=self.url[cfg.measure.protocol],
+            protocol=cfg.measure.protocol,
+            inputs=inputs.files,
+            timeout_s=cfg.measure.timeout_s,
+            retries=cfg.measure.retries,
+            max_threads=max(cfg.measure.max_threads, concurrency),
+            concurrency=concurrency,
+        )
+        rec = self._memory.get(model)
+        iv = list(inputs.intervals_us) if inputs.intervals_us is not None else None
+        with self._diagnosed("replay"), rec.during_replay() if rec else contextlib.nullcontext():
+            lr = replay(
+                self.tools.perf_analyzer, spec, self.work / "pa", index=index, intervals_us=iv
+            )
+        lr.server_log = str(self._log_path)
+        return lr
+
+    def throughput(self, model: str, inputs: ReplayInputs, *, index: int) -> ThroughputRun:
+        """Closed-loop inferences/s of ``model`` at the policy's concurrency levels."""
+        cfg = self.cfg
+        spec = ThroughputSpec(
+            model=model,
+            version=cfg.model.version,
+            url=self.url[cfg.measure.protocol],
+            protocol=cfg.measure.protocol,
+            input_data=inputs.files.input_data,
+            batch_size=inputs.files.batch_size,
+            timeout_s=cfg.measure.timeout_s,
+            retries=cfg.measure.retries,
+            max_threads=cfg.measure.max_threads,
+        )
+        pa, policy = self.tools.perf_analyzer, self.prep.policy.throughput
+        with self._diagnosed("throughput measurement"):
+            return measure_throughput(
+                pa, spec, policy, self.work / "pa", index=index, pace=self._pace
+            )
+
+    def evaluate(self, model: str) -> AccuracyRecord:
+        """The eval set through ``model`` (bound by ``bind_eval``), every sample scored."""
+        plan = self._eval[model]
+        return acc_stage.evaluate(
+            plan, self.cfg, model=model, url=self.url, model_version=self.cfg.model.version or ""
+        )
+
+    def memory(self, model: str) -> MemoryRun | None:
+        """The memory ``model`` cost in this server: before/after its load, during replays."""
+        rec = self._memory.get(model)
+        return rec.result() if rec is not None else None
+
+    @contextlib.contextmanager
+    def _diagnosed(self, what: str) -> Iterator[None]:
+        """A measurement that fails says whether the server died, and carries its log."""
+        server = self.running
+        try:
+            yield
+        except GateError as e:
+            if not server.is_alive():
+                e.message = (
+                    f"{e.message}; tritonserver died during the {what}: "
+                    f"{server.last_error() or 'see its log'}"
+                )
+            e.details = (e.details or "") + "\n--- server log ---\n" + server.log_tail()
+            raise
