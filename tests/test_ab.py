@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, ROOT, alive, run_gate, write_config
+from conftest import FIXTURES, Completed, alive, run_gate
+from scenario import gate_run, gate_yaml
 
 from gate import stats
 from gate.app.live_ab import ab_schedule, make_ab_repository
@@ -162,21 +164,8 @@ def test_walsh_selection_is_exact_above_the_enumeration_size() -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _ab_config(tmp_path: Path, repository: Path, policy: str) -> Path:
-    pol = tmp_path / "policy.yaml"
-    pol.write_text(policy)
-    cfg = write_config(
-        tmp_path / "gate.yaml",
-        store=tmp_path / "store",
-        reports=tmp_path / "r",
-        repository=repository,
-        policy=pol,
-    )
-    text = cfg.read_text().replace(
-        "baseline:\n", f"baseline:\n  model_dir: {V1}\n  ab_block_size: 100\n", 1
-    )
-    cfg.write_text(text)
-    return cfg
+#: live A/B against v1, blocks of 100 (the demo traffic: 400 requests, 4 blocks per arm)
+AB = f"model_dir: {V1}\nab_block_size: 100"
 
 
 @pytest.mark.server
@@ -184,10 +173,9 @@ def test_live_ab_same_model_passes(tmp_path: Path, tools_ready: None) -> None:
     """v1 against v1 in one server: no stored baseline needed, never BLOCKED. alpha 0.001
     keeps this real-machine A/A test's flake rate at most 1/1000; a noisy machine may make
     the shift check INCONCLUSIVE, which this policy lets pass with a warning."""
-    cfg = _ab_config(tmp_path, FIXTURES / "models" / "v1", "alpha: 0.001\ninconclusive: pass\n")
-    res = run_gate("check", str(cfg), timeout=300)
-    assert res.returncode == 0, res.output
-    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    r = gate_run(tmp_path, policy="alpha: 0.001\ninconclusive: pass\n", baseline=AB)
+    assert r.returncode == 0, r.output
+    run = r.run
     assert run["verdict"] == "PASS"
     ab = run["ab"]
     assert ab["model_a"] == "demo__A" and ab["model_b"] == "demo__B"
@@ -197,41 +185,45 @@ def test_live_ab_same_model_passes(tmp_path: Path, tools_ready: None) -> None:
     assert any("identical" in w for w in run["warnings"])
     assert not any("replayed against" in w for w in run["warnings"])
     assert not (tmp_path / "store").exists()  # nothing stored, nothing needed
-    assert not alive(res.children)
+    assert not alive(r.children)
 
 
 @pytest.mark.server
 def test_live_ab_slow_model_is_blocked(tmp_path: Path, tools_ready: None) -> None:
-    cfg = _ab_config(tmp_path, FIXTURES / "models" / "slow", "alpha: 0.05\n")
-    res = run_gate("check", str(cfg), timeout=300)
-    assert res.returncode == 1, res.output
-    run = json.loads((tmp_path / "r" / "run.json").read_text())
-    assert run["verdict"] == "BLOCKED"
-    shift = next(c for c in run["checks"] if c["metric"] == "latency.shift")
+    r = gate_run(tmp_path, repository=SLOW.parent, policy="alpha: 0.05\n", baseline=AB)
+    assert r.returncode == 1, r.output
+    assert r.run["verdict"] == "BLOCKED"
+    shift = r.checks["latency shift"]
     assert shift["status"] == "fail" and shift["effect"] > 0.5
     assert "live_ab" in shift["details"]
+    assert not alive(r.children)
+
+
+def _calibrate(tmp_path: Path, repository: Path) -> tuple[Completed, dict[str, Any]]:
+    """``gate calibrate --runs 3`` on the small traffic, live A/B against v1 in blocks of 20."""
+    cfg = gate_yaml(
+        tmp_path,
+        repository=repository,
+        traffic=FIXTURES / "traffic" / "demo-small.jsonl",
+        policy="latency: {min_requests: 20}\nmemory: {enabled: false}\n"
+        "throughput: {enabled: false}\n",
+        baseline=f"model_dir: {V1}\nab_block_size: 20",
+    )
+    res = run_gate("calibrate", str(cfg), "--runs", "3", "-q", timeout=600)
+    assert res.returncode == 0, res.output
     assert not alive(res.children)
+    return res, json.loads((tmp_path / "r" / "calibrate.json").read_text())
 
 
 @pytest.mark.server
 def test_calibrate_reports_noise_for_both_modes(tmp_path: Path, tools_ready: None) -> None:
-    cfg = _ab_config(tmp_path, FIXTURES / "models" / "v1", "alpha: 0.05\n")
-    text = cfg.read_text().replace(
-        str(FIXTURES / "traffic" / "demo.jsonl.gz"), str(FIXTURES / "traffic" / "demo-small.jsonl")
-    )
-    cfg.write_text(text.replace("ab_block_size: 100", "ab_block_size: 20"))
-    (tmp_path / "policy.yaml").write_text("latency: {min_requests: 20}\n")
-    res = run_gate("calibrate", str(cfg), "--runs", "3", "-q", timeout=600)
-    assert res.returncode == 0, res.output
-    out = json.loads((tmp_path / "r" / "calibrate.json").read_text())
+    res, out = _calibrate(tmp_path, V1.parent)
     assert out["schema"] == "gate-calibrate/1" and out["runs"] == 3
     for mode in ("stored_baseline", "live_ab"):
         shift = out[mode]["checks"]["latency.shift"]
         assert len(shift["aa_effects"]) == 3
         assert shift["aa_effect_sd"] is not None and shift["smallest_tolerance_median"] > 0
     assert "live A/B" in res.stdout and "stored baseline" in res.stdout
-    assert not alive(res.children)
-    _ = ROOT
 
 
 def test_model_dir_from_store_checks_the_digest(tmp_path: Path) -> None:
@@ -273,21 +265,23 @@ def test_live_ab_beside_a_stored_baseline_judges_memory_too(
     """Latency comes from the live A/B; memory needs samples, so it is judged against the
     stored baseline, matched on the same environment fingerprint that `baseline record`
     wrote (a mismatch here was exit 2). The hog model holds 200 MB more: BLOCKED on memory."""
-    cfg = _ab_config(
+    rec = gate_run(
         tmp_path,
-        FIXTURES / "models" / "v1",
-        "alpha: 0.001\ninconclusive: pass\nthroughput: {enabled: false}\n",
+        "baseline",
+        "record",
+        args=("--runs", "2", "-q"),
+        timeout=400,
+        policy="alpha: 0.001\ninconclusive: pass\nthroughput: {enabled: false}\n",
+        baseline=AB,
     )
-    rec = run_gate("baseline", "record", str(cfg), "--runs", "2", "-q", timeout=400)
     assert rec.returncode == 0, rec.output
-    res = run_gate("check", str(cfg), "--model-repository", str(FIXTURES / "models" / "hog"))
-    assert res.returncode == 1, res.output
-    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    r = rec.again("--model-repository", str(FIXTURES / "models" / "hog"))
+    assert r.returncode == 1, r.output
+    run = r.run
     assert run["verdict"] == "BLOCKED" and run["ab"] is not None
-    status = {c["name"]: c["status"] for c in run["checks"]}
-    assert status["memory (host)"] == "fail", status
-    assert "latency shift" in status  # judged from the A/B blocks
-    assert not alive(res.children)
+    assert r.status["memory (host)"] == "fail", r.status
+    assert "latency shift" in r.status  # judged from the A/B blocks
+    assert not alive(r.children)
 
 
 @pytest.mark.server
@@ -306,34 +300,27 @@ def test_live_ab_replays_in_the_configured_load_concurrency(
     reqs = tuple(Request(i * 10_000, {"INPUT0": x}) for i in range(60))
     traffic = tmp_path / "probe.jsonl"
     write_traffic(traffic, Traffic("probe", (TensorSpec("INPUT0", "FP32", (16,)),), reqs))
-    pol = tmp_path / "policy.yaml"
-    pol.write_text(
+    pol = (
         "alpha: 0.001\ninconclusive: pass\nlatency: {min_requests: 20}\n"
         "memory: {enabled: false}\nthroughput: {enabled: false}\n"
     )
     probe = FIXTURES / "models" / "probe"
-    cfg = write_config(
-        tmp_path / "gate.yaml",
+    r = gate_run(
+        tmp_path,
         model="probe",
         repository=probe,
         traffic=traffic,
-        store=tmp_path / "store",
-        reports=tmp_path / "r",
         policy=pol,
         extra="load: {mode: concurrency, concurrency: 4}\n",
+        baseline=f"model_dir: {probe}\nab_block_size: 20",
     )
-    text = cfg.read_text().replace(
-        "baseline:\n", f"baseline:\n  model_dir: {probe}\n  ab_block_size: 20\n", 1
-    )
-    cfg.write_text(text.replace("warmup_requests: 30", "warmup_requests: 8"))
-    res = run_gate("check", str(cfg), timeout=300)
-    run = json.loads((tmp_path / "r" / "run.json").read_text())
-    assert run["ab"] is not None, res.output
+    run = r.run
+    assert run["ab"] is not None, r.output
     assert run["environment"]["load"] == "concurrency:4:recorded"
     for arm in ("a", "b"):
         median_ms = float(np.median(run["ab"][f"latencies_{arm}_us"])) / 1e3
         assert median_ms > 60, f"arm {arm}: median {median_ms:.1f} ms: one request in flight"
-    assert not alive(res.children)
+    assert not alive(r.children)
 
 
 @pytest.mark.server
@@ -345,17 +332,7 @@ def test_calibrate_measures_the_baseline_model_when_it_is_not_the_configured_one
     request): both A/B arms are the baseline model, and the fresh-server runs measure it
     too, so their medians match the A/B arms'. It used to replay the configured model in
     the stored mode and put it in arm B."""
-    cfg = _ab_config(tmp_path, FIXTURES / "models" / "slow", "alpha: 0.05\n")
-    text = cfg.read_text().replace(
-        str(FIXTURES / "traffic" / "demo.jsonl.gz"), str(FIXTURES / "traffic" / "demo-small.jsonl")
-    )
-    cfg.write_text(text.replace("ab_block_size: 100", "ab_block_size: 20"))
-    (tmp_path / "policy.yaml").write_text(
-        "latency: {min_requests: 20}\nmemory: {enabled: false}\nthroughput: {enabled: false}\n"
-    )
-    res = run_gate("calibrate", str(cfg), "--runs", "3", "-q", timeout=600)
-    assert res.returncode == 0, res.output
-    out = json.loads((tmp_path / "r" / "calibrate.json").read_text())
+    _, out = _calibrate(tmp_path, SLOW.parent)
     assert out["model_dir"] == str(V1)
     arms = np.array(out["live_ab"]["arm_medians_us"])  # [run][A, B]
     ratio_ab = arms[:, 1] / arms[:, 0]
@@ -363,4 +340,3 @@ def test_calibrate_measures_the_baseline_model_when_it_is_not_the_configured_one
     stored = np.median(out["stored_baseline"]["run_medians_us"])
     ratio = stored / np.median(arms)
     assert 0.5 < ratio < 2.0, f"fresh-server runs {ratio:.2f}x the A/B arms: another model"
-    assert not alive(res.children)

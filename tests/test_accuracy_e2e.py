@@ -7,14 +7,13 @@ top-1) at the same latency, so only the accuracy check can block it.
 
 from __future__ import annotations
 
-import json
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import FIXTURES, alive, run_gate, write_config
+from scenario import GateRun, gate_run
 
 pytestmark = pytest.mark.server
 
@@ -48,44 +47,36 @@ def acc_baseline(
     yield root / "store", policy
 
 
-def _run(tmp_path: Path, store: Path, policy: Path, repo: str = "v1") -> tuple[int, dict, str]:
-    cfg = write_config(
-        tmp_path / "gate.yaml",
-        store=store,
-        reports=tmp_path / "r",
-        policy=policy,
-        repository=FIXTURES / "models" / repo,
-        extra=ACC,
+def _run(tmp_path: Path, store: Path, policy: Path, repo: str = "v1") -> GateRun:
+    r = gate_run(
+        tmp_path, store=store, policy=policy, repository=FIXTURES / "models" / repo, extra=ACC
     )
-    res = run_gate("check", str(cfg), timeout=300)
-    assert not alive(res.children)
-    run = json.loads((tmp_path / "r" / "run.json").read_text())
-    return res.returncode, run, res.output
+    assert not alive(r.children)
+    return r
 
 
 def test_unchanged_model_passes_accuracy(acc_baseline: tuple[Path, Path], tmp_path: Path) -> None:
     store, policy = acc_baseline
-    code, run, out = _run(tmp_path, store, policy)
-    assert code == 0, out
-    by = {c["name"]: c for c in run["checks"]}
+    r = _run(tmp_path, store, policy)
+    assert r.returncode == 0, r.output
+    by = r.checks
     assert by["accuracy top1"]["status"] == "pass"
     assert by["accuracy top1"]["details"]["losses"] == 0
     assert by["agreement top-1"]["status"] == "pass"
-    assert run["accuracy"]["samples"] == 5000
-    assert 0.90 < run["accuracy"]["summary"]["top1"] < 0.95
-    names = [s["name"] for s in run["stages"]]
+    assert r.run["accuracy"]["samples"] == 5000
+    assert 0.90 < r.run["accuracy"]["summary"]["top1"] < 0.95
+    names = [s["name"] for s in r.run["stages"]]
     assert names.index("accuracy") > names.index("replay #1")  # after the replay
 
 
 def test_less_accurate_model_is_blocked(acc_baseline: tuple[Path, Path], tmp_path: Path) -> None:
     store, policy = acc_baseline
-    code, run, out = _run(tmp_path, store, policy, repo="lessaccurate")
-    assert code == 1, out
-    by = {c["name"]: c for c in run["checks"]}
-    top1 = by["accuracy top1"]
+    r = _run(tmp_path, store, policy, repo="lessaccurate")
+    assert r.returncode == 1, r.output
+    top1 = r.checks["accuracy top1"]
     assert top1["status"] == "fail"
     assert 0.015 < top1["effect"] < 0.06 and top1["ci_low"] > 0.01
-    fails = [f.get("message", "") for f in ET.parse(tmp_path / "r" / "junit.xml").iter("failure")]
+    fails = r.junit_failures()
     assert any("accuracy top1" in f and "drop" in f and "newly wrong" in f for f in fails)
 
 
@@ -93,22 +84,17 @@ def test_new_model_gated_on_slos_alone(tmp_path: Path, tools_ready: None) -> Non
     """No baseline at all: a policy with only SLOs runs, and blocks a broken objective."""
     store = tmp_path / "empty-store"
     for limit, want, protocol in (("0.90", 0, "grpc"), ("0.96", 1, "http")):
-        policy = tmp_path / f"slo-{limit}.yaml"
-        policy.write_text(
-            "version: 1\nlatency: {shift: {enabled: false}, tails: []}\n"
-            "accuracy: {checks: []}\n"
-            f"slo:\n  objectives: ['latency.p95_ms <= 5000', 'accuracy.top1 >= {limit}']\n"
-        )
-        cfg = write_config(
-            tmp_path / "gate.yaml",
+        r = gate_run(
+            tmp_path,
             store=store,
             reports=tmp_path / limit,
-            policy=policy,
+            policy="version: 1\nlatency: {shift: {enabled: false}, tails: []}\n"
+            "accuracy: {checks: []}\n"
+            f"slo:\n  objectives: ['latency.p95_ms <= 5000', 'accuracy.top1 >= {limit}']\n",
             extra=ACC + f"  protocol: {protocol}\n  batch_size: 5\n",
         )
-        res = run_gate("check", str(cfg), timeout=300)
-        assert res.returncode == want, res.output
-        run = json.loads((tmp_path / limit / "run.json").read_text())
+        assert r.returncode == want, r.output
+        run = r.run
         assert run["accuracy"]["protocol"] == protocol and run["accuracy"]["batch_size"] == 5
         assert {c["metric"] for c in run["checks"]} == {"slo.latency.p95_ms", "slo.accuracy.top1"}
     assert not store.exists()
@@ -119,15 +105,10 @@ def test_eval_set_not_matching_the_model_is_exit_2_and_stores_nothing(
 ) -> None:
     ev = tmp_path / "eval.npz"
     np.savez(ev, INPUT0=np.zeros((300, 8), np.float32), label=np.zeros(300, np.int64))
-    cfg = write_config(
-        tmp_path / "gate.yaml",
-        store=tmp_path / "store",
-        reports=tmp_path / "r",
-        runs=2,
-        extra=f"accuracy:\n  eval_set: {ev}\n",
+    r = gate_run(
+        tmp_path, "baseline", "record", args=("-q",), runs=2, extra=f"accuracy:\n  eval_set: {ev}\n"
     )
-    res = run_gate("baseline", "record", str(cfg), "-q", timeout=300)
-    assert res.returncode == 2, res.output
-    assert "item shape [8] but the model expects [16]" in res.stderr + res.stdout
+    assert r.returncode == 2, r.output
+    assert "item shape [8] but the model expects [16]" in r.output
     assert not (tmp_path / "store").exists()
-    assert not alive(res.children)
+    assert not alive(r.children)

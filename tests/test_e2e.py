@@ -10,19 +10,14 @@ import json
 import signal
 import subprocess
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, ROOT, alive, gate_cmd, run_gate, watch_children, write_config
+from conftest import FIXTURES, ROOT, alive, gate_cmd, run_gate, watch_children
+from scenario import AA_POLICY, gate_run, gate_yaml
 
 pytestmark = pytest.mark.server
-
-
-def _junit_failures(path: Path) -> list[str]:
-    tree = ET.parse(path)
-    return [f.get("message", "") for f in tree.iter("failure")]
 
 
 def test_identical_model_passes(recorded_baseline: tuple[Path, Path], tmp_path: Path) -> None:
@@ -32,13 +27,10 @@ def test_identical_model_passes(recorded_baseline: tuple[Path, Path], tmp_path: 
     noisy to detect a 2x-tolerance change (INCONCLUSIVE, gate.judge.decide); this policy
     says ``inconclusive: pass``, so the run passes with a warning saying so."""
     store, _ = recorded_baseline
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("version: 1\nalpha: 0.001\ninconclusive: pass\n")
-    cfg = write_config(tmp_path / "gate.yaml", store=store, reports=tmp_path / "r", policy=policy)
-    res = run_gate("check", str(cfg), timeout=300)
-    assert res.returncode == 0, res.output
-    assert "PASS" in res.stdout
-    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    r = gate_run(tmp_path, store=store, policy=AA_POLICY)
+    assert r.returncode == 0, r.output
+    assert "PASS" in r.stdout
+    run = r.run
     assert run["verdict"] == "PASS"
     assert {c["name"] for c in run["checks"]} == {
         "latency shift",
@@ -52,49 +44,36 @@ def test_identical_model_passes(recorded_baseline: tuple[Path, Path], tmp_path: 
     stage_names = [s["name"] for s in run["stages"]]
     for expected in ("config", "traffic", "tools", "server start #1", "replay #1", "judge"):
         assert expected in stage_names
-    assert _junit_failures(tmp_path / "r" / "junit.xml") == []
-    assert (tmp_path / "r" / "summary.md").read_text().count("PASS") >= 1
-    assert not alive(res.children)
+    assert r.junit_failures() == []
+    assert (r.reports / "summary.md").read_text().count("PASS") >= 1
+    assert not alive(r.children)
 
 
 def test_slow_model_is_blocked(recorded_baseline: tuple[Path, Path], tmp_path: Path) -> None:
     store, _ = recorded_baseline
-    cfg = write_config(
-        tmp_path / "gate.yaml",
-        store=store,
-        reports=tmp_path / "r",
-        repository=FIXTURES / "models" / "slow",
-    )
-    res = run_gate("check", str(cfg), timeout=300)
-    assert res.returncode == 1, res.output
-    assert "BLOCKED" in res.stdout
-    failures = _junit_failures(tmp_path / "r" / "junit.xml")
+    r = gate_run(tmp_path, store=store, repository=FIXTURES / "models" / "slow")
+    assert r.returncode == 1, r.output
+    assert "BLOCKED" in r.stdout
+    failures = r.junit_failures()
     assert failures, "a blocked run must carry a JUnit failure"
     assert any("latency shift" in f and "tolerance" in f and "CI" in f for f in failures)
-    md = (tmp_path / "r" / "summary.md").read_text()
+    md = (r.reports / "summary.md").read_text()
     assert "BLOCKED" in md
-    assert not alive(res.children)
+    assert not alive(r.children)
 
 
 def test_model_that_fails_to_load_is_exit_3(
     recorded_baseline: tuple[Path, Path], tmp_path: Path
 ) -> None:
     store, _ = recorded_baseline
-    cfg = write_config(
-        tmp_path / "gate.yaml",
-        store=store,
-        reports=tmp_path / "r",
-        repository=FIXTURES / "models" / "broken",
-    )
-    res = run_gate("check", str(cfg), timeout=300)
-    assert res.returncode == 3, res.output
+    r = gate_run(tmp_path, store=store, repository=FIXTURES / "models" / "broken")
+    assert r.returncode == 3, r.output
     # the server's own error message reaches the user and the report
-    assert "weights.npz is missing" in res.output
-    run = json.loads((tmp_path / "r" / "run.json").read_text())
-    assert run["verdict"] == "ERROR" and run["error"]["exit_code"] == 3
-    assert "weights.npz is missing" in run["server_log_tail"]
-    assert any(s["status"] == "failed" for s in run["stages"])
-    assert not alive(res.children), "tritonserver must not outlive a failed load"
+    assert "weights.npz is missing" in r.output
+    assert r.run["verdict"] == "ERROR" and r.run["error"]["exit_code"] == 3
+    assert "weights.npz is missing" in r.run["server_log_tail"]
+    assert any(s["status"] == "failed" for s in r.run["stages"])
+    assert not alive(r.children), "tritonserver must not outlive a failed load"
 
 
 def test_traffic_that_does_not_match_the_model_is_exit_2(
@@ -112,35 +91,31 @@ def test_traffic_that_does_not_match_the_model_is_exit_2(
     path = tmp_path / "wrong.jsonl"
     write_traffic(path, renamed)
     # against the stored baseline: other traffic than it was recorded with, before any server
-    cfg = write_config(tmp_path / "gate.yaml", store=store, reports=tmp_path / "r", traffic=path)
-    res = run_gate("check", str(cfg), timeout=300)
-    assert res.returncode == 2, res.output
-    assert "traffic_digest" in res.stderr, res.output
-    assert not {n for n in res.names if n.startswith(("tritonserver", "perf_analyzer"))}
+    r = gate_run(tmp_path, store=store, traffic=path)
+    assert r.returncode == 2, r.output
+    assert "traffic_digest" in r.completed.stderr, r.output
+    assert not {n for n in r.completed.names if n.startswith(("tritonserver", "perf_analyzer"))}
     # judged by an SLO alone (no baseline): the served model itself refuses the inputs
-    policy = tmp_path / "slo.yaml"
-    policy.write_text(
-        "version: 1\nlatency: {shift: {enabled: false}, tails: []}\nmemory: {enabled: false}\n"
-        "throughput: {enabled: false}\nslo: {objectives: ['latency.p95_ms <= 1000']}\n"
-    )
-    cfg = write_config(
-        tmp_path / "gate-slo.yaml",
+    r = gate_run(
+        tmp_path,
+        name="gate-slo.yaml",
         store=tmp_path / "empty-store",
         reports=tmp_path / "r2",
         traffic=path,
-        policy=policy,
+        policy="version: 1\nlatency: {shift: {enabled: false}, tails: []}\n"
+        "memory: {enabled: false}\nthroughput: {enabled: false}\n"
+        "slo: {objectives: ['latency.p95_ms <= 1000']}\n",
     )
-    res = run_gate("check", str(cfg), timeout=300)
-    assert res.returncode == 2, res.output
-    assert "INPUT0" in res.output or "FEATURES" in res.output
-    assert not alive(res.children)
+    assert r.returncode == 2, r.output
+    assert "INPUT0" in r.output or "FEATURES" in r.output
+    assert not alive(r.children)
 
 
 def test_ctrl_c_during_replay_leaves_nothing_behind(
     recorded_baseline: tuple[Path, Path], tmp_path: Path
 ) -> None:
     store, _ = recorded_baseline
-    cfg = write_config(tmp_path / "gate.yaml", store=store, reports=tmp_path / "r")
+    cfg = gate_yaml(tmp_path, store=store)
     proc = subprocess.Popen(
         gate_cmd("check", str(cfg)),
         stdout=subprocess.PIPE,
@@ -190,18 +165,16 @@ def test_replay_pairs_requests_by_index(tmp_path: Path, tools_ready: None) -> No
         reqs.append(Request(i * 100_000, {"INPUT0": x}))
     path = tmp_path / "probe.jsonl"
     write_traffic(path, Traffic("probe", (TensorSpec("INPUT0", "FP32", (16,)),), tuple(reqs)))
-    cfg = write_config(
-        tmp_path / "gate.yaml",
+    r = gate_run(
+        tmp_path,
+        "replay",
+        args=("-q",),
         model="probe",
         repository=FIXTURES / "models" / "probe",
         traffic=path,
-        store=tmp_path / "store",
-        reports=tmp_path / "r",
     )
-    res = run_gate("replay", str(cfg), "-q", timeout=300)
-    assert res.returncode == 0, res.output
-    run = json.loads((tmp_path / "r" / "run.json").read_text())
-    lat_ms = np.array(run["runs"][0]["latencies_us"]) / 1000.0
+    assert r.returncode == 0, r.output
+    lat_ms = np.array(r.run["runs"][0]["latencies_us"]) / 1000.0
     assert lat_ms.size == n
     excess = lat_ms - np.array(ms)
     # every request took at least its own sleep, and the pattern matches index by index
@@ -211,7 +184,7 @@ def test_replay_pairs_requests_by_index(tmp_path: Path, tools_ready: None) -> No
     assert np.all(excess > -0.5), excess.min()
     assert np.mean(excess < 19.5) >= 0.9, np.round(excess, 2)
     assert np.median(excess) < 10, np.round(excess, 2)
-    assert not alive(res.children)
+    assert not alive(r.children)
 
 
 def test_doctor_finds_the_real_tools(tools_ready: None) -> None:

@@ -4,12 +4,12 @@ and the RunResult and reports say so; the matching baseline wins when both exist
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
-from conftest import alive, run_gate, write_config
+from conftest import alive, run_gate
+from scenario import AA_POLICY, gate_run
 
 from gate.baselines.store import find_baselines, load_baseline, save_baseline
 
@@ -31,31 +31,28 @@ def test_env_mismatch_is_exit_2_unless_allowed(
     recorded, _ = recorded_baseline
     store = tmp_path / "store"
     _foreign_store(recorded, store)
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("version: 1\nalpha: 0.001\ninconclusive: pass\n")
-    cfg = write_config(tmp_path / "gate.yaml", store=store, reports=tmp_path / "r", policy=policy)
 
-    res = run_gate("check", str(cfg), timeout=300)
-    assert res.returncode == 2, res.output
-    assert "gpu_model: NVIDIA H100 80GB HBM3 → " in res.output
-    assert "gpu_driver: 550.54.15 → " in res.output
-    assert "gate baseline record" in res.output and "--allow-env-mismatch" in res.output
-    assert not alive(res.children)
+    r = gate_run(tmp_path, store=store, policy=AA_POLICY)
+    assert r.returncode == 2, r.output
+    assert "gpu_model: NVIDIA H100 80GB HBM3 → " in r.output
+    assert "gpu_driver: 550.54.15 → " in r.output
+    assert "gate baseline record" in r.output and "--allow-env-mismatch" in r.output
+    assert not alive(r.children)
 
-    res = run_gate("check", str(cfg), "--allow-env-mismatch", timeout=300)
-    assert res.returncode == 0, res.output
-    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    r = r.again("--allow-env-mismatch")
+    assert r.returncode == 0, r.output
+    run = r.run
     assert any(c.startswith("gpu_model: NVIDIA H100") for c in run["baseline_env_mismatch"])
     assert any("--allow-env-mismatch" in w for w in run["warnings"])
-    assert "--allow-env-mismatch" in (tmp_path / "r" / "summary.md").read_text()
+    assert "--allow-env-mismatch" in (r.reports / "summary.md").read_text()
 
     # with this environment's baseline beside the foreign one, it is chosen, no flag needed
     for p in (recorded / "demo").glob("baseline-*.json.gz"):
         shutil.copy(p, store / "demo" / p.name)
     assert len(find_baselines(store, "demo")) == 2
-    res = run_gate("check", str(cfg), timeout=300)
-    assert res.returncode == 0, res.output
-    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    r = r.again()
+    assert r.returncode == 0, r.output
+    run = r.run
     assert run["baseline_env_mismatch"] == []
     assert run["baseline"]["path"].endswith(p.name)
     # the environment of the run carries the fingerprint keys the guard compares

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from conftest import FIXTURES, ROOT, alive, gate_cmd, run_gate, watch_children, write_config
+from conftest import FIXTURES, ROOT, alive, gate_cmd, watch_children, write_config
+from scenario import AA_POLICY, GateRun, gate_run, gate_yaml
 
 pytestmark = pytest.mark.server
 
@@ -42,12 +43,6 @@ def store_digest(store: Path) -> str:
 
 def _run_json(reports: Path) -> dict[str, object]:
     return dict(json.loads((reports / "run.json").read_text()))
-
-
-def _aa_policy(tmp_path: Path) -> Path:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("version: 1\nalpha: 0.001\ninconclusive: pass\n")
-    return policy
 
 
 # --------------------------------------------------------------------------------------
@@ -148,15 +143,28 @@ exec {real.path} "$@"
     return script
 
 
-def _pa_config(tmp_path: Path, store: Path, wrapper: Path, timeout_s: int, retries: int) -> Path:
-    cfg = write_config(
-        tmp_path / "gate.yaml", store=store, reports=tmp_path / "r", policy=_aa_policy(tmp_path)
+def _pa_run(
+    tmp_path: Path,
+    store: Path,
+    wrapper: Path,
+    timeout_s: int,
+    retries: int,
+    *command: str,
+    timeout: float = 300,
+) -> GateRun:
+    """``gate COMMAND`` (default check) with ``wrapper`` as perf_analyzer."""
+    return gate_run(
+        tmp_path,
+        *command,
+        timeout=timeout,
+        store=store,
+        policy=AA_POLICY,
+        edit={
+            "timeout_s: 120": f"timeout_s: {timeout_s}",
+            "retries: 2": f"retries: {retries}",
+            "measure:\n": f"measure:\n  perf_analyzer: {wrapper}\n",
+        },
     )
-    text = cfg.read_text().replace("timeout_s: 120", f"timeout_s: {timeout_s}")
-    text = text.replace("retries: 2", f"retries: {retries}")
-    text = text.replace("measure:\n", f"measure:\n  perf_analyzer: {wrapper}\n")
-    cfg.write_text(text)
-    return cfg
 
 
 def test_perf_analyzer_hang_is_killed_and_retried_verdict_stands(
@@ -164,18 +172,17 @@ def test_perf_analyzer_hang_is_killed_and_retried_verdict_stands(
 ) -> None:
     store, _ = recorded_baseline
     before = store_digest(store)
-    cfg = _pa_config(tmp_path, store, pa_wrapper(tmp_path, fault="hang", times=1), 25, 2)
-    res = run_gate("check", str(cfg), timeout=400)
-    assert res.returncode in (0, 1), res.output  # the verdict stands after the retry
-    run = _run_json(tmp_path / "r")
-    assert run["verdict"] in ("PASS", "BLOCKED")
-    (lr,) = run["runs"]  # type: ignore[misc]
+    wrapper = pa_wrapper(tmp_path, fault="hang", times=1)
+    r = _pa_run(tmp_path, store, wrapper, 25, 2, timeout=400)
+    assert r.returncode in (0, 1), r.output  # the verdict stands after the retry
+    assert r.run["verdict"] in ("PASS", "BLOCKED")
+    (lr,) = r.run["runs"]
     assert lr["perf_analyzer"]["attempts"] == 2
     (retry,) = lr["perf_analyzer"]["retries"]
     assert retry["reason"].startswith("no exit within")
     assert any("perf_analyzer was retried in replay #1" in w for w in run["warnings"])  # type: ignore[attr-defined]
     assert len(lr["latencies_us"]) == 400
-    assert not alive(res.children), "the hung perf_analyzer (sleep) must be killed"
+    assert not alive(r.children), "the hung perf_analyzer (sleep) must be killed"
     assert store_digest(store) == before
 
 
@@ -221,13 +228,11 @@ def test_perf_analyzer_that_always_hangs_is_exit_3(
 ) -> None:
     store, _ = recorded_baseline
     before = store_digest(store)
-    cfg = _pa_config(tmp_path, store, pa_wrapper(tmp_path, fault="hang", times=99), 4, 1)
-    res = run_gate("check", str(cfg), timeout=300)
-    assert res.returncode == 3, res.output
-    assert "perf_analyzer failed 2 time(s)" in res.output and "no exit within 4s" in res.output
-    run = _run_json(tmp_path / "r")
-    assert run["error"]["kind"] == "MeasurementError"  # type: ignore[index]
-    assert not alive(res.children), f"left behind: {alive(res.children)}"
+    r = _pa_run(tmp_path, store, pa_wrapper(tmp_path, fault="hang", times=99), 4, 1)
+    assert r.returncode == 3, r.output
+    assert "perf_analyzer failed 2 time(s)" in r.output and "no exit within 4s" in r.output
+    assert r.run["error"]["kind"] == "MeasurementError"
+    assert not alive(r.children), f"left behind: {alive(r.children)}"
     assert store_digest(store) == before
 
 
@@ -235,22 +240,21 @@ def test_perf_analyzer_crash_is_retried(
     recorded_baseline: tuple[Path, Path], tmp_path: Path
 ) -> None:
     store, _ = recorded_baseline
-    cfg = _pa_config(tmp_path, store, pa_wrapper(tmp_path, fault="crash", times=1), 120, 2)
-    res = run_gate("replay", str(cfg), "-q", timeout=300)
-    assert res.returncode == 0, res.output
-    assert _run_json(tmp_path / "r")["runs"][0]["perf_analyzer"]["attempts"] == 2  # type: ignore[index]
-    assert not alive(res.children)
+    wrapper = pa_wrapper(tmp_path, fault="crash", times=1)
+    r = _pa_run(tmp_path, store, wrapper, 120, 2, "replay", "-q")
+    assert r.returncode == 0, r.output
+    assert r.run["runs"][0]["perf_analyzer"]["attempts"] == 2
+    assert not alive(r.children)
 
 
 def test_perf_analyzer_that_always_crashes_is_exit_3(
     recorded_baseline: tuple[Path, Path], tmp_path: Path
 ) -> None:
     store, _ = recorded_baseline
-    cfg = _pa_config(tmp_path, store, pa_wrapper(tmp_path, fault="crash", times=99), 120, 1)
-    res = run_gate("replay", str(cfg), timeout=300)
-    assert res.returncode == 3, res.output
-    assert "perf_analyzer failed 2 time(s)" in res.output and "exit code -11" in res.output
-    assert not alive(res.children)
+    r = _pa_run(tmp_path, store, pa_wrapper(tmp_path, fault="crash", times=99), 120, 1, "replay")
+    assert r.returncode == 3, r.output
+    assert "perf_analyzer failed 2 time(s)" in r.output and "exit code -11" in r.output
+    assert not alive(r.children)
 
 
 # --------------------------------------------------------------------------------------
@@ -263,21 +267,17 @@ def test_model_that_never_becomes_ready_is_exit_3(
 ) -> None:
     store, _ = recorded_baseline
     before = store_digest(store)
-    cfg = write_config(
-        tmp_path / "gate.yaml",
+    r = gate_run(
+        tmp_path,
         store=store,
-        reports=tmp_path / "r",
         repository=FIXTURES / "models" / "neverready",
+        edit={"load_timeout_s: 120": "load_timeout_s: 6"},
     )
-    cfg.write_text(cfg.read_text().replace("load_timeout_s: 120", "load_timeout_s: 6"))
-    res = run_gate("check", str(cfg), timeout=300)
-    assert res.returncode == 3, res.output
-    assert "loading model 'demo' did not finish" in res.output
-    run = _run_json(tmp_path / "r")
-    assert [s["name"] for s in run["stages"] if s["status"] == "failed"] == [  # type: ignore[attr-defined]
-        "model load #1"
-    ]
-    assert not alive(res.children), f"left behind: {alive(res.children)}"
+    assert r.returncode == 3, r.output
+    assert "loading model 'demo' did not finish" in r.output
+    failed = [s["name"] for s in r.run["stages"] if s["status"] == "failed"]
+    assert failed == ["model load #1"]
+    assert not alive(r.children), f"left behind: {alive(r.children)}"
     assert store_digest(store) == before
 
 
@@ -319,13 +319,12 @@ def test_read_only_report_directory_is_exit_3_and_keeps_the_result(
         ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(ro)],
         ["mount", "-o", "remount,ro", str(ro)],
     ):
-        cfg = write_config(tmp_path / "gate.yaml", store=store, reports=ro / "r")
-        res = run_gate("replay", str(cfg), timeout=300)
-    assert res.returncode == 3, res.output
-    assert "cannot" in res.stderr and "Read-only file system" in res.stderr
-    kept = _kept_result(res.stderr)
+        r = gate_run(tmp_path, "replay", store=store, reports=ro / "r")
+    assert r.returncode == 3, r.output
+    assert "cannot" in r.completed.stderr and "Read-only file system" in r.completed.stderr
+    kept = _kept_result(r.completed.stderr)
     assert kept["verdict"] == "MEASURED" and len(kept["runs"]) == 1  # type: ignore[arg-type]
-    assert not alive(res.children)
+    assert not alive(r.children)
 
 
 def test_full_disk_while_writing_reports_is_exit_3(
@@ -339,16 +338,13 @@ def test_full_disk_while_writing_reports_is_exit_3(
             for _ in range(64):
                 fh.write(b"x" * 4096)
                 fh.flush()
-        cfg = write_config(
-            tmp_path / "gate.yaml", store=store, reports=full / "r", policy=_aa_policy(tmp_path)
-        )
-        res = run_gate("check", str(cfg), timeout=300)
-    assert res.returncode == 3, res.output  # even a PASS is exit 3 without its reports
-    assert "No space left on device" in res.stderr
-    kept = _kept_result(res.stderr)
+        r = gate_run(tmp_path, store=store, reports=full / "r", policy=AA_POLICY)
+    assert r.returncode == 3, r.output  # even a PASS is exit 3 without its reports
+    assert "No space left on device" in r.completed.stderr
+    kept = _kept_result(r.completed.stderr)
     assert kept["verdict"] in ("PASS", "BLOCKED")
     assert store_digest(store) == before
-    assert not alive(res.children)
+    assert not alive(r.children)
 
 
 # --------------------------------------------------------------------------------------
@@ -368,11 +364,12 @@ def test_two_checks_in_parallel(recorded_baseline: tuple[Path, Path], tmp_path: 
     store, _ = recorded_baseline
     before = store_digest(store)
     cfgs = [
-        write_config(
-            tmp_path / f"gate{i}.yaml",
+        gate_yaml(
+            tmp_path,
+            name=f"gate{i}.yaml",
             store=store,
             reports=tmp_path / f"r{i}",
-            policy=_aa_policy(tmp_path),
+            policy=AA_POLICY,
         )
         for i in (1, 2)
     ]

@@ -7,12 +7,11 @@ against it. Runs are kept short: the machines are small and shared.
 
 from __future__ import annotations
 
-import json
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, alive, run_gate, write_config
+from conftest import FIXTURES, alive
+from scenario import gate_run
 
 from gate.baselines.store import find_baselines, load_baseline, save_baseline
 
@@ -46,16 +45,9 @@ def test_model_holding_200_mb_more_is_blocked_on_memory(
     recorded_baseline: tuple[Path, Path], tmp_path: Path
 ) -> None:
     store, _ = recorded_baseline
-    cfg = write_config(
-        tmp_path / "gate.yaml",
-        store=store,
-        reports=tmp_path / "r",
-        repository=FIXTURES / "models" / "hog",
-    )
-    res = run_gate("check", str(cfg), timeout=300)
-    assert res.returncode == 1, res.output
-    run = json.loads((tmp_path / "r" / "run.json").read_text())
-    checks = {c["name"]: c for c in run["checks"]}
+    r = gate_run(tmp_path, store=store, repository=FIXTURES / "models" / "hog")
+    assert r.returncode == 1, r.output
+    run, checks = r.run, r.checks
     host = checks["memory (host)"]
     assert host["status"] == "fail", host
     assert host["details"]["candidate_mib"] - host["details"]["baseline_mib"] > 180
@@ -63,30 +55,24 @@ def test_model_holding_200_mb_more_is_blocked_on_memory(
     assert {"throughput c=1", "throughput c=4"} <= set(checks)
     cand = run["memory"][0]["series"]["host"]
     assert cand["after_load"] - cand["before_load"] > 200 * MIB
-    failures = [
-        f.get("message", "") for f in ET.parse(tmp_path / "r" / "junit.xml").iter("failure")
-    ]
-    (mem_failure,) = [f for f in failures if f.startswith("memory (host)")]
+    (mem_failure,) = [f for f in r.junit_failures() if f.startswith("memory (host)")]
     # the failure line alone says what grew, by how much, against what allowance
     assert "MiB" in mem_failure and "allowed" in mem_failure and "p=" in mem_failure
-    assert "memory (host)" in (tmp_path / "r" / "summary.md").read_text()
-    assert not alive(res.children)
+    assert "memory (host)" in (r.reports / "summary.md").read_text()
+    assert not alive(r.children)
 
 
 def test_fixed_rate_load_replays_the_requested_count(tmp_path: Path, tools_ready: None) -> None:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("version: 1\nthroughput: {enabled: false}\n")
-    cfg = write_config(
-        tmp_path / "gate.yaml",
-        store=tmp_path / "store",
-        reports=tmp_path / "r",
+    r = gate_run(
+        tmp_path,
+        "replay",
+        args=("-q",),
         traffic=FIXTURES / "traffic" / "demo-small.jsonl",
-        policy=policy,
+        policy="version: 1\nthroughput: {enabled: false}\n",
         extra="load: {mode: rate, rate_rps: 150, duration_s: 1.5}\n",
     )
-    res = run_gate("replay", str(cfg), "-q", timeout=300)
-    assert res.returncode == 0, res.output
-    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert r.returncode == 0, r.output
+    run = r.run
     assert len(run["runs"][0]["latencies_us"]) == 225
     assert run["traffic"]["requests"] == 225
     assert run["traffic"]["duration_s"] == pytest.approx(224 / 150, abs=1e-3)
@@ -94,7 +80,7 @@ def test_fixed_rate_load_replays_the_requested_count(tmp_path: Path, tools_ready
     assert "--request-intervals" in run["runs"][0]["perf_analyzer"]["args"]
     assert run["memory"][0]["series"]["host"]["values"]
     assert run["throughput"] == []
-    assert not alive(res.children)
+    assert not alive(r.children)
 
 
 def test_baseline_without_memory_samples_is_exit_2_before_measuring(
@@ -106,35 +92,30 @@ def test_baseline_without_memory_samples_is_exit_2_before_measuring(
     old_store = tmp_path / "store"
     written = save_baseline(old_store, old)
     before = written.read_bytes()
-    cfg = write_config(tmp_path / "gate.yaml", store=old_store, reports=tmp_path / "r")
-    res = run_gate("check", str(cfg), timeout=120)
-    assert res.returncode == 2, res.output
-    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    r = gate_run(tmp_path, store=old_store, timeout=120)
+    assert r.returncode == 2, r.output
+    run, cfg = r.run, r.config
     err = run["error"]
     assert "\n" not in err["message"] and err["exit_code"] == 2
     assert err["message"].startswith(f"{written}: field 'memory'")
     assert "no memory samples" in err["message"]
     assert f"gate baseline record {cfg}" in err["hint"]
-    assert err["message"] in res.output.replace("\n", " ")
+    assert err["message"] in r.output.replace("\n", " ")
     assert written.read_bytes() == before
     stored = [p for p in old_store.rglob("*") if p.is_file() and p.name != ".lock"]
     assert stored == [written]  # nothing new stored (the writers' lock file aside)
     assert not any(s["name"].startswith("server start") for s in run["stages"])
-    assert not res.children or not alive(res.children)
+    assert not r.children or not alive(r.children)
 
 
 def test_baseline_replayed_in_another_load_mode_is_exit_2(
     recorded_baseline: tuple[Path, Path], tmp_path: Path
 ) -> None:
     store, _ = recorded_baseline
-    cfg = write_config(
-        tmp_path / "gate.yaml",
-        store=store,
-        reports=tmp_path / "r",
-        extra="load: {mode: concurrency, concurrency: 2}\n",
+    r = gate_run(
+        tmp_path, store=store, timeout=120, extra="load: {mode: concurrency, concurrency: 2}\n"
     )
-    res = run_gate("check", str(cfg), timeout=120)
-    assert res.returncode == 2, res.output
-    out = res.output.replace("\n", " ")
+    assert r.returncode == 2, r.output
+    out = r.output.replace("\n", " ")
     assert "environment.load" in out and "'recorded'" in out
     assert "concurrency:2:recorded" in out

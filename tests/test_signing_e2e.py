@@ -7,13 +7,13 @@ the stage and its signatures land in run.json, junit.xml and summary.md.
 
 from __future__ import annotations
 
-import json
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, ROOT, run_gate, write_config
+from conftest import FIXTURES, ROOT, run_gate
+from scenario import AA_POLICY, GateRun, gate_run, gate_yaml
 
 STRICT = f"""
 signatures:
@@ -36,20 +36,12 @@ def _tampered_repo(tmp: Path) -> Path:
 def test_tampered_model_is_blocked_before_anything_starts(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
-    repo = _tampered_repo(tmp_path)
-    cfg = write_config(
-        tmp_path / "gate.yaml",
-        repository=repo,
-        store=tmp_path / "store",
-        reports=tmp_path / "r",
-        extra=STRICT,
-    )
-    res = run_gate(*command, str(cfg), timeout=120)
-    assert res.returncode == 1, res.output
-    servers = {n for n in res.names if n.startswith(("tritonserver", "perf_analyzer", "triton"))}
+    r = gate_run(tmp_path, *command, timeout=120, repository=_tampered_repo(tmp_path), extra=STRICT)
+    assert r.returncode == 1, r.output
+    names = r.completed.names
+    servers = {n for n in names if n.startswith(("tritonserver", "perf_analyzer", "triton"))}
     assert not servers, f"servers were started: {servers}"  # short helpers (git) are fine
-    out = tmp_path / "r" / ("baseline" if command == ("baseline", "record") else "")
-    run = json.loads((out / "run.json").read_text())
+    out, run = r.reports, r.run
     assert run["verdict"] == "BLOCKED" and run["error"] is None
     assert [s["name"] for s in run["stages"]] == ["config", "signatures"]
     (check,) = run["checks"]
@@ -58,7 +50,7 @@ def test_tampered_model_is_blocked_before_anything_starts(
     assert "\n" not in reason and "demo/1/model.py" in reason and "does not verify" in reason
     statuses = {a["path"]: a["status"] for a in run["signatures"]["artifacts"]}
     assert statuses == {"1/model.py": "failed", "config.pbtxt": "verified"}
-    assert "1/model.py" in res.stdout  # the console line names the file
+    assert "1/model.py" in r.stdout  # the console line names the file
     if command == ("check",):
         tree = ET.parse(out / "junit.xml")
         names = {c.get("name"): c for c in tree.iter("testcase")}
@@ -73,15 +65,14 @@ def test_tampered_model_is_blocked_before_anything_starts(
 
 def test_no_trusted_signer_blocks_by_default(tmp_path: Path) -> None:
     """A policy with no signatures: section anywhere trusts no one (fail closed)."""
-    cfg = write_config(tmp_path / "gate.yaml", store=tmp_path / "s", reports=tmp_path / "r")
+    cfg = gate_yaml(tmp_path)
     text = cfg.read_text()
     start, end = text.index("signatures:"), text.index("reports:")
     cfg.write_text(text[:start] + text[end:])
-    res = run_gate("check", str(cfg), timeout=120)
-    assert res.returncode == 1, res.output
-    assert not {n for n in res.names if n.startswith(("tritonserver", "perf_analyzer"))}
-    run = json.loads((tmp_path / "r" / "run.json").read_text())
-    assert "trusts any signer" in run["checks"][0]["reason"]
+    r = GateRun(run_gate("check", str(cfg), timeout=120), cfg, tmp_path / "r")
+    assert r.returncode == 1, r.output
+    assert not {n for n in r.completed.names if n.startswith(("tritonserver", "perf_analyzer"))}
+    assert "trusts any signer" in r.run["checks"][0]["reason"]
 
 
 @pytest.mark.server
@@ -89,14 +80,9 @@ def test_signed_model_passes_the_stage_and_is_reported(
     recorded_baseline: tuple[Path, Path], tmp_path: Path
 ) -> None:
     store, _ = recorded_baseline
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("version: 1\nalpha: 0.001\ninconclusive: pass\n")
-    cfg = write_config(
-        tmp_path / "gate.yaml", store=store, reports=tmp_path / "r", policy=policy, extra=STRICT
-    )
-    res = run_gate("check", str(cfg), timeout=300)
-    assert res.returncode == 0, res.output
-    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    r = gate_run(tmp_path, store=store, policy=AA_POLICY, extra=STRICT)
+    assert r.returncode == 0, r.output
+    run = r.run
     assert run["stages"][1]["name"] == "signatures"
     sig = run["signatures"]
     assert sig["ok"] and {a["status"] for a in sig["artifacts"]} == {"verified"}

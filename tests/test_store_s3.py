@@ -6,7 +6,6 @@ it cannot show anything across processes."""
 from __future__ import annotations
 
 import gzip
-import json
 import socket
 import subprocess
 import sys
@@ -185,18 +184,11 @@ def test_gate_check_with_an_s3_store(
 ) -> None:
     """baseline.store: s3://… in gate.yaml, end to end with the real server: the URL is
     kept as is by the config loader and the check finds its baseline in the bucket."""
-    from conftest import write_config
+    from scenario import AA_POLICY, gate_run
 
     recorded, _ = recorded_baseline
     (key,) = find_baselines(recorded, "demo")
     save_baseline(s3_store, load_baseline(key))
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("version: 1\nalpha: 0.001\ninconclusive: pass\n")
-    cfg = write_config(
-        tmp_path / "gate.yaml", store=tmp_path, reports=tmp_path / "r", policy=policy
-    )
-    cfg.write_text(cfg.read_text().replace(f"store: {tmp_path}", f"store: {s3_store}"))
-    res = run_gate("check", str(cfg), timeout=300)
-    assert res.returncode == 0, res.output
-    run = json.loads((tmp_path / "r" / "run.json").read_text())
-    assert run["baseline"]["path"].startswith(s3_store + "/demo/baseline-")
+    r = gate_run(tmp_path, store=s3_store, policy=AA_POLICY)
+    assert r.returncode == 0, r.output
+    assert r.run["baseline"]["path"].startswith(s3_store + "/demo/baseline-")
