@@ -10,6 +10,7 @@ import click
 import pytest
 from click.testing import CliRunner
 from conftest import FIXTURES, ROOT, run_gate, write_config
+from scenario import gate_run
 
 from gate.cli.group import GateGroup
 from gate.cli.main import cli
@@ -71,13 +72,10 @@ def test_malformed_traffic_is_exit_2_with_report(tmp_path: Path) -> None:
     lines[5] = lines[5].replace(b'"b64":"', b'"b64":"!!')
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b"\n".join(lines) + b"\n")
-    cfg = write_config(
-        tmp_path / "gate.yaml", store=tmp_path / "s", reports=tmp_path / "r", traffic=bad
-    )
-    res = run_gate("check", str(cfg))
-    assert res.returncode == 2, res.output
-    assert "bad.jsonl:6" in res.output and "b64" in res.output
-    assert (tmp_path / "r" / "run.json").is_file()  # partial results still produce a report
+    r = gate_run(tmp_path, traffic=bad)
+    assert r.returncode == 2, r.output
+    assert "bad.jsonl:6" in r.output and "b64" in r.output
+    assert r.run["error"]["exit_code"] == 2  # partial results still produce a report
 
 
 def test_check_without_baseline_is_exit_2(good: Path) -> None:

@@ -5,7 +5,6 @@ ready). The gate must neither start nor stop that server."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -15,9 +14,11 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import FIXTURES, private_repo, run_gate, write_config
+from conftest import FIXTURES, private_repo
+from scenario import GateRun, gate_run
 
 pytestmark = pytest.mark.server
 
@@ -83,12 +84,15 @@ def triton(mode: str, repository: Path, log: Path) -> Iterator[Server]:
         proc.wait()
 
 
-def remote_config(path: Path, url: str, *, protocol: str = "http", **kw: object) -> Path:
-    write_config(path, **kw)  # type: ignore[arg-type]
-    text = path.read_text().replace("  kind: local\n", f"  kind: remote\n  url: {url}\n")
-    text = text.replace("measure:\n", f"measure:\n  protocol: {protocol}\n")
-    path.write_text(text)
-    return path
+def replay_remote(
+    tmp_path: Path, url: str, *args: str, protocol: str = "http", timeout: float = 300, **kw: Any
+) -> GateRun:
+    """``gate replay`` against the Triton server at ``url`` (the remote launcher)."""
+    edit = {
+        "  kind: local\n": f"  kind: remote\n  url: {url}\n",
+        "measure:\n": f"measure:\n  protocol: {protocol}\n",
+    }
+    return gate_run(tmp_path, "replay", args=args, timeout=timeout, edit=edit, **kw)
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
@@ -98,16 +102,9 @@ def test_explicit_mode_server_is_loaded_and_unloaded(
     with triton("explicit", private_repo(tmp_path), tmp_path / "server.log") as srv:
         assert not srv.ready("demo")
         port = srv.http if protocol == "http" else srv.grpc
-        cfg = remote_config(
-            tmp_path / "gate.yaml",
-            f"{protocol}://127.0.0.1:{port}",
-            protocol=protocol,
-            store=tmp_path / "s",
-            reports=tmp_path / "r",
-        )
-        res = run_gate("replay", str(cfg), "-q", timeout=300)
+        res = replay_remote(tmp_path, f"{protocol}://127.0.0.1:{port}", "-q", protocol=protocol)
         assert res.returncode == 0, res.output
-        run = json.loads((tmp_path / "r" / "run.json").read_text())
+        run = res.run
         assert len(run["runs"][0]["latencies_us"]) == 400
         assert run["environment"]["launcher"] == "remote"
         assert run["environment"]["triton_version"] == "2.51.0"
@@ -119,29 +116,20 @@ def test_explicit_mode_server_is_loaded_and_unloaded(
 def test_none_mode_server_uses_the_ready_model(tmp_path: Path, tools_ready: None) -> None:
     with triton("none", private_repo(tmp_path), tmp_path / "server.log") as srv:
         assert srv.ready("demo")
-        cfg = remote_config(
-            tmp_path / "gate.yaml",
-            f"http://127.0.0.1:{srv.http}",
-            store=tmp_path / "s",
-            reports=tmp_path / "r",
-        )
-        res = run_gate("replay", str(cfg), "-q", timeout=300)
+        res = replay_remote(tmp_path, f"http://127.0.0.1:{srv.http}", "-q")
         assert res.returncode == 0, res.output
         assert srv.proc.poll() is None and srv.ready("demo"), "a shared model stays loaded"
 
 
 def test_none_mode_server_without_the_model_is_exit_3(tmp_path: Path, tools_ready: None) -> None:
     with triton("none", private_repo(tmp_path), tmp_path / "server.log") as srv:
-        cfg = remote_config(
-            tmp_path / "gate.yaml",
+        res = replay_remote(
+            tmp_path,
             f"http://127.0.0.1:{srv.http}",
             model="probe",
             repository=FIXTURES / "models" / "probe",
             traffic=FIXTURES / "traffic" / "demo.jsonl.gz",
-            store=tmp_path / "s",
-            reports=tmp_path / "r",
         )
-        res = run_gate("replay", str(cfg), timeout=300)
         assert res.returncode == 3, res.output
         assert "model 'probe' is not ready on the remote server" in res.output
         assert "--model-control-mode=explicit" in res.output
@@ -151,24 +139,12 @@ def test_none_mode_server_without_the_model_is_exit_3(tmp_path: Path, tools_read
 def test_remote_server_that_does_not_answer_is_exit_3(tmp_path: Path, tools_ready: None) -> None:
     from gate.servers.local import free_port
 
-    cfg = remote_config(
-        tmp_path / "gate.yaml",
-        f"http://127.0.0.1:{free_port()}",
-        store=tmp_path / "s",
-        reports=tmp_path / "r",
-    )
-    res = run_gate("replay", str(cfg), timeout=120)
+    res = replay_remote(tmp_path, f"http://127.0.0.1:{free_port()}", timeout=120)
     assert res.returncode == 3, res.output
     assert "does not answer" in res.output
 
 
 def test_remote_protocol_mismatch_is_exit_2(tmp_path: Path, tools_ready: None) -> None:
-    cfg = remote_config(
-        tmp_path / "gate.yaml",
-        "grpc://127.0.0.1:8001",
-        store=tmp_path / "s",
-        reports=tmp_path / "r",
-    )
-    res = run_gate("replay", str(cfg), timeout=120)
+    res = replay_remote(tmp_path, "grpc://127.0.0.1:8001", timeout=120)
     assert res.returncode == 2, res.output
     assert "set measure.protocol: grpc" in res.output
