@@ -36,8 +36,9 @@ def gate_yaml(
     **config: Any,
 ) -> Path:
     """Write ``tmp_path/<name>``: ``policy`` text goes to ``tmp_path/policy.yaml``;
-    ``baseline`` lines (indented by two) go under ``baseline:``; each ``edit`` replaces a
-    piece of the template's text (``{"retries: 2": "retries: 1"}``); ``config`` is passed to
+    ``baseline`` lines (indented by two) go under ``baseline:``; each ``edit`` replaces every
+    occurrence of a piece of the template's text (``{"retries: 2": "retries: 1"}``;
+    ``timeout_s: 120`` is both the load and the measure timeout); ``config`` is passed to
     ``conftest.write_config`` (``store`` and ``reports`` default to ``tmp_path``'s)."""
     if isinstance(policy, str):
         path = tmp_path / "policy.yaml"
@@ -54,7 +55,7 @@ def gate_yaml(
         text = text.replace("baseline:\n", "baseline:\n" + lines, 1)
     for old, new in (edit or {}).items():
         assert old in text, f"{old!r} is not in the config template"
-        text = text.replace(old, new, 1)
+        text = text.replace(old, new)
     cfg.write_text(text)
     return cfg
 

@@ -411,6 +411,20 @@ def make_plan(
         base = merge_base(root, ref)
         changed = changed_files(root, base)
 
+    include = _entries(targets, changed, always, everything=everything)
+    return Plan(
+        include=include,
+        targets=len(targets),
+        base=base,
+        ref=None if everything else ref,
+        changed=len(changed),
+    )
+
+
+def _entries(
+    targets: Sequence[Target], changed: Sequence[str], always: Sequence[str], *, everything: bool
+) -> list[dict[str, Any]]:
+    """One matrix entry per target to gate, with a unique id and why it is gated."""
     counts: dict[str, int] = {}
     for t in targets:
         counts[t.model] = counts.get(t.model, 0) + 1
@@ -436,13 +450,7 @@ def make_plan(
         if t.runner is not None:
             entry["runner"] = list(t.runner)
         include.append(entry)
-    return Plan(
-        include=include,
-        targets=len(targets),
-        base=base,
-        ref=None if everything else ref,
-        changed=len(changed),
-    )
+    return include
 
 
 def write_github_output(plan: Plan, path: str | os.PathLike[str]) -> None:
