@@ -180,7 +180,7 @@ def test_perf_analyzer_hang_is_killed_and_retried_verdict_stands(
     assert lr["perf_analyzer"]["attempts"] == 2
     (retry,) = lr["perf_analyzer"]["retries"]
     assert retry["reason"].startswith("no exit within")
-    assert any("perf_analyzer was retried in replay #1" in w for w in run["warnings"])  # type: ignore[attr-defined]
+    assert any("perf_analyzer was retried in replay #1" in w for w in r.run["warnings"])
     assert len(lr["latencies_us"]) == 400
     assert not alive(r.children), "the hung perf_analyzer (sleep) must be killed"
     assert store_digest(store) == before
@@ -193,34 +193,32 @@ def test_perf_analyzer_hang_in_one_ab_block_is_bounded_and_reported(
     call) is killed after the timeout its half second of traffic gives, retried, and said
     in the block's evidence, the stage detail and the run's warnings."""
     wrapper = pa_wrapper(tmp_path, fault="hang", calls=(3,))
-    cfg = write_config(
-        tmp_path / "gate.yaml",
-        store=tmp_path / "store",
-        reports=tmp_path / "r",
-        policy=_aa_policy(tmp_path),
+    r = gate_run(
+        tmp_path,
+        timeout=280,
+        policy=AA_POLICY,
+        baseline=f"model_dir: {FIXTURES / 'models' / 'v1' / 'demo'}\nab_block_size: 100",
+        edit={
+            "timeout_s: 120": "timeout_s: 300",
+            "measure:\n": f"measure:\n  perf_analyzer: {wrapper}\n",
+        },
     )
-    text = cfg.read_text().replace("timeout_s: 120", "timeout_s: 300")
-    text = text.replace("measure:\n", f"measure:\n  perf_analyzer: {wrapper}\n")
-    v1 = FIXTURES / "models" / "v1" / "demo"
-    text = text.replace("baseline:\n", f"baseline:\n  model_dir: {v1}\n  ab_block_size: 100\n", 1)
-    cfg.write_text(text)
-    res = run_gate("check", str(cfg), timeout=280)
-    assert res.returncode == 0, res.output
-    run = _run_json(tmp_path / "r")
-    blocks = run["ab"]["blocks"]  # type: ignore[index]
+    assert r.returncode == 0, r.output
+    run = r.run
+    blocks = run["ab"]["blocks"]
     assert [b["attempts"] for b in blocks] == [1, 1, 2, 1, 1, 1, 1, 1]
     (retry,) = blocks[2]["retries"]
     assert retry["reason"].startswith("no exit within") and "(killed)" in retry["reason"]
     assert retry["timeout_s"] <= 20  # from the block's work, not the 300 s cap
-    warned = [w for w in run["warnings"] if "perf_analyzer was retried" in w]  # type: ignore[attr-defined]
+    warned = [w for w in run["warnings"] if "perf_analyzer was retried" in w]
     assert warned == [
         f"perf_analyzer was retried in A/B block 3 (arm {blocks[2]['arm']}, requests 100-199): "
         f"1 failed attempt(s) retried, {retry['seconds']:.1f} s lost (attempt 1: {retry['reason']})"
     ]
-    stage = next(s for s in run["stages"] if s["name"] == "replay (A/B)")  # type: ignore[attr-defined]
+    stage = next(s for s in run["stages"] if s["name"] == "replay (A/B)")
     assert "1 failed attempt(s) retried" in stage["detail"]
-    assert "perf_analyzer was retried" in (tmp_path / "r" / "summary.md").read_text()
-    assert not alive(res.children), "the hung perf_analyzer (sleep) must be killed"
+    assert "perf_analyzer was retried" in (r.reports / "summary.md").read_text()
+    assert not alive(r.children), "the hung perf_analyzer (sleep) must be killed"
 
 
 def test_perf_analyzer_that_always_hangs_is_exit_3(
