@@ -150,7 +150,7 @@ def test_one_power_warning_with_the_verdicts_test() -> None:
     assert power_warning(quiet, noise, 0.8) is None
     w = power_warning(noisy, noise, 0.8)
     assert w == (
-        "latency shift: too noisy to decide: with 400 requests the smallest slowdown "
+        "latency shift: with 400 requests the smallest slowdown "
         "detectable with 80% power is +12.0% (tolerance +5.0%); use longer traffic"
     )
     assert "unbounded" in (power_warning(unbounded, noise, 0.8) or "")

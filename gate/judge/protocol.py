@@ -146,7 +146,7 @@ def power_warning(check: CheckResult, noise: Noise, power: float) -> str | None:
     if not is_underpowered(check):
         return None
     return (
-        f"{check.name}: too noisy to decide: with {noise.basis} the smallest {noise.change} "
+        f"{check.name}: with {noise.basis} the smallest {noise.change} "
         f"detectable with {power:.0%} power is {_amount(check.mde, noise.points)} (tolerance "
         f"{_amount(check.tolerance, noise.points)}); {noise.hint}"
     )
