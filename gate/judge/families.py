@@ -33,7 +33,7 @@ from gate.judge.accuracy import (
     require_comparable,
 )
 from gate.judge.decide import decide_policy
-from gate.judge.latency import latency_checks, stored_noise
+from gate.judge.latency import latency_checks, latency_specs, stored_noise
 from gate.judge.live_ab import ab_checks, ab_noise
 from gate.judge.protocol import CheckFamily, Family, Noise, failed_check, guarded, power_warning
 from gate.judge.slo import slo_check, slo_checks
@@ -46,7 +46,6 @@ class LatencyFamily:
     family = Family.LATENCY
 
     def checks(self, policy: Policy, evidence: Evidence) -> list[CheckResult]:
-        lp = policy.latency
         if evidence.ab is not None:
             ab = evidence.ab
             return ab_checks(policy, ab.latencies_a_us, ab.latencies_b_us, block_size=ab.block_size)
@@ -54,11 +53,6 @@ class LatencyFamily:
             base = [r.latencies_us for r in evidence.baseline.runs]
             cand = [r.latencies_us for r in evidence.candidate.runs]
             return latency_checks(policy, base, cand)[0]
-        specs = ([("latency shift", "latency.shift", lp.shift)] if lp.shift.enabled else []) + [
-            (f"latency p{t.percentile:g}", f"latency.p{t.percentile:g}", t)
-            for t in lp.tails
-            if t.enabled
-        ]
         return [
             failed_check(
                 name=name,
@@ -69,7 +63,7 @@ class LatencyFamily:
                 blocking=spec.blocking,
                 reason="no baseline to compare with: neither a stored baseline nor live A/B",
             )
-            for name, metric, spec in specs
+            for name, metric, spec in latency_specs(policy)
         ]
 
     def explain(self, check: CheckResult) -> CheckResult:

@@ -243,15 +243,7 @@ def latency_checks(
         )
     elif next(iter(n_set)) < lp.min_requests:
         problem = f"{next(iter(n_set))} requests is below latency.min_requests={lp.min_requests}"
-    specs: list[tuple[str, str, ShiftCheck | TailCheck]] = []
-    if lp.shift.enabled:
-        specs.append(("latency shift", "latency.shift", lp.shift))
-    specs += [
-        (f"latency p{t.percentile:g}", f"latency.p{t.percentile:g}", t)
-        for t in lp.tails
-        if t.enabled
-    ]
-    for name, metric, spec in specs:
+    for name, metric, spec in latency_specs(policy):
         if problem is not None:
             res = failed_check(
                 name=name,
@@ -273,6 +265,20 @@ def latency_checks(
         w for c in checks if (w := power_warning(c, stored_noise(c), policy.power)) is not None
     ]
     return checks, warnings
+
+
+def latency_specs(policy: Policy) -> list[tuple[str, str, ShiftCheck | TailCheck]]:
+    """(name, metric, settings) of each latency check the policy enables, in report order."""
+    lp = policy.latency
+    specs: list[tuple[str, str, ShiftCheck | TailCheck]] = []
+    if lp.shift.enabled:
+        specs.append(("latency shift", "latency.shift", lp.shift))
+    specs += [
+        (f"latency p{t.percentile:g}", f"latency.p{t.percentile:g}", t)
+        for t in lp.tails
+        if t.enabled
+    ]
+    return specs
 
 
 def _latency_check(

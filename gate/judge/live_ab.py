@@ -21,6 +21,7 @@ import numpy as np
 
 from gate import stats
 from gate.config.policy import Mode, Policy, ShiftCheck, TailCheck
+from gate.judge.latency import latency_specs
 from gate.judge.protocol import Noise, guarded
 from gate.result import CheckResult, CheckStatus
 
@@ -259,16 +260,8 @@ def ab_checks(
 ) -> list[CheckResult]:
     """Every latency check of the policy on one interleaved A/B replay (not yet decided:
     pass them with the run's other checks to ``gate.judge.decide``)."""
-    lp = policy.latency
-    specs: list[ShiftCheck | TailCheck] = []
-    if lp.shift.enabled:
-        specs.append(lp.shift)
-    specs += [t for t in lp.tails if t.enabled]
     out: list[CheckResult] = []
-    for spec in specs:
-        shift = isinstance(spec, ShiftCheck)
-        name = "latency shift" if shift else f"latency p{spec.percentile:g}"  # type: ignore[union-attr]
-        metric = "latency.shift" if shift else f"latency.p{spec.percentile:g}"  # type: ignore[union-attr]
+    for name, metric, spec in latency_specs(policy):
         res = guarded(
             partial(_ab_check, spec, a, b, policy, block_size),
             name=name,
