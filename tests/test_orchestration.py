@@ -27,17 +27,19 @@ from gate.app.check import CheckPlan, LatencyFrom, plan_check, run_check
 from gate.app.prepare import prepare
 from gate.app.run import new_run, quiet
 from gate.app.session import ServerSession
-from gate.baselines.store import save_baseline
+from gate.baselines.store import Baseline, save_baseline
 from gate.config.config import GateConfig, load_config
 from gate.errors import ConfigError, ServerError
 from gate.evidence import MemoryRun, MemorySeries
+from gate.inputs.traffic import read_traffic
 from gate.result import RunResult, StageStatus
 from gate.servers.interface import Launcher
 
 V1 = FIXTURES / "models" / "v1"
+TRAFFIC = FIXTURES / "traffic" / "demo-small.jsonl"  # 60 requests
 NO_RESOURCES = "memory: {enabled: false}\nthroughput: {enabled: false}\n"
 SLO_ONLY = (
-    "latency: {shift: {enabled: false}, tails: []}\n"
+    "latency: {shift: {enabled: false}, tails: [], min_requests: 20}\n"
     "slo: {objectives: ['latency.p95_ms <= 1000']}\n" + NO_RESOURCES
 )
 DEMO_INPUTS = [{"name": "INPUT0", "datatype": "FP32", "shape": [-1, 16]}]
@@ -151,8 +153,11 @@ def launched(monkeypatch: pytest.MonkeyPatch) -> Fakes:
 
 
 def _cfg(tmp_path: Path, *, policy: str = NO_RESOURCES, **config: Any) -> tuple[GateConfig, Path]:
-    config.setdefault("traffic", FIXTURES / "traffic" / "demo-small.jsonl")
-    path = gate_yaml(tmp_path, policy="latency: {min_requests: 20}\n" + policy, **config)
+    """A config on the small traffic; a policy without ``latency:`` gets min_requests 20."""
+    config.setdefault("traffic", TRAFFIC)
+    if "latency:" not in policy:
+        policy = "latency: {min_requests: 20}\n" + policy
+    path = gate_yaml(tmp_path, policy=policy, **config)
     text = path.read_text().replace("retries: 2", "retries: 0")
     path.write_text(text)
     return load_config(path), path
@@ -166,9 +171,15 @@ def _stages(result: RunResult) -> dict[str, StageStatus]:
     return {s.name: s.status for s in result.stages}
 
 
+def _baseline() -> Baseline:
+    """A stored baseline of the small traffic (its samples are synthetic)."""
+    digest = read_traffic(TRAFFIC).digest()
+    return synthetic_baseline().model_copy(update={"traffic_digest": digest})
+
+
 def _store_with_baseline(tmp_path: Path) -> Path:
     store = tmp_path / "store"
-    save_baseline(store, synthetic_baseline())
+    save_baseline(store, _baseline())
     return store
 
 
@@ -200,7 +211,7 @@ def test_plan_live_ab_beside_a_store_also_measures_fresh_runs(tmp_path: Path) ->
     series = MemorySeries(source="host", before_load=1.0, after_load=2.0, values=[2.0])
     mem = [MemoryRun(index=i, interval_s=0.1, series={"host": series}) for i in range(3)]
     store = tmp_path / "store"
-    save_baseline(store, synthetic_baseline().model_copy(update={"memory": mem}))
+    save_baseline(store, _baseline().model_copy(update={"memory": mem}))
     plan, _ = _plan(
         tmp_path,
         policy="memory: {sources: [host]}\nthroughput: {enabled: false}\n",
