@@ -1,0 +1,178 @@
+"""The sequential judge (gate.judge.sequential): spending, three-way looks, and its error rates
+under optional stopping, checked against scipy and by seeded simulation."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from gate.judge.sequential import (
+    Estimate,
+    Outcome,
+    Spending,
+    block_pair_units,
+    judge_look,
+    mean_of_units,
+    run_sequence,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from sequential_simulation import Noise, one_session
+
+
+def test_spending_spends_alpha_exactly_over_any_partition_of_the_budget() -> None:
+    sp = Spending(0.025, rho=2.0)
+    assert sp.cumulative(0.0) == 0.0 and sp.cumulative(1.0) == pytest.approx(0.025)
+    for fractions in (
+        [1.0],
+        [0.5, 1.0],
+        [0.1, 0.2, 0.35, 0.9, 1.0],
+        list(np.linspace(0.05, 1, 20)),
+    ):
+        prev, total = 0.0, 0.0
+        for t in fractions:
+            total += sp.at_look(prev, t)
+            prev = t
+        assert total == pytest.approx(0.025)
+    assert sp.at_look(0.0, 0.1) < Spending(0.025, rho=1.0).at_look(0.0, 0.1)
+    with pytest.raises(ValueError):
+        sp.at_look(0.5, 0.4)
+
+
+def test_interval_and_p_values_match_scipy_t() -> None:
+    rng = np.random.default_rng(3)
+    u = rng.normal(0.02, 0.05, 17)
+    est = mean_of_units(u)
+    res = sps.ttest_1samp(u, 0.04, alternative="greater")
+    assert est.p_above(0.04) == pytest.approx(res.pvalue, rel=1e-9)
+    res = sps.ttest_1samp(u, 0.04, alternative="less")
+    assert est.p_below(0.04) == pytest.approx(res.pvalue, rel=1e-9)
+    lo, hi = est.interval(0.05)
+    ci = sps.ttest_1samp(u, 0.0).confidence_interval(0.90)
+    assert (lo, hi) == pytest.approx((ci.low, ci.high), rel=1e-9)
+
+
+def _est(value: float, se: float = 0.01, df: float = 30) -> Estimate:
+    return Estimate(value, se, df)
+
+
+def test_a_look_decides_three_ways_and_the_last_look_says_inconclusive() -> None:
+    sp = Spending(0.025)
+    margin = math.log1p(0.05)
+    kw = {"margin": margin, "worse": 1, "spending": sp, "t_previous": 0.0, "t": 1.0}
+    assert judge_look(_est(0.20), final=False, **kw).outcome is Outcome.FAIL  # type: ignore[arg-type]
+    assert judge_look(_est(0.0), final=False, **kw).outcome is Outcome.PASS  # type: ignore[arg-type]
+    undecided = judge_look(
+        _est(0.045), margin=margin, worse=1, spending=sp, t_previous=0.0, t=0.5, final=False
+    )
+    assert undecided.outcome is Outcome.UNDECIDED and not undecided.decided
+    last = judge_look(_est(0.045), final=True, **kw)  # type: ignore[arg-type]
+    assert last.outcome is Outcome.INCONCLUSIVE
+    assert last.mde > margin  # the change it could have shown lies beyond the tolerance
+    ni = judge_look(_est(0.045), final=True, non_inferiority=True, **kw)  # type: ignore[arg-type]
+    assert ni.outcome is Outcome.FAIL  # not shown safe fails in non-inferiority mode
+
+
+def test_smaller_is_worse_mirrors_larger_is_worse() -> None:
+    sp = Spending(0.025)
+    up = judge_look(_est(0.2), margin=0.1, worse=1, spending=sp, t_previous=0, t=1, final=True)
+    down = judge_look(_est(-0.2), margin=-0.1, worse=-1, spending=sp, t_previous=0, t=1, final=True)
+    assert up.outcome is down.outcome is Outcome.FAIL
+    assert up.p_harm == pytest.approx(down.p_harm)
+    assert down.mde == pytest.approx(-up.mde)
+
+
+def test_the_last_look_spends_what_is_left_when_the_budget_ends_early() -> None:
+    sp = Spending(0.025)
+    look = judge_look(
+        _est(0.0), margin=0.05, worse=1, spending=sp, t_previous=0.3, t=0.6, final=True
+    )
+    assert look.alpha_spent == pytest.approx(0.025 - sp.cumulative(0.3))
+
+
+def test_block_pair_units_are_per_block_log_ratio_medians() -> None:
+    a = np.array([100.0, 100, 100, 100, 200, 200, 200, 200, 50])
+    b = a * np.array([1.1, 1.1, 1.3, 1.1, 0.9, 0.9, 0.9, 1.0, 5.0])
+    u = block_pair_units(a, b, 4)
+    assert u.size == 2  # the trailing block of 1 (< half a block) is dropped
+    assert u[0] == pytest.approx(math.log(1.1)) and u[1] == pytest.approx(math.log(0.9))
+    q = block_pair_units(a, b, 4, statistic="quantile", q=50)
+    assert q.size == 2 and np.all(np.isfinite(q))
+
+
+def _optional_stopping_rates(
+    alpha_per_look: float | None, sims: int, looks: int
+) -> tuple[float, float]:
+    """Units iid normal with mean exactly at the margin (the edge of both nulls): how often a
+    sequence of looks ends FAIL or PASS. ``alpha_per_look=None``: the spending design."""
+    rng = np.random.default_rng(11)
+    margin = 0.05
+    sp = Spending(0.025)
+    fail = ok = 0
+    for _ in range(sims):
+        units = rng.normal(margin, 0.1, 8 * looks)
+        prev = 0.0
+        for k in range(1, looks + 1):
+            est = mean_of_units(units[: 8 * k])
+            t = k / looks
+            if alpha_per_look is None:
+                look = judge_look(
+                    est, margin=margin, worse=1, spending=sp, t_previous=prev, t=t, final=k == looks
+                )
+                o = look.outcome
+            else:  # the naive way: every look at the full level
+                lo, hi = est.interval(alpha_per_look)
+                o = (
+                    Outcome.FAIL
+                    if lo > margin
+                    else Outcome.PASS
+                    if hi < margin
+                    else Outcome.UNDECIDED
+                )
+            if o in (Outcome.FAIL, Outcome.PASS):
+                fail += o is Outcome.FAIL
+                ok += o is Outcome.PASS
+                break
+            prev = t
+    return fail / sims, ok / sims
+
+
+def test_optional_stopping_keeps_both_error_rates_at_alpha_where_naive_looks_do_not() -> None:
+    sims = 3000
+    se = 3 * math.sqrt(0.025 * 0.975 / sims)
+    fail, ok = _optional_stopping_rates(None, sims, looks=6)
+    assert fail <= 0.025 + se and ok <= 0.025 + se
+    naive_fail, naive_ok = _optional_stopping_rates(0.025, sims, looks=6)
+    assert naive_fail > 0.025 + se and naive_ok > 0.025 + se  # why the spending is needed
+
+
+def test_simulated_sessions_aa_never_blocks_passes_and_intervals_cover() -> None:
+    """Live A/B sessions with drift, load regimes, heavy tails and AR(1) noise (the benchmark's
+    model): an unchanged model is not blocked more often than alpha and is passed; a change at
+    the tolerance is neither blocked nor passed more often than alpha; intervals cover."""
+    sims, alpha = 400, 0.0125
+    tol = math.log1p(0.05)
+    kw = {"n": 400, "block": 50, "rounds": 8, "margin": tol, "spending": Spending(alpha)}
+    rng = np.random.default_rng(5)
+    aa = [one_session(rng, Noise(), 0.0, **kw) for _ in range(sims)]  # type: ignore[arg-type]
+    assert sum(o is Outcome.FAIL for o, *_ in aa) == 0
+    assert sum(o is Outcome.PASS for o, *_ in aa) / sims >= 0.95
+    assert sum(cov for _, _, cov, _ in aa) / sims >= 0.97
+    edge = [one_session(rng, Noise(), tol, **kw) for _ in range(sims)]  # type: ignore[arg-type]
+    se = 3 * math.sqrt(alpha * (1 - alpha) / sims)
+    assert sum(o is Outcome.FAIL for o, *_ in edge) / sims <= alpha + se
+    assert sum(o is Outcome.PASS for o, *_ in edge) / sims <= alpha + se
+    big = [one_session(rng, Noise(), math.log(10.0), **kw) for _ in range(50)]  # type: ignore[arg-type]
+    assert all(o is Outcome.FAIL and k == 1 for o, k, _, _ in big)  # 10x stops at the first look
+
+
+def test_run_sequence_stops_at_the_first_decided_look() -> None:
+    sp = Spending(0.025)
+    looks = [_est(0.03, 0.05), _est(0.01, 0.004), _est(0.0, 0.001)]
+    res = run_sequence(looks, [1 / 3, 2 / 3, 1.0], margin=0.05, worse=1, spending=sp)
+    assert res.outcome is Outcome.PASS and res.information == pytest.approx(2 / 3)
