@@ -24,21 +24,12 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gate.stats.common import Alternative, FloatArray
+from gate.stats.common import Alternative, FloatArray, as_1d
 
 #: pairwise differences are enumerated up to this many; beyond, found by bisection
 _BRUTE_FORCE_MAX_PAIRS = 4_000_000
 #: exact null distribution of U when both samples are at most this large
 _EXACT_MAX = 50
-
-
-def _as_1d(x: ArrayLike) -> FloatArray:
-    a = np.asarray(x, dtype=np.float64).ravel()
-    if a.size == 0:
-        raise ValueError("empty sample")
-    if not np.all(np.isfinite(a)):
-        raise ValueError("sample contains NaN or infinity")
-    return a
 
 
 # --------------------------------------------------------------------------------------
@@ -59,7 +50,7 @@ def pairdiff_kth(x: ArrayLike, y: ArrayLike, k: int) -> float:
     Enumerated when n·m is small; otherwise bisection on the value with an O(n log m)
     count, snapped to an actual difference, so long series need no n·m memory.
     """
-    xs, ys = np.sort(_as_1d(x)), np.sort(_as_1d(y))
+    xs, ys = np.sort(as_1d(x)), np.sort(as_1d(y))
     total = xs.size * ys.size
     if not 1 <= k <= total:
         raise ValueError(f"k={k} outside 1..{total}")
@@ -86,7 +77,7 @@ def pairdiff_kth(x: ArrayLike, y: ArrayLike, k: int) -> float:
 
 def hl_shift(x: ArrayLike, y: ArrayLike) -> float:
     """Two-sample Hodges–Lehmann estimate of the shift of ``x`` over ``y``."""
-    a, b = _as_1d(x), _as_1d(y)
+    a, b = as_1d(x), as_1d(y)
     m = a.size * b.size
     if m % 2:
         return pairdiff_kth(a, b, (m + 1) // 2)
@@ -132,7 +123,7 @@ def moses_ci(x: ArrayLike, y: ArrayLike, alpha: float) -> tuple[float, float]:
     [D_(k+1), D_(nm−k)] of the sorted pairwise differences, k = ``mwu_critical``: each bound
     alone is the one-sided (1 − alpha) bound a one-sided U test at level alpha agrees with.
     """
-    a, b = _as_1d(x), _as_1d(y)
+    a, b = as_1d(x), as_1d(y)
     n, m = a.size, b.size
     k = mwu_critical(n, m, alpha)
     if k < 0:
@@ -148,7 +139,7 @@ def mwu_p(x: ArrayLike, y: ArrayLike, alternative: Alternative) -> float:
     """
     from scipy.stats import mannwhitneyu
 
-    a, b = _as_1d(x), _as_1d(y)
+    a, b = as_1d(x), as_1d(y)
     if np.all(a == a[0]) and np.all(b == a[0]):
         return 1.0
     return float(mannwhitneyu(a, b, alternative=alternative).pvalue)
@@ -171,7 +162,7 @@ def shift_test(
     x: ArrayLike, y: ArrayLike, margin: float, alpha: float, alternative: Alternative
 ) -> ShiftTest2:
     """U test of H0 shift <= margin (``greater``) or >= margin (``less``), HL and Moses CI."""
-    a, b = _as_1d(x), _as_1d(y)
+    a, b = as_1d(x), as_1d(y)
     p = mwu_p(a - margin, b, alternative)
     lo, hi = moses_ci(a, b, alpha)
     from scipy.stats import norm
@@ -217,7 +208,7 @@ def welch_test(
     """
     from scipy.stats import t as t_dist
 
-    a, b = _as_1d(x), _as_1d(y)
+    a, b = as_1d(x), as_1d(y)
     if a.size < 2 or b.size < 2:
         raise ValueError("Welch's test needs at least two values per sample")
     va, vb = float(np.var(a, ddof=1)) / a.size, float(np.var(b, ddof=1)) / b.size
