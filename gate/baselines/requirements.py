@@ -25,11 +25,7 @@ def require_samples(
     fix = f"record the baseline again: gate baseline record {config_path}"
     if policy.memory.enabled:
         if not base_memory:
-            raise ConfigError(
-                f"{baseline_path}: field 'memory': the baseline has no memory samples and the "
-                "policy judges memory",
-                hint=fix + " (or set memory.enabled: false in the policy)",
-            )
+            raise _none_recorded("memory", baseline_path, fix)
         for src in policy.memory.sources:
             cand_has = bool(cand_memory) and all(src in r.series for r in cand_memory)
             base_has = all(src in r.series for r in base_memory)
@@ -41,11 +37,7 @@ def require_samples(
                 )
     if policy.throughput.enabled:
         if not base_throughput:
-            raise ConfigError(
-                f"{baseline_path}: field 'throughput': the baseline has no throughput samples "
-                "and the policy judges throughput",
-                hint=fix + " (or set throughput.enabled: false in the policy)",
-            )
+            raise _none_recorded("throughput", baseline_path, fix)
         have = set.intersection(*({lv.concurrency for lv in r.levels} for r in base_throughput))
         missing = [c for c in policy.throughput.concurrency if c not in have]
         if missing:
@@ -55,6 +47,15 @@ def require_samples(
                 f"{', '.join(map(str, sorted(have))) or 'none'})",
                 hint=fix,
             )
+
+
+def _none_recorded(check: str, baseline_path: Path | str, fix: str) -> ConfigError:
+    """A baseline without any samples of a check the policy enables (memory, throughput)."""
+    return ConfigError(
+        f"{baseline_path}: field '{check}': the baseline has no {check} samples and the "
+        f"policy judges {check}",
+        hint=f"{fix} (or set {check}.enabled: false in the policy)",
+    )
 
 
 def require_samples_in_store(
