@@ -28,20 +28,18 @@ class Reference:
     digest: str | None = None
 
     def __str__(self) -> str:
-        out = f"{self.registry}/{self.repository}"
-        if self.tag:
-            out += f":{self.tag}"
-        if self.digest:
-            out += f"@{self.digest}"
-        return out
+        return self._text(self.digest)
 
     def short(self) -> str:
         """For messages: the digest cut to 12 hex digits (the full one is in run.json)."""
+        return self._text(f"{self.digest[:19]}…" if self.digest else None)
+
+    def _text(self, digest: str | None) -> str:
         out = f"{self.registry}/{self.repository}"
         if self.tag:
             out += f":{self.tag}"
-        if self.digest:
-            out += f"@{self.digest[:19]}…"
+        if digest:
+            out += f"@{digest}"
         return out
 
     def pinned(self, digest: str) -> str:
