@@ -45,6 +45,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gate.config.globs import glob_to_regex
 from gate.errors import ConfigError, InfraError
 
 PLAN_FILE = "gate-plan.yaml"
@@ -105,37 +106,16 @@ def load_plan_file(path: Path) -> PlanFile:
 
 
 # --------------------------------------------------------------------------------------
-# globs with ** (PurePath.match has no recursive ** before Python 3.13)
+# globs (gate.config.globs), relative to the repository root
 # --------------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=256)
 def glob_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a git-style glob: ``**`` spans folders, ``*`` and ``?`` stay inside one.
-
-    A pattern ending in ``/`` or naming a folder also matches everything below it.
-    """
+    """A glob of the plan file, compiled. A pattern ending in ``/`` or naming a folder also
+    matches everything below it."""
     pat = pattern.strip().removeprefix("./").rstrip("/")
-    out = ""
-    i = 0
-    while i < len(pat):
-        c = pat[i]
-        if pat.startswith("**/", i):
-            out += "(?:.*/)?"
-            i += 3
-        elif pat.startswith("**", i):
-            out += ".*"
-            i += 2
-        elif c == "*":
-            out += "[^/]*"
-            i += 1
-        elif c == "?":
-            out += "[^/]"
-            i += 1
-        else:
-            out += re.escape(c)
-            i += 1
-    return re.compile(f"^{out}(?:/.*)?$")
+    return re.compile(f"^{glob_to_regex(pat)}(?:/.*)?$")
 
 
 def matches(pattern: str, path: str) -> bool:

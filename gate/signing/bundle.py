@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gate.signing.explain import explain, first_line, one_line, wrong_identity
-from gate.signing.interface import Proof, SignatureFailure
+from gate.signing.interface import Proof, SignatureFailure, read_material
 from gate.signing.trust import certificate_identities, identity_policy, trusted_root
 
 if TYPE_CHECKING:
@@ -36,12 +36,7 @@ def _first_line(e: BaseException) -> str:
 
 def read_bundle(path: Path) -> tuple[bytes, dict[str, Any]]:
     """The bytes and JSON of a bundle file, refusing what is not a Sigstore bundle by name."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise SignatureFailure(f"missing bundle {path.name}") from None
-    except OSError as e:
-        raise SignatureFailure(f"cannot read bundle {path.name}: {e.strerror}") from None
+    raw = read_material(path, "bundle")
     return raw, parse_bundle_json(raw, path.name)
 
 

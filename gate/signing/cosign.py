@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gate.signing.interface import Proof, SignatureFailure
+from gate.signing.interface import Proof, SignatureFailure, read_material
 
 _CHUNK = 1 << 20
 
@@ -66,12 +66,7 @@ def key_id(pub: Any) -> str:
 
 def read_signature(sig_path: Path) -> bytes:
     """Raw DER signature bytes from a cosign ``.sig`` (base64) or legacy cosign bundle."""
-    try:
-        raw = sig_path.read_bytes()
-    except FileNotFoundError:
-        raise SignatureFailure(f"missing signature {sig_path.name}") from None
-    except OSError as e:
-        raise SignatureFailure(f"cannot read signature {sig_path.name}: {e.strerror}") from None
+    raw = read_material(sig_path, "signature")
     text = raw.strip()
     if text.startswith(b"{"):
         try:

@@ -8,6 +8,7 @@ key, a tampered file are all the same outcome for the gate (BLOCKED), only the r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gate.errors import ExitCode, GateError
@@ -24,6 +25,17 @@ class SignatureFailure(Exception):
         self.reason = reason
         self.path = path  # the model-relative file at fault, when one is known
         self.details = details  # the library's full text (run.json), when it said more
+
+
+def read_material(path: Path, what: str) -> bytes:
+    """The bytes of a signature file (``what``: "signature", "bundle"); a missing or
+    unreadable one is a ``SignatureFailure`` naming it, the same for every method."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise SignatureFailure(f"missing {what} {path.name}") from None
+    except OSError as e:
+        raise SignatureFailure(f"cannot read {what} {path.name}: {e.strerror}") from None
 
 
 @dataclass(frozen=True)

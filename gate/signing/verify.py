@@ -27,6 +27,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
+from gate.config.globs import glob_to_regex
 from gate.config.signatures import (
     CosignKeyRule,
     ModelSigningRule,
@@ -47,25 +48,7 @@ _BYTECODE = "; Python may load this unsigned bytecode instead of the source: del
 
 @lru_cache(maxsize=256)
 def _glob_re(pattern: str) -> re.Pattern[str]:
-    out = ""
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out += "(?:.*/)?"
-            i += 3
-        elif pattern.startswith("**", i):
-            out += ".*"
-            i += 2
-        elif pattern[i] == "*":
-            out += "[^/]*"
-            i += 1
-        elif pattern[i] == "?":
-            out += "[^/]"
-            i += 1
-        else:
-            out += re.escape(pattern[i])
-            i += 1
-    return re.compile(out)
+    return re.compile(glob_to_regex(pattern))
 
 
 def glob_match(pattern: str, rel: str) -> bool:
@@ -203,27 +186,9 @@ def verify_model_dir(
             else:
                 proof = _bundle(root / rel, root / sig_rel, rule, base)
         except SignatureFailure as e:
-            artifacts.append(
-                SignedArtifact(
-                    path=rel,
-                    status="failed",
-                    method=rule.method,
-                    signature=sig_rel,
-                    reason=e.reason,
-                    details=e.details or "",
-                )
-            )
+            artifacts.append(_failed(rel, rule.method, sig_rel, e.reason, e.details))
             continue
-        artifacts.append(
-            SignedArtifact(
-                path=rel,
-                status="verified",
-                method=rule.method,
-                signature=sig_rel,
-                signer=proof.signer,
-                trust_root=proof.trust_root,
-            )
-        )
+        artifacts.append(_verified(rel, rule.method, sig_rel, proof))
 
     artifacts.sort(key=lambda a: a.path)
     failed = [a for a in artifacts if a.status == "failed"]
@@ -248,10 +213,38 @@ def verify_model_dir(
     )
 
 
+def _bytecode_hint(rel: str, why: str) -> str:
+    """``why``, plus the hint that Python may load ``rel`` when it is unsigned bytecode."""
+    return why + _BYTECODE if "__pycache__/" in rel or rel.endswith(".pyc") else why
+
+
 def _unsigned(rel: str, method: str | None, sig: str | None, why: str) -> SignedArtifact:
-    if "__pycache__/" in rel or rel.endswith(".pyc"):
-        why += _BYTECODE
-    return SignedArtifact(path=rel, status="unsigned", method=method, signature=sig, reason=why)
+    reason = _bytecode_hint(rel, why)
+    return SignedArtifact(path=rel, status="unsigned", method=method, signature=sig, reason=reason)
+
+
+def _failed(
+    rel: str, method: str, sig: str, reason: str, details: str | None = None
+) -> SignedArtifact:
+    return SignedArtifact(
+        path=rel,
+        status="failed",
+        method=method,
+        signature=sig,
+        reason=reason,
+        details=details or "",
+    )
+
+
+def _verified(rel: str, method: str, sig: str, proof: Proof) -> SignedArtifact:
+    return SignedArtifact(
+        path=rel,
+        status="verified",
+        method=method,
+        signature=sig,
+        signer=proof.signer,
+        trust_root=proof.trust_root,
+    )
 
 
 def _cosign(artifact: Path, sig: Path, rule: CosignKeyRule, base: Path) -> Proof:
@@ -290,27 +283,9 @@ def _oms_file(
         reason = got.reason
         if got.path is not None and got.path != rel:
             reason = f"{_NOT_VERIFIED} {sig} did not verify ({got.path} changed)"
-        return SignedArtifact(
-            path=rel,
-            status="failed",
-            method=rule.method,
-            signature=sig,
-            reason=reason,
-            details=got.details or "",
-        )
+        return _failed(rel, rule.method, sig, reason, got.details)
     proof, covered = got
     if rel not in covered:
         why = f"extra file not in the model signature {sig}: sign the model again or ignore it"
-        if "__pycache__/" in rel or rel.endswith(".pyc"):
-            why += _BYTECODE
-        return SignedArtifact(
-            path=rel, status="failed", method=rule.method, signature=sig, reason=why
-        )
-    return SignedArtifact(
-        path=rel,
-        status="verified",
-        method=rule.method,
-        signature=sig,
-        signer=proof.signer,
-        trust_root=proof.trust_root,
-    )
+        return _failed(rel, rule.method, sig, _bytecode_hint(rel, why))
+    return _verified(rel, rule.method, sig, proof)
