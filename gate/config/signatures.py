@@ -165,8 +165,9 @@ class SigstoreBundleRule(_Rule, Signer):
     bundle_suffix: str = Field(".sigstore.json", min_length=1)
 
 
-class ModelSigningRule(_Rule):
-    """OpenSSF model signing: one signature over the whole model directory."""
+class ModelSigningRule(_Rule, _Identity):
+    """OpenSSF model signing: one signature over the whole model directory (mode sigstore:
+    signed keyless by the identity and issuer given here)."""
 
     method: Literal["model-signing"]
     mode: Literal["key", "certificate", "sigstore"]
@@ -175,12 +176,6 @@ class ModelSigningRule(_Rule):
     certificate_chain: tuple[str, ...] = Field(
         (), description="mode certificate: CA certificates (PEM files) that anchor the chain"
     )
-    identity: str | None = None
-    identity_regexp: str | None = None
-    issuer: str | None = None
-    trusted_root: str | None = None
-    instance: Instance = Instance.PRODUCTION
-    offline: bool = False
 
     @model_validator(mode="after")
     def _mode_fields(self) -> ModelSigningRule:
@@ -193,16 +188,6 @@ class ModelSigningRule(_Rule):
             if problems:
                 raise ValueError(f"mode 'sigstore': {'; '.join(problems)}")
         return self
-
-    def identity_policy(self) -> _Identity:
-        return _Identity(
-            identity=self.identity,
-            identity_regexp=self.identity_regexp,
-            issuer=self.issuer,
-            trusted_root=self.trusted_root,
-            instance=self.instance,
-            offline=self.offline,
-        )
 
 
 Rule = Annotated[

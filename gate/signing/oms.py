@@ -112,11 +112,10 @@ def _sigstore_verifier(rule: ModelSigningRule, base: Path) -> tuple[Any, str]:
 
     from gate.signing.trust import identity_policy, trusted_root
 
-    ident = rule.identity_policy()
-    root, label = trusted_root(ident, base)
+    root, label = trusted_root(rule, base)
     v = sign_sigstore.Verifier.__new__(sign_sigstore.Verifier)
     v._verifier = Verifier(trusted_root=root)
-    v._policy = identity_policy(ident)
+    v._policy = identity_policy(rule)
     return v, label
 
 
