@@ -59,7 +59,7 @@ class NotifyError(Exception):
 def event_for(result: RunResult, previous: str | None, events: Iterable[str]) -> str | None:
     """The event this run raises (``blocked``, ``inconclusive``, ``error``, ``recovery``)."""
     wanted = set(events)
-    verdict = Verdict.ERROR.value if result.error is not None else result.verdict.value
+    verdict = shown_verdict(result)
     if verdict == Verdict.BLOCKED.value and "blocked" in wanted:
         return "blocked"
     if verdict == Verdict.INCONCLUSIVE.value and "inconclusive" in wanted:
@@ -107,13 +107,17 @@ def _model(result: RunResult) -> str:
     return result.model.name if result.model is not None else "(unknown model)"
 
 
+def shown_verdict(result: RunResult) -> str:
+    """The verdict a notification names: ERROR whenever the run recorded an error."""
+    return Verdict.ERROR.value if result.error is not None else result.verdict.value
+
+
 def headline(result: RunResult, event: str) -> str:
-    verdict = Verdict.ERROR.value if result.error is not None else result.verdict.value
     bad = failing_checks(result)
     what = {
         "recovery": "recovered: PASS",
         "error": "ERROR (no verdict)",
-    }.get(event, verdict)
+    }.get(event, shown_verdict(result))
     line = f"gate {what} — {_model(result)}"
     if bad:
         line += f" ({len(bad)} failing check{'s' if len(bad) != 1 else ''})"
@@ -131,22 +135,27 @@ def _ci_info(env: Mapping[str, str]) -> dict[str, str]:
     return {k: env[v] for k, v in keys.items() if env.get(v)}
 
 
-def webhook_payload(
-    result: RunResult,
-    event: str,
-    *,
-    previous: str | None,
-    report_url: str | None,
-    env: Mapping[str, str],
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Message:
+    """What one notification is about, gathered once for every channel; ``slack_payload``
+    and ``webhook_payload`` each lay it out for theirs."""
+
+    result: RunResult
+    event: str
+    previous: str | None
+    report_url: str | None
+    ci: dict[str, str]
+
+
+def webhook_payload(msg: Message) -> dict[str, Any]:
     """The generic JSON webhook body (``gate-notify/1``)."""
-    verdict = Verdict.ERROR.value if result.error is not None else result.verdict.value
+    result = msg.result
     return {
         "schema": NOTIFY_SCHEMA,
-        "event": event,
-        "text": headline(result, event),
-        "verdict": verdict,
-        "previous_verdict": previous,
+        "event": msg.event,
+        "text": headline(result, msg.event),
+        "verdict": shown_verdict(result),
+        "previous_verdict": msg.previous,
         "exit_code": result.exit_code,
         "model": _model(result),
         "model_digest": result.model.digest if result.model is not None else None,
@@ -172,8 +181,8 @@ def webhook_payload(
             if result.error is not None
             else None
         ),
-        "report_url": report_url,
-        "ci": _ci_info(env),
+        "report_url": msg.report_url,
+        "ci": msg.ci,
         "gate_version": __version__,
     }
 
@@ -187,31 +196,24 @@ def _cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def slack_payload(
-    result: RunResult,
-    event: str,
-    *,
-    previous: str | None,
-    report_url: str | None,
-    env: Mapping[str, str],
-) -> dict[str, Any]:
+def slack_payload(msg: Message) -> dict[str, Any]:
     """A Slack Block Kit message, within Slack's block limits, with a text fallback."""
-    head = headline(result, event)
-    verdict = Verdict.ERROR.value if result.error is not None else result.verdict.value
+    result, report_url = msg.result, msg.report_url
+    head = headline(result, msg.event)
     fields = [
-        {"type": "mrkdwn", "text": f"*Verdict*\n{verdict}"},
+        {"type": "mrkdwn", "text": f"*Verdict*\n{shown_verdict(result)}"},
         {"type": "mrkdwn", "text": f"*Model*\n{_esc(_model(result))}"},
     ]
-    if previous:
-        fields.append({"type": "mrkdwn", "text": f"*Previous*\n{_esc(previous)}"})
-    ci = _ci_info(env)
+    if msg.previous:
+        fields.append({"type": "mrkdwn", "text": f"*Previous*\n{_esc(msg.previous)}"})
+    ci = msg.ci
     if ci.get("repository"):
         where = ci["repository"] + (f"@{ci['sha'][:10]}" if ci.get("sha") else "")
         fields.append({"type": "mrkdwn", "text": f"*Commit*\n{_esc(where)}"})
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
-            "text": {"type": "plain_text", "text": _cap(f"{_ICON.get(event, '')} {head}", 150)},
+            "text": {"type": "plain_text", "text": _cap(f"{_ICON.get(msg.event, '')} {head}", 150)},
         },
         {"type": "section", "fields": fields},
     ]
@@ -404,6 +406,7 @@ def send_notifications(
             verdict = result.verdict.value
             return [Notice("info", f"no notification for verdict {verdict}")]
         url = report_url or report_url_from_env(env)
+        message = Message(result, event, previous, url, _ci_info(env))
         channels = [
             ("slack", cfg.slack_webhook_env, slack_payload),
             ("webhook", cfg.webhook_env, webhook_payload),
@@ -416,7 +419,7 @@ def send_notifications(
             if not hook and dry_run is None:
                 notices.append(Notice("info", f"${var} is not set: no {channel} notification"))
                 continue
-            payload = build(result, event, previous=previous, report_url=url, env=env)
+            payload = build(message)
             if dry_run is not None:
                 dry_run(channel, payload)
                 sent_any = True
