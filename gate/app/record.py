@@ -6,12 +6,14 @@ samples as the model's baseline for this environment, atomically.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from gate import __version__
-from gate.app.prepare import prepare
+from gate.app.prepare import Prepared, prepare
 from gate.app.replays import measure_runs
-from gate.app.run import CAUGHT, Progress, finish, new_run, quiet, record_error
+from gate.app.run import CAUGHT, Progress, Run, finish, new_run, quiet, record_error
 from gate.app.stored import baseline_ref
 from gate.baselines.store import Baseline, save_baseline
 from gate.config.config import GateConfig
@@ -30,12 +32,9 @@ def run_replay(
 ) -> RunResult:
     """``gate replay``: measure only; the RunResult carries the samples, nothing is judged."""
     run = new_run("replay", config_path, progress, log_dir or cfg.reports.dir / "logs")
-    try:
+    with _measuring(run):
         prep = prepare(run, cfg, config_path, repository)
         measure_runs(run, prep, runs or cfg.measure.runs, label="replay").write_to(run.result)
-        run.result.verdict = Verdict.MEASURED
-    except CAUGHT as e:
-        record_error(run.result, e)
     return finish(run)
 
 
@@ -50,9 +49,8 @@ def run_record(
 ) -> tuple[RunResult, str | None]:
     """``gate baseline record``: K replays, each on a fresh server, stored atomically."""
     run = new_run("baseline-record", config_path, progress, log_dir or cfg.reports.dir / "logs")
-    result = run.result
     path: str | None = None
-    try:
+    with _measuring(run):
         prep = prepare(run, cfg, config_path, repository)
         k = runs or cfg.baseline.runs
         if k < prep.policy.latency.min_baseline_runs:
@@ -61,32 +59,48 @@ def run_record(
                 f"{prep.policy.latency.min_baseline_runs}",
                 hint="record at least that many runs: the judge needs them to see drift",
             )
-        measure_runs(run, prep, k, label="baseline").write_to(result)
-        with run.stage("store") as st:
-            assert result.model is not None and result.traffic is not None
-            b = Baseline(
-                model=cfg.model.name,
-                model_digest=result.model.digest,
-                model_repository=(
-                    f"oci://{result.model.artifact_digest}"  # the private unpack is gone later
-                    if result.model.artifact_digest
-                    else str(prep.model.repository)
-                ),
-                traffic_digest=result.traffic.digest,
-                traffic_requests=result.traffic.requests,
-                environment=result.environment,
-                recorded_at=now_iso(),
-                git_commit=result.git_commit,
-                gate_version=__version__,
-                runs=result.runs,
-                accuracy=result.accuracy,
-                memory=result.memory,
-                throughput=result.throughput,
-            )
-            path = str(save_baseline(cfg.baseline.store, b))
-            st.detail = path
-            result.baseline = baseline_ref(b, path)
-        result.verdict = Verdict.MEASURED
-    except CAUGHT as e:
-        record_error(result, e)
+        measure_runs(run, prep, k, label="baseline").write_to(run.result)
+        path = _store(run, prep)
     return finish(run), path
+
+
+@contextlib.contextmanager
+def _measuring(run: Run) -> Iterator[None]:
+    """The body of a command that only measures: verdict MEASURED when it completes;
+    whatever stops it is recorded as the run's error, not raised, so reports still follow."""
+    try:
+        yield
+    except CAUGHT as e:
+        record_error(run.result, e)
+    else:
+        run.result.verdict = Verdict.MEASURED
+
+
+def _store(run: Run, prep: Prepared) -> str:
+    """Store the measured runs as the model's baseline for this environment; its path."""
+    result, cfg = run.result, prep.cfg
+    with run.stage("store") as st:
+        assert result.model is not None and result.traffic is not None
+        b = Baseline(
+            model=cfg.model.name,
+            model_digest=result.model.digest,
+            model_repository=(
+                f"oci://{result.model.artifact_digest}"  # the private unpack is gone later
+                if result.model.artifact_digest
+                else str(prep.model.repository)
+            ),
+            traffic_digest=result.traffic.digest,
+            traffic_requests=result.traffic.requests,
+            environment=result.environment,
+            recorded_at=now_iso(),
+            git_commit=result.git_commit,
+            gate_version=__version__,
+            runs=result.runs,
+            accuracy=result.accuracy,
+            memory=result.memory,
+            throughput=result.throughput,
+        )
+        path = str(save_baseline(cfg.baseline.store, b))
+        st.detail = path
+        result.baseline = baseline_ref(b, path)
+    return path
