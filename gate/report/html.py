@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from html import escape
 
 from gate.report.comparison import paired_samples, tolerance_for
+from gate.report.context import context_blocks
 from gate.report.figures import (
     accuracy_deltas,
     accuracy_section,
@@ -327,49 +328,7 @@ def _kv(title: str, pairs: Sequence[tuple[str, object]]) -> str:
 
 
 def _context(result: RunResult) -> str:
-    blocks = []
-    if result.model is not None:
-        m = result.model
-        blocks.append(
-            _kv(
-                "Model",
-                [
-                    ("name", m.name),
-                    ("repository", m.repository),
-                    ("version", m.version),
-                    ("digest", m.digest),
-                ],
-            )
-        )
-    if result.baseline is not None:
-        b = result.baseline
-        blocks.append(
-            _kv(
-                "Baseline",
-                [
-                    ("path", b.path),
-                    ("recorded at", b.recorded_at),
-                    ("runs", b.runs),
-                    ("model digest", b.model_digest),
-                    ("traffic digest", b.traffic_digest),
-                    ("git commit", b.git_commit),
-                ],
-            )
-        )
-    if result.traffic is not None:
-        t = result.traffic
-        blocks.append(
-            _kv(
-                "Traffic",
-                [
-                    ("path", t.path),
-                    ("requests", t.requests),
-                    ("duration", f"{t.duration_s:.1f} s"),
-                    ("digest", t.digest),
-                    ("candidate runs", len(result.runs)),
-                ],
-            )
-        )
+    blocks = [_kv(title, rows) for title, rows in context_blocks(result) if rows]
     if result.environment:
         blocks.append(_kv("Environment", sorted(result.environment.items())))
     if result.reports:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
+from gate.report.context import context_blocks
 from gate.report.text import (
     NA,
     describe_check,
@@ -358,42 +359,10 @@ def _stages(result: RunResult, limits: _Limits) -> str | None:
 def _context(result: RunResult, limits: _Limits) -> str | None:
     if not limits.context:
         return "_Environment, baseline and traffic left out to fit; see run.json._"
-    blocks: list[str] = []
-    if result.model is not None:
-        m = result.model
-        rows: list[list[object]] = [["name", m.name], ["repository", m.repository]]
-        if m.version:
-            rows.append(["version", m.version])
-        if m.digest:
-            rows.append(["digest", m.digest])
-        if m.artifact_digest:
-            rows.append(["OCI artifact", m.artifact_digest])
-        blocks.append("**Model**\n\n" + _table(["Field", "Value"], rows))
-    if result.baseline is not None:
-        b = result.baseline
-        rows = [
-            ["path", b.path],
-            ["recorded at", b.recorded_at],
-            ["runs", b.runs],
-            ["model digest", b.model_digest],
-            ["traffic digest", b.traffic_digest],
-        ]
-        if b.git_commit:
-            rows.append(["git commit", b.git_commit])
-        blocks.append("**Baseline**\n\n" + _table(["Field", "Value"], rows))
-    else:
-        blocks.append("**Baseline**: none")
-    if result.traffic is not None:
-        t = result.traffic
-        rows = [
-            ["path", t.path],
-            ["requests", t.requests],
-            ["duration", f"{t.duration_s:.1f} s"],
-            ["digest", t.digest],
-        ]
-        if result.runs:
-            rows.append(["candidate runs", len(result.runs)])
-        blocks.append("**Traffic**\n\n" + _table(["Field", "Value"], rows))
+    blocks = [
+        f"**{title}**\n\n" + _table(["Field", "Value"], rows) if rows else f"**{title}**: none"
+        for title, rows in context_blocks(result)
+    ]
     if result.environment:
         rows = [[k, v] for k, v in sorted(result.environment.items())]
         blocks.append("**Environment**\n\n" + _table(["Key", "Value"], rows))
