@@ -117,7 +117,7 @@ def _echo_table(items: list[StoredBaseline]) -> None:
 @baseline.command("list")
 @options.CONFIG_OPTION
 @options.STORE
-@click.option("--model", help="Only this model.")
+@options.ONLY_MODEL
 @click.option("--history", "with_history", is_flag=True, help="Also superseded baselines.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 def baseline_list(
@@ -191,7 +191,7 @@ def _date(value: str | None) -> _dt.datetime | None:
 @baseline.command("prune")
 @options.CONFIG_OPTION
 @options.STORE
-@click.option("--model", help="Only this model.")
+@options.ONLY_MODEL
 @click.option(
     "--keep", type=int, help="Keep the newest N per model and environment (current included)."
 )

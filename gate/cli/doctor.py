@@ -8,6 +8,7 @@ from typing import NoReturn
 
 import click
 
+from gate.cli import options
 from gate.errors import ExitCode
 
 
@@ -15,15 +16,10 @@ from gate.errors import ExitCode
 @click.option("--install", is_flag=True, help="Install perf_analyzer into the cache if missing.")
 @click.option(
     "--wheel",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=options.FILE,
     help="Install perf_analyzer from this tritonclient wheel (air-gapped runners).",
 )
-@click.option(
-    "--config",
-    "config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Use the tool paths configured in this gate.yaml.",
-)
+@options.config_file("Use the tool paths configured in this gate.yaml.")
 @click.option(
     "--cleanup",
     is_flag=True,

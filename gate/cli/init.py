@@ -6,22 +6,18 @@ from pathlib import Path
 
 import click
 
+from gate.cli import options
 from gate.errors import ConfigError
 
 
 @click.command("init")
-@click.argument(
-    "model_repository",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=".",
-    required=False,
-)
-@click.option("--model", "name", help="The model's folder, when the repository holds several.")
-@click.option("--url", help="Read the model's interface from a running server (http://HOST:PORT).")
+@click.argument("model_repository", type=options.FOLDER, default=".", required=False)
+@options.MODEL_FOLDER
+@options.SERVER_URL
 @click.option(
     "--dir",
     "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=options.FOLDER,
     default=".",
     show_default=True,
     help="Where gate.yaml, policy.yaml and .gate/schema/ go.",
@@ -34,15 +30,13 @@ from gate.errors import ConfigError
     help="How your model's files are signed.",
 )
 @click.option(
-    "--key",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The signer's public key (model-signing, cosign-key).",
+    "--key", type=options.FILE, help="The signer's public key (model-signing, cosign-key)."
 )
 @click.option("--identity", help="sigstore-bundle: who signs (email or workflow URI).")
 @click.option("--issuer", help="sigstore-bundle: the OIDC issuer vouching for --identity.")
 @click.option(
     "--eval-set",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=options.FILE,
     help="A labelled eval set (gate-eval/1) for the accuracy checks.",
 )
 @click.option(

@@ -13,12 +13,7 @@ from gate.cli import options
 
 @click.command("notify")
 @click.argument("run_json", type=options.RUN_FILE)
-@click.option(
-    "--config",
-    "config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="gate.yaml whose notify: section to use (default: the built-in defaults).",
-)
+@options.config_file("gate.yaml whose notify: section to use (default: the built-in defaults).")
 @options.REPORT_URL
 @options.PREVIOUS
 @click.option(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from gate.cli import options
 from gate.errors import ConfigError
 
 
@@ -21,7 +22,7 @@ from gate.errors import ConfigError
 @click.option("--all", "everything", is_flag=True, help="Plan every model (nightly jobs).")
 @click.option(
     "--root",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=options.FOLDER,
     default=".",
     show_default=True,
     help="A folder inside the git repository to plan.",
@@ -29,7 +30,7 @@ from gate.errors import ConfigError
 @click.option(
     "--plan",
     "plan_path",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=options.FILE,
     help="Plan file (default: gate-plan.yaml at the repository root, if present).",
 )
 @click.option(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from gate.cli import options
 from gate.cli.group import GateGroup
 
 
@@ -15,12 +16,7 @@ def policy() -> None:
 
 
 @policy.command("show")
-@click.option(
-    "--config",
-    "config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Show the policy this gate.yaml uses (its policy: file, or the built-in one).",
-)
+@options.config_file("Show the policy this gate.yaml uses (its policy: file, or the built-in one).")
 def policy_show(config: Path | None) -> None:
     """Print the built-in policy (commented YAML), or the one a gate.yaml names.
 

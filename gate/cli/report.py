@@ -78,25 +78,9 @@ def report() -> None:
     show_default=True,
     help="'all' writes every report into --out.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write to this file instead of stdout.",
-)
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Directory for --format all (default: next to RUN.json).",
-)
-@click.option(
-    "--max-chars",
-    type=click.IntRange(1000, None),
-    default=60000,
-    show_default=True,
-    help="Markdown size limit (a PR comment holds 65,536).",
-)
+@click.option("-o", "--output", type=options.FILE, help="Write to this file instead of stdout.")
+@options.out_folder("Directory for --format all (default: next to RUN.json).")
+@options.max_chars("Markdown size limit (a PR comment holds 65,536).")
 def render_cmd(
     run_json: Path, fmt: str, output: Path | None, out_dir: Path | None, max_chars: int
 ) -> None:
@@ -127,21 +111,9 @@ def render_cmd(
 
 @report.command("merge", short_help="Merge many run.json: one JUnit, summary, verdict.")
 @click.argument("runs", nargs=-1, required=True, type=options.RUN_FILE)
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Directory for junit.xml, summary.md and merged.json.",
-)
+@options.out_folder("Directory for junit.xml, summary.md and merged.json.", required=True)
 @options.GITHUB
-@click.option(
-    "--max-chars",
-    type=click.IntRange(1000, None),
-    default=60000,
-    show_default=True,
-    help="Size limit of summary.md (a PR comment holds 65,536 characters).",
-)
+@options.max_chars("Size limit of summary.md (a PR comment holds 65,536 characters).")
 def merge_cmd(runs: tuple[Path, ...], out_dir: Path, github: bool | None, max_chars: int) -> None:
     """Merge the run.json of many matrix jobs: one JUnit, one summary, the worst verdict.
 
@@ -204,15 +176,9 @@ def merge_cmd(runs: tuple[Path, ...], out_dir: Path, github: bool | None, max_ch
 
 
 @report.command("trend", short_help="Draw trends per model from a history file.")
-@click.argument("history", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("history", type=options.FILE)
 @click.option("--model", help="Only this model (default: every model in the history).")
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Directory for trend.html and trend-<model>.png.",
-)
+@options.out_folder("Directory for trend.html and trend-<model>.png.", required=True)
 def trend_cmd(history: Path, model: str | None, out_dir: Path) -> None:
     """Draw latency, accuracy and memory over time per model from a history file."""
     from gate.report.history import read_history, render_trends
@@ -229,7 +195,7 @@ def trend_cmd(history: Path, model: str | None, out_dir: Path) -> None:
 
 
 @report.command("append", short_help="Append run.json summaries to a history file.")
-@click.argument("history", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("history", type=options.FILE)
 @click.argument("runs", nargs=-1, required=True, type=options.RUN_FILE)
 def append_cmd(history: Path, runs: tuple[Path, ...]) -> None:
     """Append each RUN.json's summary to HISTORY (one JSON line each, under a lock).

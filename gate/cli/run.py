@@ -29,7 +29,7 @@ from gate.errors import InfraError
 @options.PREVIOUS
 @click.option(
     "--history",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=options.FILE,
     help="Append this run's summary to a JSON-lines history (overrides reports.history).",
 )
 @options.GITHUB

@@ -6,20 +6,18 @@ from pathlib import Path
 
 import click
 
+from gate.cli import options
+
 
 @click.command("schema")
 @click.argument("kind", type=click.Choice(["gate", "policy"]), default="gate")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Write gate.schema.json and policy.schema.json into this folder instead.",
-)
+@options.out_folder("Write gate.schema.json and policy.schema.json into this folder instead.")
 @click.option(
     "--markdown",
     is_flag=True,
     help="Print the configuration reference (docs/configuration.md) instead.",
 )
-def schema(kind: str, out: Path | None, markdown: bool) -> None:
+def schema(kind: str, out_dir: Path | None, markdown: bool) -> None:
     """Print the JSON Schema of gate.yaml (KIND gate) or of a policy (KIND policy).
 
     Both come from the same models that validate the files, so an editor checks what the
@@ -31,10 +29,10 @@ def schema(kind: str, out: Path | None, markdown: bool) -> None:
     if markdown:
         click.echo(markdown_reference(), nl=False)
         return
-    if out is None:
+    if out_dir is None:
         click.echo(schema_text(kind), nl=False)
         return
-    out.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     for name, filename in SCHEMA_FILES.items():
-        atomic_write(out / filename, schema_text(name))
-        click.echo(f"written: {out / filename}", err=True)
+        atomic_write(out_dir / filename, schema_text(name))
+        click.echo(f"written: {out_dir / filename}", err=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from gate.cli import options
 from gate.errors import ConfigError
 
 
@@ -60,21 +61,16 @@ def _target(
 
 
 @click.command("synth")
-@click.argument("model", type=click.Path(path_type=Path, file_okay=False), required=False)
+@click.argument("model", type=options.FOLDER, required=False)
 @click.option(
     "-o",
     "--out",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=options.FILE,
     help="Traffic file (default: traffic.path of --config, else traffic/MODEL.jsonl.gz).",
 )
-@click.option(
-    "--config",
-    "config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="gate.yaml naming the model and traffic.path (default ./gate.yaml).",
-)
-@click.option("--model", "name", help="The model's folder name when MODEL is a repository.")
-@click.option("--url", help="Read the interface from a running server (http://HOST:PORT).")
+@options.config_file("gate.yaml naming the model and traffic.path (default ./gate.yaml).")
+@options.MODEL_FOLDER
+@options.SERVER_URL
 @click.option("-n", "--requests", type=int, default=1000, show_default=True)
 @click.option("--rate", type=float, default=100.0, show_default=True, help="Mean requests/s.")
 @click.option(
@@ -109,13 +105,13 @@ def _target(
 @click.option(
     "--from-eval",
     "eval_set",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=options.FILE,
     help="Payloads from an eval set's samples (gate-eval/1).",
 )
 @click.option(
     "--from-perf-json",
     "perf_json",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=options.FILE,
     help="Payloads from a perf_analyzer --input-data JSON.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing traffic file.")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from gate.cli import options
 from gate.cli.group import GateGroup
 from gate.cli.synth import synth
 from gate.errors import ConfigError
@@ -21,7 +22,7 @@ def traffic() -> None:
 
 
 @traffic.command("inspect")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=options.FILE)
 def traffic_inspect(file: Path) -> None:
     """Print count, duration, rate and a tensor summary of a traffic file."""
     from gate.inputs.summary import format_summary, summarize
@@ -90,8 +91,8 @@ def _import(
 
 
 @traffic.command("import")
-@click.argument("src", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.argument("dest", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("src", nargs=-1, required=True, type=options.FILE)
+@click.argument("dest", type=options.FILE)
 @click.option(
     "--from",
     "kind",
@@ -112,7 +113,7 @@ def _import(
 )
 @click.option(
     "--payloads",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=options.FILE,
     help="triton-trace: take payloads from this gate-traffic file (for level=TIMESTAMPS traces).",
 )
 def traffic_import(
@@ -140,8 +141,8 @@ def traffic_import(
 
 
 @traffic.command("sample")
-@click.argument("src", type=click.Path(path_type=Path, dir_okay=False))
-@click.argument("dest", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("src", type=options.FILE)
+@click.argument("dest", type=options.FILE)
 @click.option(
     "-n",
     "--requests",

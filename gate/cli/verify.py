@@ -7,21 +7,19 @@ from pathlib import Path
 
 import click
 
+from gate.cli import options
 from gate.errors import ConfigError
 
 
 @click.command()
-@click.argument("model_dir", type=click.Path(path_type=Path, file_okay=False), required=False)
-@click.option(
-    "--config",
-    "config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="gate.yaml: its signatures: section (or its policy's); MODEL_DIR defaults to its model.",
+@click.argument("model_dir", type=options.FOLDER, required=False)
+@options.config_file(
+    "gate.yaml: its signatures: section (or its policy's); MODEL_DIR defaults to its model."
 )
 @click.option(
     "--policy",
     "policy_path",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=options.FILE,
     help="A policy file whose signatures: section applies (instead of --config).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
