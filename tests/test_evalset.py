@@ -110,6 +110,23 @@ def test_bad_samples_are_one_line_input_errors(
     assert "\n" not in ei.value.message and "bad.jsonl: line" in ei.value.message
 
 
+@pytest.mark.parametrize(
+    ("line", "match"),
+    [
+        ('{"inputs": ', "invalid JSON"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"label": ' + "1" * 5000 + "}", "digits"),
+        ("[1, 2]", "expected a JSON object"),
+    ],
+)
+def test_bad_json_lines_are_one_line_input_errors(tmp_path: Path, line: str, match: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(HEADER) + "\n" + line + "\n")
+    with pytest.raises(InputError, match=match) as ei:
+        read_eval_set(path)
+    assert "\n" not in ei.value.message and "bad.jsonl: line 2" in ei.value.message
+
+
 def test_npz_with_float_labels_is_an_error(tmp_path: Path) -> None:
     np.savez(tmp_path / "e.npz", INPUT0=np.zeros((4, 16), np.float32), label=np.zeros(4))
     with pytest.raises(InputError, match="labels must be integer class indices"):

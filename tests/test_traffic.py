@@ -260,6 +260,8 @@ ERROR_CASES: list[tuple[str, str, list[Any] | None, int | None, str | None, str]
     ("empty file", "t.jsonl", [], 1, None, "empty"),
     ("invalid json", "t.jsonl", [HEADER, req(0), '{"t_us": 5, "inputs": '], 3, None, "JSON"),
     ("not an object", "t.jsonl", [HEADER, "[1, 2]"], 2, None, "JSON object"),
+    # a ValueError json.loads raises that is no JSONDecodeError: the reader once crashed on it
+    ("integer too long", "t.jsonl", [HEADER, '{"t_us": ' + "1" * 5000 + "}"], 2, None, "digits"),
     ("format missing", "t.jsonl", [{"model": "demo", "inputs": []}], 1, "format", "missing"),
     ("format wrong", "t.jsonl", [hdr(format="gate-traffic/2"), req(0)], 1, "format", "not"),
     ("header unknown key", "t.jsonl", [hdr(colour="red"), req(0)], 1, "colour", "unknown"),

@@ -43,7 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gate.errors import InputError
-from gate.inputs.parsing import DTYPES
+from gate.inputs.parsing import DTYPES, json_line
 from gate.inputs.parsing import FieldProblem as _Problem
 from gate.inputs.parsing import decode_b64 as _decode_b64
 from gate.inputs.parsing import decode_data as _decode_data
@@ -270,24 +270,11 @@ def _read_jsonl(path: Path) -> EvalSet:
             where = f"{path}: line {lineno}"
             if not text.strip():
                 continue
-            try:
-                obj = json.loads(text)
-            except ValueError as e:
-                raise InputError(
-                    f"{where}: not valid JSON ({e.args[0] if e.args else e})",
-                    hint="each line must be one JSON object",
-                ) from None
-            except RecursionError:
-                raise InputError(
-                    f"{where}: not valid JSON (nested too deeply)",
-                    hint="each line must be one JSON object",
-                ) from None
-            if not isinstance(obj, dict):
-                raise InputError(f"{where}: must be a JSON object", hint="see gate.inputs.evalset")
             if specs is None:
-                specs, model = _parse_header(obj, where)
+                specs, model = _parse_header(json_line(text, where, "the header"), where)
                 cols = {s.name: [] for s in specs}
                 continue
+            obj = json_line(text, where, "a sample")
             k = _parse_sample(obj, specs, where, cols, labels, targets)
             if kind is None:
                 kind = k

@@ -343,6 +343,34 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
             yield lineno, text
 
 
+def json_line(text: str, where: str, what: str) -> dict[str, Any]:
+    """One line of a JSON-lines file (traffic, eval sets) as the object it must hold.
+
+    ``where`` names the file and line, ``what`` the record the line should be ("the
+    header", "a request"). Every failure is one InputError there: bad syntax, nesting too
+    deep for the parser, a number too long to convert (a ``ValueError`` that is no
+    ``JSONDecodeError``), or a value that is not an object.
+    """
+    hint = f"each line must be one JSON object ({what})"
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{where}: invalid JSON: {e.msg} at column {e.colno}", hint=hint) from None
+    except RecursionError:
+        raise InputError(f"{where}: invalid JSON: nested too deeply", hint=hint) from None
+    except ValueError as e:
+        raise InputError(
+            f"{where}: invalid JSON: {str(e).split(';')[0]}",
+            hint="no value of a tensor needs that many digits: fix or re-export the file",
+        ) from None
+    if not isinstance(obj, dict):
+        raise InputError(
+            f"{where}: expected a JSON object ({what}), got {type(obj).__name__}",
+            hint="each line must be one JSON object",
+        )
+    return obj
+
+
 def read_json_file(
     path: Path, *, invalid_hint: str, empty: tuple[str, str] | None = None, errors: str = "strict"
 ) -> Any:

@@ -54,6 +54,7 @@ from gate.inputs.parsing import (
     dims_match,
     fmt_shape,
     is_int,
+    json_line,
     meta_dtype,
     named_tensors,
     numbered_lines,
@@ -216,27 +217,6 @@ def _check_traffic(t: Traffic) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _object(text: str, path: Path, lineno: int, what: str) -> dict[str, Any]:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(
-            f"{path}:{lineno}: invalid JSON: {e.msg} at column {e.colno}",
-            hint=f"each line must be one JSON object ({what})",
-        ) from None
-    except RecursionError:
-        raise InputError(
-            f"{path}:{lineno}: invalid JSON: nested too deeply",
-            hint=f"each line must be one JSON object ({what})",
-        ) from None
-    if not isinstance(obj, dict):
-        raise InputError(
-            f"{path}:{lineno}: expected a JSON object ({what}), got {type(obj).__name__}",
-            hint="each line must be one JSON object",
-        )
-    return obj
-
-
 def _parse_header(obj: dict[str, Any]) -> tuple[str, tuple[TensorSpec, ...], str, str]:
     if "format" not in obj:
         raise FieldProblem(
@@ -367,10 +347,10 @@ def read_traffic(path: Path) -> Traffic:
             continue
         try:
             if header is None:
-                header = _parse_header(_object(text, path, lineno, "the header"))
+                header = _parse_header(json_line(text, f"{path}:{lineno}", "the header"))
                 header_line = lineno
                 continue
-            req = _parse_request(_object(text, path, lineno, "a request"), header[1])
+            req = _parse_request(json_line(text, f"{path}:{lineno}", "a request"), header[1])
             if timed is None:
                 timed = req.t_us is not None
             elif timed != (req.t_us is not None):
