@@ -10,8 +10,9 @@ import pytest
 from conftest import run_gate
 
 from gate.errors import InputError
+from gate.inputs.importers import import_perf_analyzer_json
 from gate.inputs.trace import import_triton_trace
-from gate.inputs.traffic import read_traffic
+from gate.inputs.traffic import TensorSpec, read_traffic
 
 
 def _req(
@@ -82,6 +83,16 @@ def test_truncated_trace_file_is_a_clear_error(tmp_path: Path) -> None:
     p.write_text(json.dumps(_req(1, 0, "1,2"))[:-30])
     with pytest.raises(InputError, match="invalid JSON"):
         import_triton_trace([p])
+
+
+def test_an_over_long_integer_is_a_clear_error(tmp_path: Path) -> None:
+    """json.loads refuses it with a ValueError that is no JSONDecodeError (once a crash)."""
+    p = tmp_path / "data.json"
+    p.write_text('{"data": [{"INPUT0": [' + "1" * 5000 + "]}]}")
+    with pytest.raises(InputError, match=r"invalid JSON: .*digits") as ei:
+        spec = TensorSpec("INPUT0", "INT64", (1,))
+        import_perf_analyzer_json(p, model="demo", rate_rps=None, inputs=[spec])
+    assert ei.value.exit_code == 2
 
 
 def test_pa_json_through_the_cli_and_autodetect(tmp_path: Path) -> None:

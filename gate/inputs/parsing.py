@@ -343,26 +343,31 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
             yield lineno, text
 
 
+def _invalid_json(e: ValueError | RecursionError, where: str, hint: str) -> InputError:
+    """What ``json.loads`` raised, as one line at ``where``: bad syntax, nesting too deep for
+    the parser, or a number too long to convert (a ``ValueError`` but no ``JSONDecodeError``).
+    """
+    if isinstance(e, json.JSONDecodeError):
+        return InputError(f"{where}: invalid JSON: {e.msg} at column {e.colno}", hint=hint)
+    if isinstance(e, RecursionError):
+        return InputError(f"{where}: invalid JSON: nested too deeply", hint=hint)
+    return InputError(
+        f"{where}: invalid JSON: {str(e).split(';')[0]}",
+        hint="no value of a tensor needs that many digits: fix or re-export the file",
+    )
+
+
 def json_line(text: str, where: str, what: str) -> dict[str, Any]:
     """One line of a JSON-lines file (traffic, eval sets) as the object it must hold.
 
     ``where`` names the file and line, ``what`` the record the line should be ("the
-    header", "a request"). Every failure is one InputError there: bad syntax, nesting too
-    deep for the parser, a number too long to convert (a ``ValueError`` that is no
-    ``JSONDecodeError``), or a value that is not an object.
+    header", "a request"). Every failure is one InputError there (``_invalid_json``, or a
+    value that is not an object).
     """
-    hint = f"each line must be one JSON object ({what})"
     try:
         obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{where}: invalid JSON: {e.msg} at column {e.colno}", hint=hint) from None
-    except RecursionError:
-        raise InputError(f"{where}: invalid JSON: nested too deeply", hint=hint) from None
-    except ValueError as e:
-        raise InputError(
-            f"{where}: invalid JSON: {str(e).split(';')[0]}",
-            hint="no value of a tensor needs that many digits: fix or re-export the file",
-        ) from None
+    except (ValueError, RecursionError) as e:
+        raise _invalid_json(e, where, f"each line must be one JSON object ({what})") from None
     if not isinstance(obj, dict):
         raise InputError(
             f"{where}: expected a JSON object ({what}), got {type(obj).__name__}",
@@ -393,9 +398,6 @@ def read_json_file(
         raise InputError(f"{path}: {empty[0]}", hint=empty[1])
     try:
         return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(
-            f"{path}:{e.lineno}: invalid JSON: {e.msg} at column {e.colno}", hint=invalid_hint
-        ) from None
-    except RecursionError:
-        raise InputError(f"{path}: invalid JSON: nested too deeply", hint=invalid_hint) from None
+    except (ValueError, RecursionError) as e:
+        line = f":{e.lineno}" if isinstance(e, json.JSONDecodeError) else ""
+        raise _invalid_json(e, f"{path}{line}", invalid_hint) from None
