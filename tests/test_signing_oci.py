@@ -280,7 +280,7 @@ def test_oci_model_verified_then_unpacked(registry: LocalRegistry, tmp_path: Pat
 def test_oras_pushed_folder_is_unpacked(registry: LocalRegistry, tmp_path: Path) -> None:
     import shutil
 
-    from gate.inputs.oci import fetch_model
+    from gate.signing.artifact import fetch_model
     from gate.signing.registry import Registry
 
     folder = tmp_path / "demo"

@@ -181,7 +181,7 @@ def _fetch_model(
     done: list[OciSignature],
     progress: Callable[[str], None] | None,
 ) -> tuple[GateConfig, list[str]]:
-    from gate.inputs.oci import fetch_model
+    from gate.signing.artifact import fetch_model
     from gate.signing.interface import SignatureFailure
     from gate.signing.oci import resolve
     from gate.signing.registry import Registry
@@ -232,7 +232,7 @@ def _fetch_model(
 def artifact_result(cfg: GateConfig, model_dir: Path, oci: list[OciSignature]) -> SignaturesResult:
     """The signatures result of an ``oci://`` model: every unpacked file is covered by the
     artifact's signature (its digest is in the verified manifest)."""
-    from gate.inputs.oci import layer_files
+    from gate.signing.artifact import layer_files
 
     model = next((o for o in oci if o.kind == "model"), None)
     ok = model is not None and model.status == "verified"

@@ -1,4 +1,4 @@
-"""A model published as an OCI artifact (``model.repository: oci://HOST/REPO@sha256:…``).
+"""A model published as an OCI artifact (``model.repository: oci://HOST/REPO@sha256:…``), unpacked.
 
 Called only after ``gate.signing.oci.verify_oci`` proved the manifest's signature: the
 manifest is the verified bytes, and every layer is fetched by the digest that manifest names
