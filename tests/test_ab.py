@@ -264,14 +264,16 @@ def test_live_ab_beside_a_stored_baseline_judges_memory_too(
 ) -> None:
     """Latency comes from the live A/B; memory needs samples, so it is judged against the
     stored baseline, matched on the same environment fingerprint that `baseline record`
-    wrote (a mismatch here was exit 2). The hog model holds 200 MB more: BLOCKED on memory."""
+    wrote (a mismatch here was exit 2). The hog model holds 200 MB more: BLOCKED on memory.
+    Three baseline runs and alpha 0.01: with two runs and alpha 0.001 a +410% memory rise
+    once came out INCONCLUSIVE on a loaded runner (adjusted p 0.0013)."""
     rec = gate_run(
         tmp_path,
         "baseline",
         "record",
-        args=("--runs", "2", "-q"),
+        args=("--runs", "3", "-q"),
         timeout=400,
-        policy="alpha: 0.001\ninconclusive: pass\nthroughput: {enabled: false}\n",
+        policy="alpha: 0.01\ninconclusive: pass\nthroughput: {enabled: false}\n",
         baseline=AB,
     )
     assert rec.returncode == 0, rec.output
@@ -336,7 +338,10 @@ def test_calibrate_measures_the_baseline_model_when_it_is_not_the_configured_one
     assert out["model_dir"] == str(V1)
     arms = np.array(out["live_ab"]["arm_medians_us"])  # [run][A, B]
     ratio_ab = arms[:, 1] / arms[:, 0]
-    assert np.all((ratio_ab > 0.67) & (ratio_ab < 1.5)), f"B/A medians {ratio_ab}: not A/A"
+    # The bug put the slow model in arm B: B slower than A in every run. Small blocks on a
+    # shared 2-core runner swing one run's B/A either way (0.55 was seen in CI), so the
+    # check is one-sided and on the median of the runs.
+    assert np.median(ratio_ab) < 1.5, f"B/A medians {ratio_ab}: arm B is another model"
     stored = np.median(out["stored_baseline"]["run_medians_us"])
     ratio = stored / np.median(arms)
     assert 0.5 < ratio < 2.0, f"fresh-server runs {ratio:.2f}x the A/B arms: another model"
