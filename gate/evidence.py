@@ -79,6 +79,35 @@ class PerfAnalyzerRetry(_Model):
     timeout_s: float = Field(description="the timeout that attempt ran under")
 
 
+class ServerPhase(_Model):
+    """One phase of Triton's per-model statistics: how many, and their total nanoseconds."""
+
+    count: int = 0
+    ns: int = 0
+
+
+class ServerStats(_Model):
+    """Triton's own per-model statistics over one measurement (``/v2/models/<m>/stats``
+    read just before and just after it): where the server spent the time.
+
+    ``phases`` holds the change of each cumulative counter: ``success`` (whole requests,
+    receipt to response), ``fail``, ``queue`` (waiting for an instance), ``compute_input``,
+    ``compute_infer`` (the model's execute), ``compute_output``. ``inferences`` and
+    ``executions`` are the changes of ``inference_count`` and ``execution_count`` (fewer
+    executions than inferences when requests were batched). The server cannot tell warm-up
+    requests from measured ones, so they are included.
+    """
+
+    inferences: int = 0
+    executions: int = 0
+    phases: dict[str, ServerPhase] = Field(default_factory=dict)
+
+    def mean_us(self, phase: str) -> float | None:
+        """Mean microseconds per request of ``phase`` (None when it has no count)."""
+        p = self.phases.get(phase)
+        return p.ns / p.count / 1000.0 if p is not None and p.count > 0 else None
+
+
 class ThroughputLevel(_Model):
     """Closed-loop throughput at one concurrency level: inferences/s per window."""
 
@@ -91,6 +120,9 @@ class ThroughputLevel(_Model):
     attempts: int = 1
     retries: list[PerfAnalyzerRetry] = Field(
         default_factory=list, description="the failed attempts before the one measured"
+    )
+    server_stats: ServerStats | None = Field(
+        None, description="Triton's per-model statistics over this level (warm-up included)"
     )
 
 
@@ -136,6 +168,9 @@ class LatencyRun(_Model):
     )
     perf_analyzer: PerfAnalyzerInfo | None = None
     server_log: str = Field("", description="path of the server log kept for this run")
+    server_stats: ServerStats | None = Field(
+        None, description="Triton's per-model statistics over this replay (warm-up included)"
+    )
 
 
 class ABBlock(_Model):
@@ -148,6 +183,9 @@ class ABBlock(_Model):
     attempts: int = 1
     retries: list[PerfAnalyzerRetry] = Field(
         default_factory=list, description="perf_analyzer attempts of this block that failed"
+    )
+    server_stats: ServerStats | None = Field(
+        None, description="Triton's per-model statistics over this block (warm-up included)"
     )
 
 

@@ -122,6 +122,7 @@ def _replay_blocks(session: ServerSession, info: ABInfo, max_batch_size: int) ->
                 started_at=started,
                 attempts=pa.attempts if pa else 1,
                 retries=pa.retries if pa else [],
+                server_stats=lr.server_stats,
             )
         )
     return info.model_copy(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -38,8 +38,10 @@ from gate.inputs.traffic import Traffic, validate_against_model
 from gate.measure.latency import ReplaySpec, replay
 from gate.measure.memory import MemoryRecorder, server_args
 from gate.measure.perf_analyzer import Pace, PerfAnalyzerInputs, write_perf_analyzer_inputs
+from gate.measure.server_stats import Watch, watch
 from gate.measure.throughput import ThroughputSpec, measure_throughput
 from gate.servers import Launcher, open_server
+from gate.servers.affinity import CpuPlan, plan_cpus
 from gate.tools import Tool, find_perf_analyzer, find_tritonserver
 
 
@@ -96,12 +98,14 @@ class ServerSession:
         self._eval: dict[str, acc_stage.AccuracyPlan] = {}
         self._memory: dict[str, MemoryRecorder] = {}
         self._pace = Pace()  # perf_analyzer's seconds per request here: bounds its hangs
+        self.cpus = CpuPlan()  # measure.cpu_affinity, planned once the session is entered
 
     # -- the session ---------------------------------------------------------------------
 
     def __enter__(self) -> ServerSession:
         with ExitStack() as stack:
             self._tools = self._find_tools()
+            self.cpus = self._plan_cpus()
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="gate-session-"))
             self._work = Path(tmp)
             self._log_dir()
@@ -137,6 +141,13 @@ class ServerSession:
             st.detail = f"tritonserver {where}; perf_analyzer {pa.version} ({pa.source})"
         return Tools(ts, pa)
 
+    def _plan_cpus(self) -> CpuPlan:
+        """``measure.cpu_affinity`` for this launcher: a remote server runs on another
+        machine's cores, so nothing is pinned there."""
+        if self.cfg.launcher.kind == "remote":
+            return CpuPlan()
+        return plan_cpus(self.cfg.measure.cpu_affinity)
+
     def _log_dir(self) -> Path:
         """The run's log folder; a read-only or full reports disk must not stop measuring."""
         try:
@@ -171,6 +182,7 @@ class ServerSession:
             run_id=self.run.result.run_id,
             index=index,
             extra_args=server_args(self.prep.policy.memory) if self.measures_memory else (),
+            cpus=self.cpus.server,
         )
         stack = ExitStack()
         try:
@@ -249,6 +261,8 @@ class ServerSession:
             env.update(server.environment())
             if not env.get("concurrency"):
                 env["concurrency"] = concurrency
+            if self.cpus.pinned:
+                env["cpu_affinity"] = self.cpus.describe()
             self.environment = env
         return self.environment
 
@@ -287,14 +301,17 @@ class ServerSession:
             retries=cfg.measure.retries,
             max_threads=max(cfg.measure.max_threads, concurrency),
             concurrency=concurrency,
+            cpus=self.cpus.client,
         )
         rec = self._memory.get(model)
         iv = list(inputs.intervals_us) if inputs.intervals_us is not None else None
-        with self._diagnosed("replay"), rec.during_replay() if rec else contextlib.nullcontext():
+        sampled = rec.during_replay() if rec else contextlib.nullcontext()
+        with self._diagnosed("replay"), sampled, self.server_stats(model) as stats:
             lr = replay(
                 self.tools.perf_analyzer, spec, self.work / "pa", index=index, intervals_us=iv
             )
         lr.server_log = str(self._log_path)
+        lr.server_stats = stats.stats
         return lr
 
     def throughput(self, model: str, inputs: ReplayInputs, *, index: int) -> ThroughputRun:
@@ -310,12 +327,25 @@ class ServerSession:
             timeout_s=cfg.measure.timeout_s,
             retries=cfg.measure.retries,
             max_threads=cfg.measure.max_threads,
+            cpus=self.cpus.client,
         )
         pa, policy = self.tools.perf_analyzer, self.prep.policy.throughput
         with self._diagnosed("throughput measurement"):
             return measure_throughput(
-                pa, spec, policy, self.work / "pa", index=index, pace=self._pace
+                pa,
+                spec,
+                policy,
+                self.work / "pa",
+                index=index,
+                pace=self._pace,
+                watch=lambda: self.server_stats(model),
             )
+
+    def server_stats(self, model: str) -> AbstractContextManager[Watch]:
+        """Triton's per-model statistics of ``model`` over a ``with`` body: their change is
+        in the yielded ``Watch`` after it (None where the server does not answer)."""
+        server, version = self.running, self.cfg.model.version or ""
+        return watch(lambda: server.model_statistics(model, version), model, version)
 
     def evaluate(self, model: str) -> AccuracyRecord:
         """The eval set through ``model`` (bound by ``bind_eval``), every sample scored."""

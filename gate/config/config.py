@@ -219,6 +219,12 @@ class MeasureConfig(Strict):
     retries: int = Field(2, ge=0, le=10, description="extra attempts after a hang or crash")
     max_threads: int = Field(4, ge=1, le=256, description="perf_analyzer's sending threads")
     runs: int = Field(1, ge=1, le=50, description="candidate replays per gate check")
+    cpu_affinity: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="tritonserver and perf_analyzer on disjoint cores (local and docker "
+        "launchers): on = whenever there are 2 cores or more, auto = from 4 (on 2 cores the "
+        "A/A spread grew), off = never",
+    )
 
 
 class LoadConfig(Strict):

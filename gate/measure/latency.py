@@ -49,6 +49,7 @@ class ReplaySpec:
     retries: int
     max_threads: int
     concurrency: int = 1  # requests in flight when the traffic has no schedule
+    cpus: tuple[int, ...] = ()  # the cores perf_analyzer runs on (empty: any)
 
     def invocation(self) -> Invocation:
         return invocation(
@@ -59,6 +60,7 @@ class ReplaySpec:
             max_threads=self.max_threads,
             intervals=self.inputs.intervals,
             concurrency=self.concurrency,
+            cpus=self.cpus,
         )
 
 

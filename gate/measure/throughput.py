@@ -14,6 +14,8 @@ the last ones drain).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,7 @@ from gate.config.policy import ThroughputPolicy
 from gate.errors import MeasurementError
 from gate.evidence import ThroughputLevel, ThroughputRun
 from gate.measure.perf_analyzer import Pace, invocation, read_export, run_with_retries
+from gate.measure.server_stats import Watch
 
 if TYPE_CHECKING:
     from gate.tools import Tool
@@ -42,6 +45,7 @@ class ThroughputSpec:
     timeout_s: float
     retries: int
     max_threads: int
+    cpus: tuple[int, ...] = ()  # the cores perf_analyzer runs on (empty: any)
 
 
 def plan(policy: ThroughputPolicy, concurrency: int) -> tuple[int, int]:
@@ -76,9 +80,10 @@ def measure_level(
     work_dir: Path,
     *,
     pace: Pace | None = None,
+    watch: Callable[[], AbstractContextManager[Watch]] | None = None,
 ) -> ThroughputLevel:
     """One concurrency level; a hang, a crash or a bad export is retried ``spec.retries``
-    times."""
+    times. ``watch`` gives a context that reads Triton's per-model statistics around it."""
     total, _ = plan(policy, concurrency)
     job = invocation(
         spec,
@@ -88,23 +93,25 @@ def measure_level(
         # synchronous requests: one thread per request in flight
         max_threads=max(spec.max_threads, concurrency),
         concurrency=concurrency,
+        cpus=spec.cpus,
     )
-    got = run_with_retries(
-        pa,
-        job,
-        work_dir,
-        lambda export: windows_from_completions(
-            read_export(export, total)[1],
-            policy.warmup_requests,
-            policy.windows,
-            policy.window_requests,
-        ),
-        name=f"throughput-c{concurrency}",
-        retries=spec.retries,
-        cap_s=spec.timeout_s,
-        pace=pace,
-        what=f"throughput at concurrency {concurrency}: ",
-    )
+    with watch() if watch is not None else nullcontext(Watch()) as stats:
+        got = run_with_retries(
+            pa,
+            job,
+            work_dir,
+            lambda export: windows_from_completions(
+                read_export(export, total)[1],
+                policy.warmup_requests,
+                policy.windows,
+                policy.window_requests,
+            ),
+            name=f"throughput-c{concurrency}",
+            retries=spec.retries,
+            cap_s=spec.timeout_s,
+            pace=pace,
+            what=f"throughput at concurrency {concurrency}: ",
+        )
     wins, seconds = got.value
     return ThroughputLevel(
         concurrency=concurrency,
@@ -115,6 +122,7 @@ def measure_level(
         perf_analyzer_args=got.argv[1:],
         attempts=got.attempts,
         retries=got.retries,
+        server_stats=stats.stats,
     )
 
 
@@ -126,8 +134,12 @@ def measure_throughput(
     *,
     index: int,
     pace: Pace | None = None,
+    watch: Callable[[], AbstractContextManager[Watch]] | None = None,
 ) -> ThroughputRun:
     """Every level of the policy, lowest concurrency first, on the running server."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    levels = [measure_level(pa, spec, policy, c, work_dir, pace=pace) for c in policy.concurrency]
+    levels = [
+        measure_level(pa, spec, policy, c, work_dir, pace=pace, watch=watch)
+        for c in policy.concurrency
+    ]
     return ThroughputRun(index=index, levels=levels)

@@ -25,6 +25,7 @@ from gate.report.figures import (
     memory_section,
     memory_series,
 )
+from gate.report.server_time import NOTE, fmt_ratio, fmt_us, server_time
 from gate.report.text import NA, describe_check, fmt_p, fmt_pct, report_warnings, summary_line
 from gate.report.values import absolute, fmt_effect, for_display
 from gate.result import CheckResult, CheckStatus, RunResult, StageStatus, Verdict
@@ -322,6 +323,26 @@ def _stages(result: RunResult) -> str | None:
     return "<h2>Stages</h2>" + _table(["Stage", "Status", "Seconds", "Detail"], rows)
 
 
+def _server_time(result: RunResult) -> str | None:
+    table = server_time(result)
+    if table is None:
+        return None
+    header = ["Mean per request", *table.columns] + (["B/A"] if table.paired else [])
+    rows = [
+        (
+            "",
+            [_td(label)]
+            + [_td(fmt_us(v), True) for v in vals]
+            + ([_td(fmt_ratio(table.ratio(vals)), True)] if table.paired else []),
+        )
+        for label, vals in table.rows
+    ]
+    return (
+        "<h2>Where the time went</h2>"
+        f'<p class="note">Triton\'s per-model statistics. {escape(NOTE)}</p>' + _table(header, rows)
+    )
+
+
 def _kv(title: str, pairs: Sequence[tuple[str, object]]) -> str:
     rows = [("", [_td(k), _td(v)]) for k, v in pairs if v not in (None, "")]
     return f"<h3>{escape(title)}</h3>" + _table(["Field", "Value"], rows)
@@ -367,6 +388,7 @@ def render_html(result: RunResult) -> str:
         _warnings(result),
         _error(result),
         "<h2>Latency</h2>" + _latency_figures(result) if result.runs else None,
+        _server_time(result),
         memory_section(result, _figure),
         accuracy_section(result, _figure),
         _stages(result),

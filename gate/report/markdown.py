@@ -20,6 +20,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
 from gate.report.context import context_blocks
+from gate.report.server_time import NOTE, fmt_ratio, fmt_us, server_time
 from gate.report.text import (
     NA,
     describe_check,
@@ -356,6 +357,22 @@ def _stages(result: RunResult, limits: _Limits) -> str | None:
     return _details(f"Stages ({total:.1f} s)", table)
 
 
+def _server_time(result: RunResult, limits: _Limits) -> str | None:
+    """Triton's time per request beside end-to-end latency (left out with the context)."""
+    table = server_time(result) if limits.context else None
+    if table is None:
+        return None
+    header = ["Mean per request", *table.columns] + (["B/A"] if table.paired else [])
+    rows = [
+        [label, *(fmt_us(v) for v in vals)]
+        + ([fmt_ratio(table.ratio(vals))] if table.paired else [])
+        for label, vals in table.rows
+    ]
+    return _details(
+        "Where the time went (Triton's per-model statistics)", NOTE + "\n\n" + _table(header, rows)
+    )
+
+
 def _context(result: RunResult, limits: _Limits) -> str | None:
     if not limits.context:
         return "_Environment, baseline and traffic left out to fit; see run.json._"
@@ -381,6 +398,7 @@ def _compose(result: RunResult, limits: _Limits, note: str | None) -> str:
         _error(result, limits),
         _signatures(result),
         _stages(result, limits),
+        _server_time(result, limits),
         _context(result, limits),
     ]
     if note:

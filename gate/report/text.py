@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 
+from gate.report.server_time import one_line_summary, server_time
 from gate.report.values import absolute, fmt_effect, in_points
 from gate.result import CheckResult, CheckStatus, RunResult, StageStatus, Verdict
 
@@ -389,6 +390,9 @@ def render_console(result: RunResult) -> str:
         for check in result.checks:
             tag = STATUS_TAGS[check.status].ljust(width)
             lines.append(f"  {tag}  {describe_check(check, alpha=result.alpha, result=result)}")
+    table = server_time(result)
+    if table is not None:
+        lines += ["", one_line_summary(table)]
     warnings = report_warnings(result)
     if warnings:
         lines.append("")

@@ -30,11 +30,14 @@ def open_server(
     run_id: str,
     index: int = 1,
     extra_args: Sequence[str] = (),
+    cpus: Sequence[int] = (),
 ) -> Launcher:
     """The configured launcher, not yet started (enter it to start; ``stop()`` always).
 
     ``extra_args`` are tritonserver arguments the measurement needs (e.g. the metrics
     interval for memory sampling); they go before the user's ``launcher.extra_args``.
+    ``cpus``: the cores the server runs on (``gate.servers.affinity``; empty: any), for the
+    local and docker launchers (a remote server is not ours to pin).
     """
     lc = cfg.launcher
     if lc.kind == "local":
@@ -48,12 +51,14 @@ def open_server(
             load_timeout_s=lc.load_timeout_s,
             stop_timeout_s=lc.stop_timeout_s,
             extra_args=(*extra_args, *lc.extra_args),
+            cpus=tuple(cpus),
         )
     if lc.kind == "docker":
         from gate.servers.docker import DockerServer
 
         server_d = DockerServer(lc, repository, log_path, run_id=run_id, index=index)
         server_d.extra_args = (*extra_args, *server_d.extra_args)
+        server_d.cpus = tuple(cpus)
         return server_d
     from gate.servers.remote import RemoteServer
 

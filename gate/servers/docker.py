@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gate.errors import InfraError, ServerError
+from gate.servers.affinity import format_cpus
 from gate.servers.local import LocalServer, free_port
 from gate.servers.tritonserver import flags
 
@@ -252,6 +253,7 @@ class DockerServer(LocalServer):
         self.load_timeout_s = launcher.load_timeout_s
         self.stop_timeout_s = launcher.stop_timeout_s
         self.extra_args = launcher.extra_args
+        self.cpus: tuple[int, ...] = ()  # the container's cpuset (gate.servers.affinity)
         self.run_id = run_id
         self.name = f"gate-{run_id}-{index}"
         self.proc = None
@@ -289,6 +291,7 @@ class DockerServer(LocalServer):
             "labels": owner_labels(self.run_id),
             "init": True,
             "stop_signal": "SIGTERM",
+            **({"cpuset_cpus": format_cpus(self.cpus)} if self.cpus else {}),
         }
 
     def _ports(self) -> None:

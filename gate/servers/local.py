@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import ServerError
+from gate.servers.affinity import inherited_affinity
 from gate.servers.interface import ServerBase
 from gate.servers.tritonserver import Control, flags
 from gate.signals import deferred_signals
@@ -66,6 +67,7 @@ class LocalServer(ServerBase):
         load_timeout_s: float = 180,
         stop_timeout_s: float = 15,
         extra_args: tuple[str, ...] = (),
+        cpus: tuple[int, ...] = (),
     ) -> None:
         self.tool = tritonserver
         self.repository = repository
@@ -74,6 +76,7 @@ class LocalServer(ServerBase):
         self.load_timeout_s = load_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self.extra_args = extra_args
+        self.cpus = cpus  # the cores it runs on (gate.servers.affinity); empty: any
         self.proc: subprocess.Popen[bytes] | None = None
         self.http_port = self.grpc_port = self.metrics_port = 0
 
@@ -120,7 +123,9 @@ class LocalServer(ServerBase):
                     log.write(f"### gate: starting {' '.join(self._argv())}\n".encode())
                     log.flush()
                 try:
-                    with deferred_signals():  # self.proc must be set before Ctrl-C lands
+                    # self.proc must be set before Ctrl-C lands; the server, its threads
+                    # and the stubs it starts inherit the CPU mask of this thread
+                    with deferred_signals(), inherited_affinity(self.cpus):
                         self.proc = subprocess.Popen(
                             self._argv(),
                             stdout=log,
@@ -274,6 +279,11 @@ class LocalServer(ServerBase):
 
     def server_metadata(self) -> dict[str, Any]:
         return self._json("server metadata", "get_server_metadata")
+
+    def model_statistics(self, name: str, version: str = "") -> dict[str, Any]:
+        return self.control.json(
+            f"statistics of model '{name}'", "get_inference_statistics", name, version
+        )
 
     # -- logs --------------------------------------------------------------------------
 

@@ -119,6 +119,9 @@ class RemoteServer(ServerBase):
     def server_metadata(self) -> dict[str, Any]:
         return self.control.json("server metadata", "get_server_metadata")
 
+    def model_statistics(self, name: str, version: str = "") -> dict[str, Any]:
+        return self.control.json("model statistics", "get_inference_statistics", name, version)
+
     def log_tail(self, lines: int = 80) -> str:
         return ""  # the remote server's log is not ours to read
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from gate.errors import MeasurementError
 from gate.evidence import PerfAnalyzerRetry
+from gate.servers.affinity import inherited_affinity
 from gate.signals import deferred_signals
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class Invocation:
     max_threads: int
     intervals: Path | None = None
     concurrency: int = 1
+    cpus: tuple[int, ...] = ()  # the cores perf_analyzer runs on (empty: any)
 
     def argv(self, pa: Tool, export: Path) -> list[str]:
         """perf_analyzer's argument list, writing its profile export to ``export``."""
@@ -110,6 +112,7 @@ def invocation(
     max_threads: int,
     intervals: Path | None = None,
     concurrency: int = 1,
+    cpus: tuple[int, ...] = (),
 ) -> Invocation:
     """The job sending ``requests`` of ``input_data`` to ``target``."""
     return Invocation(
@@ -123,6 +126,7 @@ def invocation(
         max_threads,
         intervals,
         concurrency,
+        cpus,
     )
 
 
@@ -137,9 +141,13 @@ def clean(text: str, limit: int = 4000) -> str:
     return "\n".join(lines)[-limit:]
 
 
-def run_once(argv: list[str], env: dict[str, str], timeout_s: float) -> tuple[int | None, str, str]:
-    """Run perf_analyzer in its own process group; on timeout kill the group. rc None = hang."""
-    with deferred_signals():  # a Ctrl-C inside Popen would leave an unreachable child
+def run_once(
+    argv: list[str], env: dict[str, str], timeout_s: float, cpus: tuple[int, ...] = ()
+) -> tuple[int | None, str, str]:
+    """Run perf_analyzer in its own process group (on ``cpus`` when given); on timeout kill
+    the group. rc None = hang."""
+    # a Ctrl-C inside Popen would leave an unreachable child
+    with deferred_signals(), inherited_affinity(cpus):
         proc = subprocess.Popen(
             argv,
             stdout=subprocess.PIPE,
@@ -251,7 +259,7 @@ def run_with_retries(
         export = work_dir / f"{name}-{attempt}-{time.monotonic_ns()}.json"
         argv = job.argv(pa, export)
         t0 = time.monotonic()
-        rc, out, err = run_once(argv, env, timeout)
+        rc, out, err = run_once(argv, env, timeout, job.cpus)
         seconds = round(time.monotonic() - t0, 3)
         try:
             reason = _failure(rc, out, err, timeout)
