@@ -30,7 +30,8 @@ Replay time is what a verdict costs in measuring: the stages between the server'
 load and its stop (the server start and stop, signatures and judging excluded), from the
 run's ``run.json``. Written: a Markdown table of counts (x/N, every verdict listed) beside
 the issue's targets, and a JSON file of every run (exit code, verdict, failed checks,
-stage times).
+stage times). Exit status: 0 whatever the verdicts (they are what is measured), 1 when a
+``gate check`` crashed (ERROR: no verdict), so CI's ``--smoke`` fails only on a crash.
 """
 
 from __future__ import annotations
@@ -478,7 +479,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             + "\n"
         )
         args.out.with_suffix(".md").write_text(text)
-    return 0
+    # verdicts are the measurement, never a failure; a run that crashed (no verdict) is
+    crashed = [o for o in outcomes if o.verdict == "ERROR"]
+    for o in crashed:
+        print(f"{o.mode} run {o.run} {o.case}: exit {o.exit_code}: {o.error}", file=sys.stderr)
+    return 1 if crashed else 0
 
 
 if __name__ == "__main__":

@@ -314,6 +314,20 @@ class ServerSession:
         lr.server_stats = stats.stats
         return lr
 
+    def replay_together(
+        self, models: tuple[str, str], inputs: ReplayInputs, *, index: int
+    ) -> tuple[LatencyRun, LatencyRun]:
+        """Both arms replayed at the same moment: one perf_analyzer per model, started
+        together on the same schedule, so the two requests of a pair meet the same machine
+        load (and each other). An option measured against interleaved blocks by
+        ``benchmarks/ab_noise.py``; the second model's replay runs in a helper thread."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gate-replay") as pool:
+            other = pool.submit(self.replay, models[1], inputs, index=index)
+            first = self.replay(models[0], inputs, index=index)
+            return first, other.result()
+
     def throughput(self, model: str, inputs: ReplayInputs, *, index: int) -> ThroughputRun:
         """Closed-loop inferences/s of ``model`` at the policy's concurrency levels."""
         cfg = self.cfg

@@ -226,6 +226,12 @@ class MeasureConfig(Strict):
         "A/A spread grew), off = never",
     )
 
+    @field_validator("cpu_affinity", mode="before")
+    @classmethod
+    def _yaml_switch(cls, value: Any) -> Any:
+        """YAML reads a bare ``on``/``off`` as a boolean: take it as the word written."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
 
 class LoadConfig(Strict):
     """How the replay sends the recorded payloads.
