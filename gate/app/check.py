@@ -7,8 +7,9 @@
    baseline the store lacks is exit 2 here, not after minutes of measuring.
 2. **Evidence** (``collect``): the live A/B replay, the candidate's runs on fresh servers,
    and the stored baseline those runs match, gathered into one ``Evidence``.
-3. **Judge**: ``gate.judge.families.judge(policy, evidence)``, a pure function; its checks,
-   verdict, warnings and objective values are written into the result here, once.
+3. **Judge**: ``gate.judge.families.judge(policy, evidence)``, a pure function; a failure
+   against the stored baseline is first confirmed on fresh servers (``gate.app.confirm``);
+   the checks, verdict, warnings and objective values are written into the result, once.
 
 Live A/B judges latency; accuracy, memory and throughput need the stored baseline's samples
 and a server running the candidate alone, so with any of them in play the candidate is also
@@ -23,6 +24,7 @@ from enum import Enum
 from pathlib import Path
 
 from gate.app import accuracy as acc_stage
+from gate.app.confirm import confirm, session_failures
 from gate.app.live_ab import measure_ab, model_dir_from_store
 from gate.app.prepare import Prepared, prepare
 from gate.app.replays import measure_runs
@@ -89,14 +91,16 @@ def run_check(
         evidence, base = collect(run, prep, plan, config_path, allow_env_mismatch)
         with run.stage("judge") as st:
             judgement = judge(prep.policy, evidence)
-            write_judgement(run.result, judgement)
-            if base is not None:
-                run.result.comparison = _comparison(prep.policy, base, run.result)
-            elif plan.fresh:
-                run.warn("no baseline: only absolute SLOs were judged")
             st.detail = (
                 f"{plan.latency.value}, {len(judgement.checks)} checks → {judgement.verdict.value}"
             )
+        if session_failures(evidence, judgement) and prep.cfg.measure.confirm_runs:
+            evidence, judgement = confirm(run, prep, evidence, judgement)
+        write_judgement(run.result, judgement)
+        if base is not None:
+            run.result.comparison = _comparison(prep.policy, base, run.result)
+        elif plan.fresh:
+            run.warn("no baseline: only absolute SLOs were judged")
     except CAUGHT as e:
         record_error(run.result, e)
     return finish(run)

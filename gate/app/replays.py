@@ -50,11 +50,13 @@ class _Collected:
     accuracy: AccuracyRecord | None = None
 
 
-def measure_runs(run: Run, prep: Prepared, runs: int, *, label: str) -> Measured:
-    """Replay the traffic ``runs`` times, each on a freshly started server."""
+def measure_runs(run: Run, prep: Prepared, runs: int, *, label: str, first: int = 0) -> Measured:
+    """Replay the traffic ``runs`` times, each on a freshly started server. ``first``: how
+    many runs of this kind were measured before (their numbering goes on; the eval set is
+    evaluated only on run 0)."""
     got = _Collected()
     with ServerSession(run, prep, memory=True) as session:
-        for i in range(runs):
+        for i in range(first, first + runs):
             log_name = f"server-{label}-{i + 1}.log"
             with session.server(f"#{i + 1}", log_name=log_name, index=i + 1):
                 _one_server(session, i, got)

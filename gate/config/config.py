@@ -219,6 +219,14 @@ class MeasureConfig(Strict):
     retries: int = Field(2, ge=0, le=10, description="extra attempts after a hang or crash")
     max_threads: int = Field(4, ge=1, le=256, description="perf_analyzer's sending threads")
     runs: int = Field(1, ge=1, le=50, description="candidate replays per gate check")
+    confirm_runs: int = Field(
+        1,
+        ge=0,
+        le=10,
+        description="when a check against the stored baseline fails, replay the candidate "
+        "this many more times on fresh servers and judge all its runs before blocking (0: "
+        "block on the first runs)",
+    )
     cpu_affinity: Literal["auto", "on", "off"] = Field(
         "auto",
         description="tritonserver and perf_analyzer on disjoint cores (local and docker "

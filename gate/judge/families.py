@@ -37,7 +37,7 @@ from gate.judge.latency import latency_checks, latency_specs, stored_noise
 from gate.judge.live_ab import ab_checks, ab_noise
 from gate.judge.protocol import CheckFamily, Family, Noise, failed_check, guarded, power_warning
 from gate.judge.slo import slo_check, slo_checks
-from gate.result import CheckResult, Verdict
+from gate.result import CheckResult, CheckStatus, Verdict
 
 
 class LatencyFamily:
@@ -202,6 +202,15 @@ class Judgement:
     verdict: Verdict
     warnings: tuple[str, ...] = ()
     slo: dict[str, float] = field(default_factory=dict)
+    families: tuple[Family, ...] = ()  # the family of each check, in the same order
+
+    def failed(self, *families: Family) -> tuple[CheckResult, ...]:
+        """The FAILed checks of these families (all families when none is named)."""
+        return tuple(
+            c
+            for c, fam in zip(self.checks, self.families, strict=True)
+            if c.status is CheckStatus.FAIL and (not families or fam in families)
+        )
 
 
 def judge(
@@ -221,4 +230,5 @@ def judge(
         for fam, c in tagged
         if fam.family is Family.SLO and isinstance(c.details.get("value"), float)
     }
-    return Judgement(checks, verdict, tuple(noisy + warnings), slo)
+    fams = tuple(fam.family for fam, _ in tagged)
+    return Judgement(checks, verdict, tuple(noisy + warnings), slo, fams)
