@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gate import stats
-from gate.app.record import run_replay
+from gate.app.record import run_measure
 from gate.config.config import load_config
 from gate.config.policy import load_policy
 from gate.judge.latency import judge_latency
@@ -56,8 +56,12 @@ def main() -> int:
         runs_json = json.loads(args.samples.read_text())["runs"]
         runs = [np.asarray(r["latencies_us"]) for r in runs_json]
     else:
-        res = run_replay(
-            cfg, args.config, runs=args.runs, progress=lambda m: print("  ·", m, file=sys.stderr)
+        res, _ = run_measure(
+            cfg,
+            args.config,
+            store=False,
+            runs=args.runs,
+            progress=lambda m: print("  ·", m, file=sys.stderr),
         )
         if res.error:
             print(f"replay failed: {res.error.message}", file=sys.stderr)

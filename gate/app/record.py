@@ -21,46 +21,34 @@ from gate.errors import ConfigError
 from gate.result import RunResult, Verdict, now_iso
 
 
-def run_replay(
+def run_measure(
     cfg: GateConfig,
     config_path: Path,
     *,
-    repository: Path | None = None,
-    runs: int | None = None,
-    progress: Progress = quiet,
-    log_dir: Path | None = None,
-) -> RunResult:
-    """``gate replay``: measure only; the RunResult carries the samples, nothing is judged."""
-    run = new_run("replay", config_path, progress, log_dir or cfg.reports.dir / "logs")
-    with _measuring(run):
-        prep = prepare(run, cfg, config_path, repository)
-        measure_runs(run, prep, runs or cfg.measure.runs, label="replay").write_to(run.result)
-    return finish(run)
-
-
-def run_record(
-    cfg: GateConfig,
-    config_path: Path,
-    *,
+    store: bool,
     repository: Path | None = None,
     runs: int | None = None,
     progress: Progress = quiet,
     log_dir: Path | None = None,
 ) -> tuple[RunResult, str | None]:
-    """``gate baseline record``: K replays, each on a fresh server, stored atomically."""
-    run = new_run("baseline-record", config_path, progress, log_dir or cfg.reports.dir / "logs")
+    """``gate replay`` (``store=False``: measure only, the RunResult carries the samples,
+    nothing is judged) and ``gate baseline record`` (``store=True``: K replays stored
+    atomically as the baseline, whose path comes back). Each replay is on a fresh server."""
+    command, label = ("baseline-record", "baseline") if store else ("replay", "replay")
+    run = new_run(command, config_path, progress, log_dir or cfg.reports.dir / "logs")
     path: str | None = None
     with _measuring(run):
         prep = prepare(run, cfg, config_path, repository)
-        k = runs or cfg.baseline.runs
-        if k < prep.policy.latency.min_baseline_runs:
+        k = runs or (cfg.baseline.runs if store else cfg.measure.runs)
+        if store and k < prep.policy.latency.min_baseline_runs:
             raise ConfigError(
                 f"--runs {k} is below the policy's latency.min_baseline_runs="
                 f"{prep.policy.latency.min_baseline_runs}",
                 hint="record at least that many runs: the judge needs them to see drift",
             )
-        measure_runs(run, prep, k, label="baseline").write_to(run.result)
-        path = _store(run, prep)
+        measure_runs(run, prep, k, label=label).write_to(run.result)
+        if store:
+            path = _store(run, prep)
     return finish(run), path
 
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import click
 
 from gate.cli import options
-from gate.cli.finish import finish
 from gate.cli.group import GateGroup
+from gate.cli.run import measure_only
 from gate.errors import ConfigError, GateError
 
 if TYPE_CHECKING:
@@ -54,19 +54,15 @@ def baseline_record(
     overrides: tuple[str, ...],
 ) -> None:
     """Replay the traffic K times, each on a fresh server, and store every run."""
-    from gate.app.record import run_record
-    from gate.config.config import load_config
-    from gate.progress import make_progress
-
-    cfg = load_config(config, overrides)
-    out = (report_dir or cfg.reports.dir) / "baseline"
-    with make_progress(quiet) as progress:
-        result, path = run_record(
-            cfg, config, repository=repository, runs=runs, progress=progress, log_dir=out / "logs"
-        )
-    if path is not None:
-        click.echo(f"baseline stored: {path}", err=True)
-    finish(result, out)
+    measure_only(
+        config,
+        overrides,
+        store=True,
+        repository=repository,
+        report_dir=report_dir,
+        runs=runs,
+        quiet=quiet,
+    )
 
 
 @baseline.command("show")

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import click
 
 from gate.cli import options
-from gate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gate.app.init import SigningMethod
 
 
 @click.command("init")
 @click.argument("model_repository", type=options.FOLDER, default=".", required=False)
 @options.MODEL_FOLDER
 @options.SERVER_URL
-@click.option(
-    "--dir",
-    "out_dir",
-    type=options.FOLDER,
-    default=".",
-    show_default=True,
-    help="Where gate.yaml, policy.yaml and .gate/schema/ go.",
-)
+@options.folder_here("--dir", "out_dir", help="Where gate.yaml, policy.yaml and .gate/schema/ go.")
 @click.option(
     "--signing",
     type=click.Choice(["model-signing", "cosign-key", "sigstore-bundle", "none"]),
@@ -29,15 +25,11 @@ from gate.errors import ConfigError
     show_default=True,
     help="How your model's files are signed.",
 )
-@click.option(
-    "--key", type=options.FILE, help="The signer's public key (model-signing, cosign-key)."
-)
+@options.file_option("--key", help="The signer's public key (model-signing, cosign-key).")
 @click.option("--identity", help="sigstore-bundle: who signs (email or workflow URI).")
 @click.option("--issuer", help="sigstore-bundle: the OIDC issuer vouching for --identity.")
-@click.option(
-    "--eval-set",
-    type=options.FILE,
-    help="A labelled eval set (gate-eval/1) for the accuracy checks.",
+@options.file_option(
+    "--eval-set", help="A labelled eval set (gate-eval/1) for the accuracy checks."
 )
 @click.option(
     "--inconclusive",
@@ -51,18 +43,18 @@ from gate.errors import ConfigError
     is_flag=True,
     help="Also write .github/workflows/gate-MODEL.yml (gate check on pull requests).",
 )
-@click.option("--force", is_flag=True, help="Overwrite files that exist.")
+@options.force("Overwrite files that exist.")
 def init(
     model_repository: Path,
     name: str | None,
     url: str | None,
     out_dir: Path,
-    signing: str,
+    signing: SigningMethod,
     key: Path | None,
     identity: str | None,
     issuer: str | None,
     eval_set: Path | None,
-    inconclusive: str,
+    inconclusive: Literal["block", "pass"],
     github_workflow: bool,
     force: bool,
 ) -> None:
@@ -72,32 +64,26 @@ def init(
     signatures: section for --signing, the JSON Schemas for your editor under .gate/schema/,
     and prints the commands that sign the model and run the gate. Refuses to overwrite
     without --force."""
-    from typing import Any
-
     from gate.app.init import InitOptions, plan_init
     from gate.files import atomic_write
     from gate.inputs.model_config import find_model_dir, read_model_config, read_served_model
 
     model_dir = find_model_dir(model_repository, name)
     spec = read_served_model(url, model_dir.name) if url else read_model_config(model_dir)
-    method: Any = signing
-    policy: Any = inconclusive
     opts = InitOptions(
         out_dir=out_dir,
         model_dir=model_dir,
-        signing=method,
+        signing=signing,
         key=key,
         identity=identity,
         issuer=issuer,
         eval_set=eval_set,
-        inconclusive=policy,
+        inconclusive=inconclusive,
         github_workflow=github_workflow,
     )
     plan = plan_init(spec, opts)
     existing = [p for p in plan.files if p.exists()]
-    if existing and not force:
-        names = ", ".join(str(p) for p in existing)
-        raise ConfigError(f"{names}: already exists", hint="pass --force to overwrite")
+    options.refuse_overwrite(existing, force, hint="pass --force to overwrite")
     for path, text in plan.files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, text)

@@ -7,11 +7,13 @@ this command reads it for (``--config``, ``--out``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
 from click.decorators import FC
+
+from gate.errors import ConfigError
 
 FILE = click.Path(path_type=Path, dir_okay=False)
 """A file argument or option (a folder given for it is a usage error)."""
@@ -32,6 +34,27 @@ def config_file(help: str) -> Callable[[FC], FC]:
 def out_folder(help: str, *, required: bool = False) -> Callable[[FC], FC]:
     """``--out FOLDER`` (parameter ``out_dir``): where a command writes its files."""
     return click.option("--out", "out_dir", type=FOLDER, required=required, help=help)
+
+
+def file_option(*decls: str, help: str) -> Callable[[FC], FC]:
+    """An optional ``FILE`` option (``decls``: its name and, where it differs, its parameter)."""
+    return click.option(*decls, type=FILE, help=help)
+
+
+def folder_here(*decls: str, help: str) -> Callable[[FC], FC]:
+    """A ``FOLDER`` option that defaults to the current folder, shown in ``--help``."""
+    return click.option(*decls, type=FOLDER, default=".", show_default=True, help=help)
+
+
+def force(help: str) -> Callable[[FC], FC]:
+    """``--force``: do what a command otherwise refuses; ``help`` says what that is here."""
+    return click.option("--force", is_flag=True, help=help)
+
+
+def refuse_overwrite(paths: Sequence[Path], force: bool, hint: str) -> None:
+    """The one error of a command that would overwrite ``paths`` without ``--force``."""
+    if paths and not force:
+        raise ConfigError(f"{', '.join(str(p) for p in paths)}: already exists", hint=hint)
 
 
 def max_chars(help: str) -> Callable[[FC], FC]:

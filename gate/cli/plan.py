@@ -20,17 +20,10 @@ from gate.errors import ConfigError
     help="Plan the models whose inputs changed since the merge base of REF and HEAD.",
 )
 @click.option("--all", "everything", is_flag=True, help="Plan every model (nightly jobs).")
-@click.option(
-    "--root",
-    type=options.FOLDER,
-    default=".",
-    show_default=True,
-    help="A folder inside the git repository to plan.",
-)
-@click.option(
+@options.folder_here("--root", help="A folder inside the git repository to plan.")
+@options.file_option(
     "--plan",
     "plan_path",
-    type=options.FILE,
     help="Plan file (default: gate-plan.yaml at the repository root, if present).",
 )
 @click.option(

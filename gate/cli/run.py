@@ -109,16 +109,50 @@ def replay(
     config: Path, repository: Path | None, report_dir: Path | None, runs: int | None, quiet: bool
 ) -> None:
     """Measure only: replay the traffic and write a RunResult with the samples."""
-    from gate.app.record import run_replay
+    measure_only(
+        config,
+        (),
+        store=False,
+        repository=repository,
+        report_dir=report_dir,
+        runs=runs,
+        quiet=quiet,
+    )
+
+
+def measure_only(
+    config: Path,
+    overrides: tuple[str, ...],
+    *,
+    store: bool,
+    repository: Path | None,
+    report_dir: Path | None,
+    runs: int | None,
+    quiet: bool,
+) -> None:
+    """The body of ``gate replay`` and (``store``) ``gate baseline record``: replays on fresh
+    servers, the baseline stored where asked, the reports written (under ``baseline/`` for
+    a recording)."""
+    from gate.app.record import run_measure
     from gate.config.config import load_config
     from gate.progress import make_progress
 
-    cfg = load_config(config)
+    cfg = load_config(config, overrides)
     out = report_dir or cfg.reports.dir
+    if store:
+        out = out / "baseline"
     with make_progress(quiet) as progress:
-        result = run_replay(
-            cfg, config, repository=repository, runs=runs, progress=progress, log_dir=out / "logs"
+        result, path = run_measure(
+            cfg,
+            config,
+            store=store,
+            repository=repository,
+            runs=runs,
+            progress=progress,
+            log_dir=out / "logs",
         )
+    if path is not None:
+        click.echo(f"baseline stored: {path}", err=True)
     finish(result, out)
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gate.cli import options
 from gate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gate.inputs.synth import ArrivalKind
 
 
 def _pairs(values: tuple[str, ...], option: str, parse: Any) -> dict[str, Any]:
@@ -62,10 +65,9 @@ def _target(
 
 @click.command("synth")
 @click.argument("model", type=options.FOLDER, required=False)
-@click.option(
+@options.file_option(
     "-o",
     "--out",
-    type=options.FILE,
     help="Traffic file (default: traffic.path of --config, else traffic/MODEL.jsonl.gz).",
 )
 @options.config_file("gate.yaml naming the model and traffic.path (default ./gate.yaml).")
@@ -102,19 +104,13 @@ def _target(
     metavar="NAME=D1,D2",
     help="Size of an input's variable (-1) dimensions.",
 )
-@click.option(
-    "--from-eval",
-    "eval_set",
-    type=options.FILE,
-    help="Payloads from an eval set's samples (gate-eval/1).",
+@options.file_option(
+    "--from-eval", "eval_set", help="Payloads from an eval set's samples (gate-eval/1)."
 )
-@click.option(
-    "--from-perf-json",
-    "perf_json",
-    type=options.FILE,
-    help="Payloads from a perf_analyzer --input-data JSON.",
+@options.file_option(
+    "--from-perf-json", "perf_json", help="Payloads from a perf_analyzer --input-data JSON."
 )
-@click.option("--force", is_flag=True, help="Overwrite an existing traffic file.")
+@options.force("Overwrite an existing traffic file.")
 def synth(
     model: Path | None,
     out: Path | None,
@@ -123,7 +119,7 @@ def synth(
     url: str | None,
     requests: int,
     rate: float,
-    arrival: str,
+    arrival: ArrivalKind,
     burst_size: int,
     batch: int,
     seed: int,
@@ -148,13 +144,13 @@ def synth(
     else:
         spec = read_model_config(find_model_dir(where, name or model_name))
     target = target or Path("traffic") / f"{spec.name}.jsonl.gz"
-    if target.exists() and not force:
-        raise ConfigError(f"{target}: already exists", hint="pass --force to overwrite it")
-    kind: Any = arrival
+    options.refuse_overwrite(
+        [target] if target.exists() else [], force, "pass --force to overwrite it"
+    )
     synth_spec = SynthSpec(
         requests=requests,
         rate_rps=rate,
-        arrival=kind,
+        arrival=arrival,
         burst_size=burst_size,
         seed=seed,
         batch=batch,
