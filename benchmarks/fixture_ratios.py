@@ -43,7 +43,7 @@ from gate.config.policy import ThroughputPolicy
 from gate.inputs.traffic import Request, Traffic
 from gate.measure.latency import ReplaySpec, replay
 from gate.measure.perf_analyzer import Pace, PerfAnalyzerInputs, write_perf_analyzer_inputs
-from gate.measure.throughput import ThroughputSpec, measure_level
+from gate.measure.throughput import ThroughputSpec, measure_throughput
 from gate.servers.local import LocalServer
 from gate.tools import Tool, find_perf_analyzer, find_tritonserver
 
@@ -115,15 +115,16 @@ def one_server(
                         spec = ReplaySpec(_served(m), None, srv.http_url, "http", inputs, 300, 2, 4)
                         lr = replay(pa, spec, work / "pa", index=0, pace=pace)
                         got[m][kind].append(lr.latencies_us)
-            policy = ThroughputPolicy(concurrency=[1, 4], windows=5, window_requests=200)
             data = _blocks(traffic, len(traffic.requests), work / "tp", True)[0].input_data
             for rnd in range(args.tp_rounds):
                 for c in (1, 4):
+                    policy = ThroughputPolicy(concurrency=[c], windows=5, window_requests=200)
                     for m in order if rnd % 2 == 0 else order[::-1]:
                         tspec = ThroughputSpec(
                             _served(m), None, srv.http_url, "http", data, 1, 300, 2, 4
                         )
-                        level = measure_level(pa, tspec, policy, c, work / "pa", pace=pace)
+                        run = measure_throughput(pa, tspec, policy, work / "pa", index=0, pace=pace)
+                        level = run.levels[0]
                         got[m][c] += level.windows
         return got
     finally:

@@ -53,6 +53,16 @@ def atomic_write(path: Path, data: bytes | str) -> None:
 
 
 @contextlib.contextmanager
+def os_errors(what: str, *, hint: str | None = None) -> Iterator[None]:
+    """An ``OSError`` in the body (a full disk, a read-only folder, a lock that cannot be
+    taken) becomes one InfraError line, ``{what}: {reason}`` (exit 3), and no traceback."""
+    try:
+        yield
+    except OSError as e:
+        raise InfraError(f"{what}: {e.strerror or e}", hint=hint) from None
+
+
+@contextlib.contextmanager
 def file_lock(path: Path, *, timeout_s: float | None = None, what: str = "lock") -> Iterator[None]:
     """Hold an exclusive lock on the lock file ``path`` (created, with its folder, if missing).
 
@@ -64,16 +74,15 @@ def file_lock(path: Path, *, timeout_s: float | None = None, what: str = "lock")
     from filelock import FileLock, Timeout
 
     lock = FileLock(str(path), timeout=-1 if timeout_s is None else timeout_s)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock.acquire()
-    except Timeout:
-        raise InfraError(
-            f"{path}: another gate process has held the {what} for over {timeout_s:.0f}s",
-            hint="wait for the other job to finish, then retry",
-        ) from None
-    except OSError as e:
-        raise InfraError(f"cannot lock {path}: {e.strerror or e}") from None
+    with os_errors(f"cannot lock {path}"):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        except Timeout:  # an OSError too: said first, in its own words
+            raise InfraError(
+                f"{path}: another gate process has held the {what} for over {timeout_s:.0f}s",
+                hint="wait for the other job to finish, then retry",
+            ) from None
     try:
         yield
     finally:

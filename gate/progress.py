@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from types import TracebackType
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -84,13 +83,8 @@ class Progress:
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()  # whatever ended the block: the status line must not outlive it
 
 
 def make_progress(quiet: bool, stream: IO[str] | None = None) -> Progress:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import ConfigError, InfraError
-from gate.files import atomic_write, file_lock
+from gate.files import atomic_write, file_lock, os_errors
 from gate.result import is_model_name
 
 #: how long a writer waits for another writer of the same model before giving up (exit 3)
@@ -172,13 +172,9 @@ class LocalStore(Store):
 
     def write_atomic(self, key: str, data: bytes) -> None:
         path = self._p(key)
-        try:
+        hint = "check that the baseline store is writable and the disk is not full"
+        with os_errors(f"cannot write {path}", hint=hint):
             atomic_write(path, data)
-        except OSError as e:
-            raise InfraError(
-                f"cannot write {path}: {e.strerror or e}",
-                hint="check that the baseline store is writable and the disk is not full",
-            ) from None
 
     def exists(self, key: str) -> bool:
         return self._p(key).is_file()

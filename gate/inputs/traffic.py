@@ -44,8 +44,8 @@ from typing import IO, Any, Literal
 
 import numpy as np
 
-from gate.errors import InfraError, InputError, ServerError
-from gate.files import atomic_open
+from gate.errors import InputError, ServerError
+from gate.files import atomic_open, os_errors
 from gate.inputs.parsing import (
     DTYPES,
     Array,
@@ -456,24 +456,25 @@ def write_traffic(
     def dump(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
 
-    try:
-        with atomic_open(path) as f, contextlib.ExitStack() as stack:
-            out: IO[bytes] | gzip.GzipFile = f
-            if path.name.endswith(".gz"):
-                # mtime 0 and the final name: the same traffic gives the same bytes.
-                gz = gzip.GzipFile(filename=path.name, mode="wb", fileobj=f, mtime=0)
-                out = stack.enter_context(gz)
-            out.write(dump(header))
-            for i, req in enumerate(traffic.requests):
-                try:
-                    out.write(dump(_request_line(req, traffic.inputs, encoding)))
-                except UnicodeDecodeError:
-                    raise InputError(
-                        f"{path}: request {i}: a BYTES element is not UTF-8 text",
-                        hint="the format stores BYTES as strings; binary BYTES are unsupported",
-                    ) from None
-    except OSError as e:
-        raise InfraError(f"{path}: cannot write traffic file: {e.strerror or e}") from None
+    with (
+        os_errors(f"{path}: cannot write traffic file"),
+        atomic_open(path) as f,
+        contextlib.ExitStack() as stack,
+    ):
+        out: IO[bytes] | gzip.GzipFile = f
+        if path.name.endswith(".gz"):
+            # mtime 0 and the final name: the same traffic gives the same bytes.
+            gz = gzip.GzipFile(filename=path.name, mode="wb", fileobj=f, mtime=0)
+            out = stack.enter_context(gz)
+        out.write(dump(header))
+        for i, req in enumerate(traffic.requests):
+            try:
+                out.write(dump(_request_line(req, traffic.inputs, encoding)))
+            except UnicodeDecodeError:
+                raise InputError(
+                    f"{path}: request {i}: a BYTES element is not UTF-8 text",
+                    hint="the format stores BYTES as strings; binary BYTES are unsupported",
+                ) from None
 
 
 # --------------------------------------------------------------------------------------

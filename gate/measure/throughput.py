@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,60 +73,6 @@ def windows_from_completions(
     return (window_requests / spans).tolist(), float((edges[-1] - edges[0]) / 1e9)
 
 
-def measure_level(
-    pa: Tool,
-    spec: ThroughputSpec,
-    policy: ThroughputPolicy,
-    concurrency: int,
-    work_dir: Path,
-    *,
-    pace: Pace | None = None,
-    watch: Callable[[], AbstractContextManager[Watch]] | None = None,
-) -> ThroughputLevel:
-    """One concurrency level; a hang, a crash or a bad export is retried ``spec.retries``
-    times. ``watch`` gives a context that reads Triton's per-model statistics around it."""
-    total, _ = plan(policy, concurrency)
-    job = invocation(
-        spec,
-        spec.input_data,
-        total,
-        batch_size=spec.batch_size,
-        # synchronous requests: one thread per request in flight
-        max_threads=max(spec.max_threads, concurrency),
-        concurrency=concurrency,
-        cpus=spec.cpus,
-    )
-    with watch() if watch is not None else nullcontext(Watch()) as stats:
-        got = run_with_retries(
-            pa,
-            job,
-            work_dir,
-            lambda export: windows_from_completions(
-                read_export(export, total)[1],
-                policy.warmup_requests,
-                policy.windows,
-                policy.window_requests,
-            ),
-            name=f"throughput-c{concurrency}",
-            retries=spec.retries,
-            cap_s=spec.timeout_s,
-            pace=pace,
-            what=f"throughput at concurrency {concurrency}: ",
-        )
-    wins, seconds = got.value
-    return ThroughputLevel(
-        concurrency=concurrency,
-        windows=wins,
-        window_requests=policy.window_requests,
-        requests=total,
-        seconds=seconds,
-        perf_analyzer_args=got.argv[1:],
-        attempts=got.attempts,
-        retries=got.retries,
-        server_stats=stats.stats,
-    )
-
-
 def measure_throughput(
     pa: Tool,
     spec: ThroughputSpec,
@@ -136,10 +83,57 @@ def measure_throughput(
     pace: Pace | None = None,
     watch: Callable[[], AbstractContextManager[Watch]] | None = None,
 ) -> ThroughputRun:
-    """Every level of the policy, lowest concurrency first, on the running server."""
+    """Every level of the policy, lowest concurrency first, on the running server. A level's
+    hang, crash or bad export is retried ``spec.retries`` times; ``watch`` gives a context
+    that reads Triton's per-model statistics around each level."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    levels = [
-        measure_level(pa, spec, policy, c, work_dir, pace=pace, watch=watch)
-        for c in policy.concurrency
-    ]
+    levels: list[ThroughputLevel] = []
+    for concurrency in policy.concurrency:
+        total, _ = plan(policy, concurrency)
+        job = invocation(
+            spec,
+            spec.input_data,
+            total,
+            batch_size=spec.batch_size,
+            # synchronous requests: one thread per request in flight
+            max_threads=max(spec.max_threads, concurrency),
+            concurrency=concurrency,
+            cpus=spec.cpus,
+        )
+        with watch() if watch is not None else nullcontext(Watch()) as stats:
+            got = run_with_retries(
+                pa,
+                job,
+                work_dir,
+                partial(_windows, policy, total),
+                name=f"throughput-c{concurrency}",
+                retries=spec.retries,
+                cap_s=spec.timeout_s,
+                pace=pace,
+                what=f"throughput at concurrency {concurrency}: ",
+            )
+        wins, seconds = got.value
+        levels.append(
+            ThroughputLevel(
+                concurrency=concurrency,
+                windows=wins,
+                window_requests=policy.window_requests,
+                requests=total,
+                seconds=seconds,
+                perf_analyzer_args=got.argv[1:],
+                attempts=got.attempts,
+                retries=got.retries,
+                server_stats=stats.stats,
+            )
+        )
     return ThroughputRun(index=index, levels=levels)
+
+
+def _windows(policy: ThroughputPolicy, total: int, export: Path) -> tuple[list[float], float]:
+    """The windows of one level's profile export (``total`` requests sent)."""
+    return windows_from_completions(
+        read_export(export, total)[1],
+        policy.warmup_requests,
+        policy.windows,
+        policy.window_requests,
+    )
