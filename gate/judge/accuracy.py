@@ -23,8 +23,10 @@ and says the numbers a reader needs (accuracies, samples lost and gained).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +34,7 @@ import numpy.typing as npt
 from gate.config.policy import AccuracyCheck, AgreementPolicy, Mode, Policy
 from gate.errors import ConfigError
 from gate.evidence import AccuracyRecord
+from gate.judge.common import undecided
 from gate.judge.protocol import Noise, guarded
 from gate.result import CheckResult, CheckStatus
 from gate.stats import accuracy as sa
@@ -66,20 +69,37 @@ def require_comparable(
     return base
 
 
+Scores = npt.NDArray[np.float64]
+"""One score per eval sample, in the eval set's order."""
+
+
+def _names(spec: AccuracyCheck) -> tuple[str, str]:
+    return f"accuracy {spec.metric}", f"accuracy.{spec.metric}"
+
+
 def _pts(x: float) -> str:
     if not math.isfinite(x):
         return "+inf" if x > 0 else "-inf"
     return f"{x * 100:.2f} pts"
 
 
-def proportion_check(
-    spec: AccuracyCheck,
-    b: npt.NDArray[np.float64],
-    c: npt.NDArray[np.float64],
-    *,
-    alpha: float,
-    power: float,
-) -> CheckResult:
+@dataclass(frozen=True)
+class _Paired:
+    """What one paired accuracy test found, before it is a check: the effect (positive =
+    worse) with its CI, the test's p-value, samples, standard error (for the MDE), reason
+    and details."""
+
+    effect: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n: int
+    se: float
+    reason: str
+    details: dict[str, Any]
+
+
+def _proportion(spec: AccuracyCheck, b: Scores, c: Scores, alpha: float) -> _Paired:
     """Paired drop of a 0/1 score (top1, topK) against the tolerance."""
     bb, cc = b.astype(bool), c.astype(bool)
     n = int(bb.size)
@@ -94,43 +114,21 @@ def proportion_check(
         f"tolerance {_pts(spec.tolerance)}; {losses} samples newly wrong, {gains} newly right "
         f"of {n}"
     )
-    return CheckResult(
-        name=f"accuracy {spec.metric}",
-        metric=f"accuracy.{spec.metric}",
-        status=CheckStatus.PASS,
-        mode=spec.mode.value,
-        critical=spec.critical,
-        blocking=spec.blocking,
-        tolerance=spec.tolerance,
-        effect=est.estimate,
-        ci_low=est.ci_low,
-        ci_high=est.ci_high,
-        confidence=1 - 2 * alpha,
-        p_value=est.p_value,
-        n=n,
-        mde=_mde(spec.tolerance, est.se, alpha, power),
-        reason=reason,
-        details={
-            "baseline_accuracy": acc_b,
-            "candidate_accuracy": acc_c,
-            "losses": losses,
-            "gains": gains,
-            "mcnemar_exact_p": sa.mcnemar_exact_p(losses, gains),
-            "test": "Tango score test for the paired drop at the tolerance; Tango score CI",
-            "effect_unit": "absolute drop in accuracy (0.01 = 1 percentage point)",
-        },
-    )
+    details = {
+        "baseline_accuracy": acc_b,
+        "candidate_accuracy": acc_c,
+        "losses": losses,
+        "gains": gains,
+        "mcnemar_exact_p": sa.mcnemar_exact_p(losses, gains),
+        "test": "Tango score test for the paired drop at the tolerance; Tango score CI",
+        "effect_unit": "absolute drop in accuracy (0.01 = 1 percentage point)",
+    }
+    return _Paired(est.estimate, est.ci_low, est.ci_high, est.p_value, n, est.se, reason, details)
 
 
-def mean_check(
-    spec: AccuracyCheck,
-    b: npt.NDArray[np.float64],
-    c: npt.NDArray[np.float64],
-    higher_is_better: bool,
-    *,
-    alpha: float,
-    power: float,
-) -> CheckResult:
+def _mean(
+    spec: AccuracyCheck, b: Scores, c: Scores, alpha: float, *, higher_is_better: bool
+) -> _Paired:
     """Ratio of mean continuous scores against 1 ± tolerance, paired by sample."""
     ni = spec.mode is Mode.NON_INFERIORITY
     if higher_is_better:  # worse = lower: margin 1 - tol
@@ -149,30 +147,14 @@ def mean_check(
         f"mean {spec.metric} {mc:.6g} vs baseline {mb:.6g} ({effect * 100:+.2f}% worse; "
         f"{word} is worse), tolerance {spec.tolerance * 100:.3g}%, paired over {est.n} samples"
     )
-    return CheckResult(
-        name=f"accuracy {spec.metric}",
-        metric=f"accuracy.{spec.metric}",
-        status=CheckStatus.PASS,
-        mode=spec.mode.value,
-        critical=spec.critical,
-        blocking=spec.blocking,
-        tolerance=spec.tolerance,
-        effect=effect,
-        ci_low=lo,
-        ci_high=hi,
-        confidence=1 - 2 * alpha,
-        p_value=est.p_value,
-        n=est.n,
-        mde=_mde(spec.tolerance, est.se, alpha, power),
-        reason=reason,
-        details={
-            "baseline_mean": mb,
-            "candidate_mean": mc,
-            "higher_is_better": higher_is_better,
-            "test": "paired t-test of c - (1±tol)·b; Fieller CI for the ratio of means",
-            "effect_unit": "relative worsening of the mean score",
-        },
-    )
+    details = {
+        "baseline_mean": mb,
+        "candidate_mean": mc,
+        "higher_is_better": higher_is_better,
+        "test": "paired t-test of c - (1±tol)·b; Fieller CI for the ratio of means",
+        "effect_unit": "relative worsening of the mean score",
+    }
+    return _Paired(effect, lo, hi, est.p_value, est.n, est.se, reason, details)
 
 
 def default_checks(kind: str) -> tuple[AccuracyCheck, ...]:
@@ -212,10 +194,12 @@ def accuracy_checks(
         c = np.asarray(cand.score(spec.metric), dtype=np.float64)
         hib = cand.higher_is_better.get(spec.metric, True)
         proportion = cand.kind == "label" and spec.metric.startswith("top") and hib
+        test = _proportion if proportion else partial(_mean, higher_is_better=hib)
+        name, metric = _names(spec)
         res = guarded(
-            partial(_paired_check, spec, b, c, proportion, hib, policy),
-            name=f"accuracy {spec.metric}",
-            metric=f"accuracy.{spec.metric}",
+            partial(_paired_check, spec, b, c, test, policy),
+            name=name,
+            metric=metric,
             mode=spec.mode.value,
             tolerance=spec.tolerance,
         )
@@ -225,17 +209,30 @@ def accuracy_checks(
 
 def _paired_check(
     spec: AccuracyCheck,
-    b: npt.NDArray[np.float64],
-    c: npt.NDArray[np.float64],
-    proportion: bool,
-    higher_is_better: bool,
+    b: Scores,
+    c: Scores,
+    test: Callable[[AccuracyCheck, Scores, Scores, float], _Paired],
     policy: Policy,
 ) -> CheckResult:
+    """One paired accuracy check (undecided): ``test`` is ``_proportion`` or ``_mean``."""
     if b.shape != c.shape:
         raise ValueError(f"baseline has {b.size} scores, candidate {c.size}")
-    if proportion:
-        return proportion_check(spec, b, c, alpha=policy.alpha, power=policy.power)
-    return mean_check(spec, b, c, higher_is_better, alpha=policy.alpha, power=policy.power)
+    alpha = policy.alpha
+    got = test(spec, b, c, alpha)
+    return undecided(
+        spec,
+        _names(spec),
+        tolerance=spec.tolerance,
+        effect=got.effect,
+        ci_low=got.ci_low,
+        ci_high=got.ci_high,
+        confidence=1 - 2 * alpha,
+        p_value=got.p_value,
+        n=got.n,
+        mde=_mde(spec.tolerance, got.se, alpha, policy.power),
+        reason=got.reason,
+        details=got.details,
+    )
 
 
 def accuracy_noise(c: CheckResult) -> Noise:
@@ -245,6 +242,14 @@ def accuracy_noise(c: CheckResult) -> Noise:
         f"{c.n} eval samples",
         "use a larger eval set to tighten it",
         points="baseline_accuracy" in c.details,
+    )
+
+
+def _agreement(ap: AgreementPolicy, names: tuple[str, str], **numbers: Any) -> CheckResult:
+    """An agreement check (undecided) in the policy's mode: its ``(name, metric)`` and what
+    its test found."""
+    return CheckResult(
+        name=names[0], metric=names[1], status=CheckStatus.PASS, mode=ap.mode.value, **numbers
     )
 
 
@@ -283,11 +288,9 @@ def agreement_checks(
         est = sa.proportion_vs_limit(k, n, ap.min_top1, alpha, "greater" if ni else "less")
         tol = 1.0 - ap.min_top1
         out.append(
-            CheckResult(
-                name="agreement top-1",
-                metric="agreement.top1",
-                status=CheckStatus.PASS,
-                mode=ap.mode.value,
+            _agreement(
+                ap,
+                ("agreement top-1", "agreement.top1"),
                 tolerance=tol,
                 effect=1 - est.estimate,
                 ci_low=1 - est.ci_high,
@@ -326,11 +329,9 @@ def agreement_checks(
         mx = float(d.max()) if d.size else 0.0
         met = mx <= ap.max_abs_diff
         out.append(
-            CheckResult(
-                name=f"agreement max |Δ| <= {ap.max_abs_diff:g}",
-                metric="agreement.max_abs_diff",
-                status=CheckStatus.PASS,
-                mode=ap.mode.value,
+            _agreement(
+                ap,
+                (f"agreement max |Δ| <= {ap.max_abs_diff:g}", "agreement.max_abs_diff"),
                 effect=mx / ap.max_abs_diff - 1,
                 p_value=0.0 if met == ni else 1.0,
                 n=int(d.size),
@@ -343,11 +344,9 @@ def agreement_checks(
         est = sa.quantile_vs_limit(d, 0.99, ap.p99_abs_diff, alpha, "less" if ni else "greater")
         lim = ap.p99_abs_diff
         out.append(
-            CheckResult(
-                name=f"agreement p99 |Δ| <= {lim:g}",
-                metric="agreement.p99_abs_diff",
-                status=CheckStatus.PASS,
-                mode=ap.mode.value,
+            _agreement(
+                ap,
+                (f"agreement p99 |Δ| <= {lim:g}", "agreement.p99_abs_diff"),
                 effect=est.estimate / lim - 1,
                 ci_low=est.ci_low / lim - 1,
                 ci_high=est.ci_high / lim - 1 if math.isfinite(est.ci_high) else math.inf,

@@ -32,6 +32,7 @@ from gate.judge.accuracy import (
     effective_checks,
     require_comparable,
 )
+from gate.judge.common import flags
 from gate.judge.decide import decide_policy
 from gate.judge.latency import latency_checks, latency_specs, stored_noise
 from gate.judge.live_ab import ab_checks, ab_noise
@@ -57,11 +58,8 @@ class LatencyFamily:
             failed_check(
                 name=name,
                 metric=metric,
-                mode=spec.mode.value,
-                tolerance=spec.tolerance,
-                critical=spec.critical,
-                blocking=spec.blocking,
                 reason="no baseline to compare with: neither a stored baseline nor live A/B",
+                **flags(spec),
             )
             for name, metric, spec in latency_specs(policy)
         ]

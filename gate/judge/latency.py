@@ -14,9 +14,10 @@ both (intersection–union: combined p = max), so run-to-run drift does not beco
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from itertools import combinations
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -33,6 +34,14 @@ Samples = Sequence[Sequence[float]] | Sequence[stats.FloatArray]
 #: Up to this many requests a tail's bootstrap resamples single requests (exact and still
 #: fast); above, ``stats.grouped_bootstrap_quantile_ratio`` keeps it O(n log n).
 _EXACT_BOOTSTRAP_MAX_N = 5_000
+
+
+class _Tested(Protocol):
+    @property
+    def p_value(self) -> float: ...
+
+
+_T = TypeVar("_T", bound=_Tested)
 
 
 def _logs(runs: Samples) -> list[stats.FloatArray]:
@@ -56,6 +65,27 @@ def _arrays(runs: Samples) -> Samples:
 
 def _alt(mode: Mode) -> stats.Alternative:
     return "greater" if mode is Mode.REGRESSION else "less"
+
+
+def _two_layers(
+    within: Sequence[Sequence[_T]],
+    each: Callable[[_T], dict[str, Any]],
+    p_within: float,
+    run: stats.RunLevelTest,
+) -> dict[str, Any]:
+    """The details both latency checks give of their two layers: each within-run test
+    (candidate run × baseline run; ``each`` words its estimate) and the run-level test."""
+    return {
+        "within_run": [
+            {"candidate_run": x, "baseline_run": y, **each(t), "p": t.p_value}
+            for x, row in enumerate(within)
+            for y, t in enumerate(row)
+        ],
+        "p_within_run": p_within,
+        "p_between_runs": run.p_value,
+        "run_to_run_sd": math.expm1(run.sd_run),
+        "between_runs_df": run.df,
+    }
 
 
 def latency_shift_check(
@@ -86,21 +116,15 @@ def latency_shift_check(
     effect = math.expm1(run.estimate)
     n = int(lc[0].size)
     details = {
-        "within_run": [
-            {
-                "candidate_run": ci,
-                "baseline_run": bi,
+        **_two_layers(
+            within,
+            lambda t: {
                 "shift": math.expm1(t.estimate),
                 "ci": [math.expm1(t.ci_low), math.expm1(t.ci_high)],
-                "p": t.p_value,
-            }
-            for ci, row in enumerate(within)
-            for bi, t in enumerate(row)
-        ],
-        "p_within_run": p_within,
-        "p_between_runs": run.p_value,
-        "run_to_run_sd": math.expm1(run.sd_run),
-        "between_runs_df": run.df,
+            },
+            p_within,
+            run,
+        ),
         "test": "Wilcoxon signed-rank on log ratios (per baseline run) ∩ t-test on run levels",
     }
     return CheckResult(
@@ -189,21 +213,9 @@ def latency_tail_check(
         details={
             "baseline_values_us": [float(np.exp(v)) for v in lqb],
             "candidate_values_us": [float(np.exp(v)) for v in lqc],
-            "within_run": [
-                {
-                    "candidate_run": x,
-                    "baseline_run": y,
-                    "ratio": t.ratio,
-                    "ci": [t.ci_low, t.ci_high],
-                    "p": t.p_value,
-                }
-                for x, row in enumerate(within)
-                for y, t in enumerate(row)
-            ],
-            "p_within_run": p_within,
-            "p_between_runs": run.p_value,
-            "run_to_run_sd": math.expm1(run.sd_run),
-            "between_runs_df": run.df,
+            **_two_layers(
+                within, lambda t: {"ratio": t.ratio, "ci": [t.ci_low, t.ci_high]}, p_within, run
+            ),
             "test": "paired bootstrap of the percentile ratio (per baseline run) ∩ t-test "
             "on run-level log percentiles",
             "bootstrap_resamples": resamples,

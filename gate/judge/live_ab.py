@@ -21,9 +21,10 @@ import numpy as np
 
 from gate import stats
 from gate.config.policy import Mode, Policy, ShiftCheck, TailCheck
+from gate.judge.common import flags, undecided
 from gate.judge.latency import latency_specs
 from gate.judge.protocol import Noise, guarded
-from gate.result import CheckResult, CheckStatus
+from gate.result import CheckResult
 
 
 def _positive(x: Sequence[float], what: str) -> stats.FloatArray:
@@ -101,13 +102,9 @@ def ab_shift_check(
     }
     if r.size <= 200_000:
         details["p_per_request"] = stats.wilcoxon_p(r - margin, alt)
-    return CheckResult(
-        name="latency shift",
-        metric="latency.shift",
-        status=CheckStatus.PASS,  # decided with the others in judge.decide()
-        mode=check.mode.value,
-        critical=check.critical,
-        blocking=check.blocking,
+    return undecided(
+        check,
+        ("latency shift", "latency.shift"),
         tolerance=check.tolerance,
         effect=math.expm1(est),
         ci_low=math.expm1(lo),
@@ -224,13 +221,9 @@ def ab_tail_check(
         p = max(p, p_block)
         lo, hi = min(lo, math.exp(blo)), max(hi, math.exp(bhi))
         mde_log = max(mde_log, m + stats.mde_t(bse, max(1, blocks.size - 1), alpha, power))
-    return CheckResult(
-        name=f"latency p{q:g}",
-        metric=f"latency.p{q:g}",
-        status=CheckStatus.PASS,
-        mode=check.mode.value,
-        critical=check.critical,
-        blocking=check.blocking,
+    return undecided(
+        check,
+        (f"latency p{q:g}", f"latency.p{q:g}"),
         tolerance=check.tolerance,
         effect=t.ratio - 1,
         ci_low=lo - 1,
@@ -266,10 +259,7 @@ def ab_checks(
             partial(_ab_check, spec, a, b, policy, block_size),
             name=name,
             metric=metric,
-            mode=spec.mode.value,
-            tolerance=spec.tolerance,
-            critical=spec.critical,
-            blocking=spec.blocking,
+            **flags(spec),
         )
         out.append(res)
     return out

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 
 from gate import stats
 from gate.config.policy import MemoryPolicy, Mode, Policy
 from gate.evidence import MemoryRun
-from gate.judge.common import alternative, run_level
+from gate.judge.common import alternative, explained, run_level, stored_runs_test, undecided
 from gate.judge.protocol import Noise, failed_check, guarded, power_warning
 from gate.result import CheckResult, CheckStatus
 from gate.stats.twosample import shift_test
@@ -47,6 +49,55 @@ def _names(src: str, peak: bool) -> tuple[str, str]:
     return f"memory ({src})", f"memory.{src}"
 
 
+@dataclass(frozen=True)
+class _Allowed:
+    """The growth a memory check allows, in bytes: ``tolerance · ref + slack`` from the
+    baseline's median ``ref``; ``scale`` (``ref``, at least 1 MiB) makes what a check
+    reports relative to the baseline."""
+
+    ref: float
+    scale: float
+    margin: float
+
+    @classmethod
+    def of(cls, mp: MemoryPolicy, ref: float) -> _Allowed:
+        return cls(ref, max(ref, MIB), mp.tolerance * max(ref, 0.0) + mp.slack_mib * MIB)
+
+
+def _judged(
+    mp: MemoryPolicy,
+    names: tuple[str, str],
+    allowed: _Allowed,
+    run: stats.RunLevelTest,
+    *,
+    ci: tuple[float, float],
+    p_value: float,
+    n: int,
+    runs: tuple[int, int],
+    mde: float | None,
+    alpha: float,
+    details: dict[str, Any],
+) -> CheckResult:
+    """A memory check (undecided): bytes (``run``'s estimate, ``ci``, the margin, ``mde``)
+    reported relative to the baseline; ``runs`` is (baseline, candidate)."""
+    s = allowed.scale
+    return undecided(
+        mp,
+        names,
+        tolerance=allowed.margin / s,
+        effect=run.estimate / s,
+        ci_low=ci[0] / s,
+        ci_high=ci[1] / s,
+        confidence=1 - 2 * alpha,
+        p_value=p_value,
+        n=n,
+        baseline_runs=runs[0],
+        candidate_runs=runs[1],
+        mde=None if mde is None else mde / s,
+        details=details,
+    )
+
+
 def _series_check(
     src: str,
     mp: MemoryPolicy,
@@ -56,47 +107,37 @@ def _series_check(
     alpha: float,
     power: float,
 ) -> CheckResult:
-    name, metric = _names(src, False)
     bser = [np.asarray(r.series[src].attributable, dtype=np.float64) for r in base]
     cser = [np.asarray(r.series[src].attributable, dtype=np.float64) for r in cand]
     bpool, cpool = np.concatenate(bser), np.concatenate(cser)
-    ref = float(np.median(bpool))
-    scale = max(ref, MIB)
-    margin = mp.tolerance * max(ref, 0.0) + mp.slack_mib * MIB
+    allowed = _Allowed.of(mp, float(np.median(bpool)))
+    margin = allowed.margin
     alt = alternative(mp.mode, higher_is_worse=True)
     series = shift_test(cpool, bpool, margin, alpha, alt)
     lb = np.array([float(np.median(s)) for s in bser])
     lc = np.array([float(np.median(s)) for s in cser])
-    run = run_level(lc, lb, margin, alpha, alt)
-    p = max(series.p_value, run.p_value)
-    lo, hi = min(series.ci_low, run.ci_low), max(series.ci_high, run.ci_high)
-    noise = max(stats.mde_t(run.se, run.df, alpha, power), stats.mde_z(series.se, alpha, power))
+    both = stored_runs_test(series, lc, lb, margin, alpha, alt, power)
+    run, noise = both.run, both.noise
     bl = [r.series[src].loaded for r in base]
     cl = [r.series[src].loaded for r in cand]
     bp = [r.series[src].peak for r in base]
     cpk = [r.series[src].peak for r in cand]
-    return CheckResult(
-        name=name,
-        metric=metric,
-        status=CheckStatus.PASS,  # decided with the others in judge.decide()
-        mode=mp.mode.value,
-        critical=mp.critical,
-        blocking=mp.blocking,
-        tolerance=margin / scale,
-        effect=run.estimate / scale,
-        ci_low=lo / scale,
-        ci_high=hi / scale,
-        confidence=1 - 2 * alpha,
-        p_value=p,
+    return _judged(
+        mp,
+        _names(src, False),
+        allowed,
+        run,
+        ci=(both.ci_low, both.ci_high),
+        p_value=both.p_value,
         n=int(cpool.size),
-        baseline_runs=len(base),
-        candidate_runs=len(cand),
-        mde=(margin + noise) / scale if math.isfinite(noise) else None,
+        runs=(len(base), len(cand)),
+        mde=margin + noise if math.isfinite(noise) else None,
+        alpha=alpha,
         details={
             "source": src,
             "what": _LABEL.get(src, src),
             "probe": cand[0].series[src].detail,
-            "baseline_mib": _mib(ref),
+            "baseline_mib": _mib(allowed.ref),
             "candidate_mib": _mib(float(np.median(cpool))),
             "allowed_mib": _mib(margin),
             "tolerance": mp.tolerance,
@@ -127,36 +168,28 @@ def _peak_check(
     alpha: float,
     power: float,
 ) -> CheckResult:
-    name, metric = _names(src, True)
     bp = np.array([r.series[src].peak for r in base])
     cp = np.array([r.series[src].peak for r in cand])
-    ref = float(np.median(bp))
-    scale = max(ref, MIB)
-    margin = mp.tolerance * max(ref, 0.0) + mp.slack_mib * MIB
+    allowed = _Allowed.of(mp, float(np.median(bp)))
+    margin = allowed.margin
     alt = alternative(mp.mode, higher_is_worse=True)
     run = run_level(cp, bp, margin, alpha, alt)
     noise = stats.mde_t(run.se, run.df, alpha, power)
-    return CheckResult(
-        name=name,
-        metric=metric,
-        status=CheckStatus.PASS,
-        mode=mp.mode.value,
-        critical=mp.critical,
-        blocking=mp.blocking,
-        tolerance=margin / scale,
-        effect=run.estimate / scale,
-        ci_low=run.ci_low / scale,
-        ci_high=run.ci_high / scale,
-        confidence=1 - 2 * alpha,
+    return _judged(
+        mp,
+        _names(src, True),
+        allowed,
+        run,
+        ci=(run.ci_low, run.ci_high),
         p_value=run.p_value,
         n=len(cand),
-        baseline_runs=len(base),
-        candidate_runs=len(cand),
-        mde=(margin + noise) / scale,
+        runs=(len(base), len(cand)),
+        mde=margin + noise,
+        alpha=alpha,
         details={
             "source": src,
             "what": _LABEL.get(src, src) + " peak",
-            "baseline_mib": _mib(ref),
+            "baseline_mib": _mib(allowed.ref),
             "candidate_mib": _mib(float(np.median(cp))),
             "allowed_mib": _mib(margin),
             "tolerance": mp.tolerance,
@@ -240,13 +273,6 @@ def memory_noise(c: CheckResult) -> Noise:
     )
 
 
-def explain(c: CheckResult) -> CheckResult:
-    """The decided check with its reason worded from its final status (pass or fail)."""
-    if c.status in (CheckStatus.PASS, CheckStatus.FAIL):
-        return c.model_copy(update={"reason": explain_memory(c)})
-    return c
-
-
 def explain_memory(c: CheckResult) -> str:
     """One line that says what the memory did and why the check decided as it did."""
     d = c.details
@@ -276,3 +302,7 @@ def explain_memory(c: CheckResult) -> str:
             f"{max(d['baseline_peak_mib']):.1f} → {max(d['candidate_peak_mib']):.1f} MiB"
         )
     return f"{head}: {why}{tail}"
+
+
+explain = partial(explained, words=explain_memory)
+"""A decided memory check with its reason worded from its final status (pass or fail)."""

@@ -21,10 +21,9 @@ from functools import partial
 
 import numpy as np
 
-from gate import stats
 from gate.config.policy import Mode, Policy, ThroughputPolicy
 from gate.evidence import ThroughputRun
-from gate.judge.common import alternative, run_level
+from gate.judge.common import alternative, explained, stored_runs_test, undecided
 from gate.judge.protocol import Noise, failed_check, guarded, power_warning
 from gate.result import CheckResult, CheckStatus
 from gate.stats.twosample import welch_test
@@ -43,7 +42,6 @@ def _level_check(
     alpha: float,
     power: float,
 ) -> CheckResult:
-    name, metric = _names(c)
     bw = [np.log(np.asarray(r.level(c).windows, dtype=np.float64)) for r in base]  # type: ignore[union-attr]
     cw = [np.log(np.asarray(r.level(c).windows, dtype=np.float64)) for r in cand]  # type: ignore[union-attr]
     margin = math.log1p(-tp.tolerance)
@@ -51,27 +49,17 @@ def _level_check(
     within = welch_test(np.concatenate(cw), np.concatenate(bw), margin, alpha, alt)
     lb = np.array([float(np.mean(x)) for x in bw])
     lc = np.array([float(np.mean(x)) for x in cw])
-    run = run_level(lc, lb, margin, alpha, alt)
-    p = max(within.p_value, run.p_value)
-    lo = min(within.ci_low, run.ci_low)
-    hi = max(within.ci_high, run.ci_high)
-    noise = max(
-        stats.mde_t(run.se, run.df, alpha, power),
-        stats.mde_z(within.se, alpha, power),
-    )
-    return CheckResult(
-        name=name,
-        metric=metric,
-        status=CheckStatus.PASS,  # decided with the others in judge.decide()
-        mode=tp.mode.value,
-        critical=tp.critical,
-        blocking=tp.blocking,
+    both = stored_runs_test(within, lc, lb, margin, alpha, alt, power)
+    run, noise = both.run, both.noise
+    return undecided(
+        tp,
+        _names(c),
         tolerance=-tp.tolerance,
         effect=math.expm1(run.estimate),
-        ci_low=math.expm1(lo),
-        ci_high=math.expm1(hi),
+        ci_low=math.expm1(both.ci_low),
+        ci_high=math.expm1(both.ci_high),
         confidence=1 - 2 * alpha,
-        p_value=p,
+        p_value=both.p_value,
         n=int(sum(x.size for x in cw)),
         baseline_runs=len(base),
         candidate_runs=len(cand),
@@ -133,13 +121,6 @@ def throughput_noise(c: CheckResult, policy: Policy) -> Noise:
     )
 
 
-def explain(c: CheckResult) -> CheckResult:
-    """The decided check with its reason worded from its final status (pass or fail)."""
-    if c.status in (CheckStatus.PASS, CheckStatus.FAIL):
-        return c.model_copy(update={"reason": explain_throughput(c)})
-    return c
-
-
 def explain_throughput(c: CheckResult) -> str:
     """One line that says what throughput did and why the check decided as it did."""
     d = c.details
@@ -162,3 +143,7 @@ def explain_throughput(c: CheckResult) -> str:
     else:
         why = f"shown to stay within the {tol * 100:g}% drop allowed"
     return f"{head}: {why}"
+
+
+explain = partial(explained, words=explain_throughput)
+"""A decided throughput check with its reason worded from its final status (pass or fail)."""
