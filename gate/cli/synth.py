@@ -147,15 +147,15 @@ def synth(
     options.refuse_overwrite(
         [target] if target.exists() else [], force, "pass --force to overwrite it"
     )
-    synth_spec = SynthSpec(
+    synth_spec = SynthSpec(  # the arrivals, then the payloads
         requests=requests,
         rate_rps=rate,
         arrival=arrival,
         burst_size=burst_size,
-        seed=seed,
-        batch=batch,
         ranges=_pairs(ranges, "--range", _range),
         shapes=_pairs(shapes, "--shape", _shape),
+        batch=batch,
+        seed=seed,
     )
     traffic = synthesize(spec, synth_spec, eval_set=eval_set, perf_json=perf_json)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ import numpy as np
 from gate import stats
 from gate.config.policy import MemoryPolicy, Mode, Policy
 from gate.evidence import MemoryRun
-from gate.judge.common import alternative, explained, run_level, stored_runs_test, undecided
+from gate.judge.common import Layers, alternative, explained, run_level, stored_runs_test, undecided
 from gate.judge.protocol import Noise, failed_check, guarded, power_warning
 from gate.result import CheckResult, CheckStatus
 from gate.stats.twosample import shift_test
@@ -64,142 +64,128 @@ class _Allowed:
         return cls(ref, max(ref, MIB), mp.tolerance * max(ref, 0.0) + mp.slack_mib * MIB)
 
 
-def _judged(
-    mp: MemoryPolicy,
-    names: tuple[str, str],
-    allowed: _Allowed,
-    run: stats.RunLevelTest,
-    *,
-    ci: tuple[float, float],
-    p_value: float,
-    n: int,
-    runs: tuple[int, int],
-    mde: float | None,
-    alpha: float,
-    details: dict[str, Any],
-) -> CheckResult:
-    """A memory check (undecided): bytes (``run``'s estimate, ``ci``, the margin, ``mde``)
-    reported relative to the baseline; ``runs`` is (baseline, candidate)."""
-    s = allowed.scale
-    return undecided(
-        mp,
-        names,
-        tolerance=allowed.margin / s,
-        effect=run.estimate / s,
-        ci_low=ci[0] / s,
-        ci_high=ci[1] / s,
-        confidence=1 - 2 * alpha,
-        p_value=p_value,
-        n=n,
-        baseline_runs=runs[0],
-        candidate_runs=runs[1],
-        mde=None if mde is None else mde / s,
-        details=details,
-    )
+@dataclass(frozen=True)
+class _Source:
+    """One memory source's two checks on the same runs: the attributable series (``series``)
+    and the per-run peaks (``peak``)."""
 
+    src: str
+    mp: MemoryPolicy
+    base: Sequence[MemoryRun]
+    cand: Sequence[MemoryRun]
+    alpha: float
+    power: float
 
-def _series_check(
-    src: str,
-    mp: MemoryPolicy,
-    base: Sequence[MemoryRun],
-    cand: Sequence[MemoryRun],
-    *,
-    alpha: float,
-    power: float,
-) -> CheckResult:
-    bser = [np.asarray(r.series[src].attributable, dtype=np.float64) for r in base]
-    cser = [np.asarray(r.series[src].attributable, dtype=np.float64) for r in cand]
-    bpool, cpool = np.concatenate(bser), np.concatenate(cser)
-    allowed = _Allowed.of(mp, float(np.median(bpool)))
-    margin = allowed.margin
-    alt = alternative(mp.mode, higher_is_worse=True)
-    series = shift_test(cpool, bpool, margin, alpha, alt)
-    lb = np.array([float(np.median(s)) for s in bser])
-    lc = np.array([float(np.median(s)) for s in cser])
-    both = stored_runs_test(series, lc, lb, margin, alpha, alt, power)
-    run, noise = both.run, both.noise
-    bl = [r.series[src].loaded for r in base]
-    cl = [r.series[src].loaded for r in cand]
-    bp = [r.series[src].peak for r in base]
-    cpk = [r.series[src].peak for r in cand]
-    return _judged(
-        mp,
-        _names(src, False),
-        allowed,
-        run,
-        ci=(both.ci_low, both.ci_high),
-        p_value=both.p_value,
-        n=int(cpool.size),
-        runs=(len(base), len(cand)),
-        mde=margin + noise if math.isfinite(noise) else None,
-        alpha=alpha,
-        details={
-            "source": src,
-            "what": _LABEL.get(src, src),
-            "probe": cand[0].series[src].detail,
-            "baseline_mib": _mib(allowed.ref),
-            "candidate_mib": _mib(float(np.median(cpool))),
-            "allowed_mib": _mib(margin),
-            "tolerance": mp.tolerance,
-            "slack_mib": mp.slack_mib,
-            "shift_mib": _mib(series.estimate),
-            "baseline_loaded_mib": [_mib(x) for x in bl],
-            "candidate_loaded_mib": [_mib(x) for x in cl],
-            "baseline_peak_mib": [_mib(x) for x in bp],
-            "candidate_peak_mib": [_mib(x) for x in cpk],
-            "baseline_run_medians_mib": [_mib(x) for x in lb],
-            "candidate_run_medians_mib": [_mib(x) for x in lc],
-            "run_to_run_sd_mib": _mib(run.sd_run),
-            "p_series": series.p_value,
-            "p_between_runs": run.p_value,
-            "samples": {"baseline": int(bpool.size), "candidate": int(cpool.size)},
-            "test": "Mann-Whitney U on the attributable series (HL shift, Moses CI) ∩ "
-            "t-test on run medians",
-        },
-    )
+    @property
+    def alt(self) -> stats.Alternative:
+        return alternative(self.mp.mode, higher_is_worse=True)
 
+    def _result(
+        self,
+        peak: bool,
+        allowed: _Allowed,
+        found: Layers,
+        *,
+        n: int,
+        mde: float | None,
+        details: dict[str, Any],
+    ) -> CheckResult:
+        """The check (undecided): bytes (the run-level estimate, ``found``'s CI, the margin,
+        ``mde``) reported relative to the baseline."""
+        s = allowed.scale
+        return undecided(
+            self.mp,
+            _names(self.src, peak),
+            tolerance=allowed.margin / s,
+            effect=found.run.estimate / s,
+            ci_low=found.ci_low / s,
+            ci_high=found.ci_high / s,
+            confidence=1 - 2 * self.alpha,
+            p_value=found.p_value,
+            n=n,
+            baseline_runs=len(self.base),
+            candidate_runs=len(self.cand),
+            mde=None if mde is None else mde / s,
+            details=details,
+        )
 
-def _peak_check(
-    src: str,
-    mp: MemoryPolicy,
-    base: Sequence[MemoryRun],
-    cand: Sequence[MemoryRun],
-    *,
-    alpha: float,
-    power: float,
-) -> CheckResult:
-    bp = np.array([r.series[src].peak for r in base])
-    cp = np.array([r.series[src].peak for r in cand])
-    allowed = _Allowed.of(mp, float(np.median(bp)))
-    margin = allowed.margin
-    alt = alternative(mp.mode, higher_is_worse=True)
-    run = run_level(cp, bp, margin, alpha, alt)
-    noise = stats.mde_t(run.se, run.df, alpha, power)
-    return _judged(
-        mp,
-        _names(src, True),
-        allowed,
-        run,
-        ci=(run.ci_low, run.ci_high),
-        p_value=run.p_value,
-        n=len(cand),
-        runs=(len(base), len(cand)),
-        mde=margin + noise,
-        alpha=alpha,
-        details={
-            "source": src,
-            "what": _LABEL.get(src, src) + " peak",
-            "baseline_mib": _mib(allowed.ref),
-            "candidate_mib": _mib(float(np.median(cp))),
-            "allowed_mib": _mib(margin),
-            "tolerance": mp.tolerance,
-            "slack_mib": mp.slack_mib,
-            "baseline_peak_mib": [_mib(x) for x in bp],
-            "candidate_peak_mib": [_mib(x) for x in cp],
-            "run_to_run_sd_mib": _mib(run.sd_run),
-            "test": "t-test on per-run peaks (attributable), run-to-run spread as noise",
-        },
-    )
+    def series(self) -> CheckResult:
+        src, mp, base, cand, alpha = self.src, self.mp, self.base, self.cand, self.alpha
+        bser = [np.asarray(r.series[src].attributable, dtype=np.float64) for r in base]
+        cser = [np.asarray(r.series[src].attributable, dtype=np.float64) for r in cand]
+        bpool, cpool = np.concatenate(bser), np.concatenate(cser)
+        allowed = _Allowed.of(mp, float(np.median(bpool)))
+        margin = allowed.margin
+        alt = self.alt
+        series = shift_test(cpool, bpool, margin, alpha, alt)
+        lb = np.array([float(np.median(s)) for s in bser])
+        lc = np.array([float(np.median(s)) for s in cser])
+        both = stored_runs_test(series, lc, lb, margin, alpha, alt, self.power)
+        run, noise = both.run, both.noise
+        bl = [r.series[src].loaded for r in base]
+        cl = [r.series[src].loaded for r in cand]
+        bp = [r.series[src].peak for r in base]
+        cpk = [r.series[src].peak for r in cand]
+        return self._result(
+            False,
+            allowed,
+            both,
+            n=int(cpool.size),
+            mde=margin + noise if math.isfinite(noise) else None,
+            details={
+                "source": src,
+                "what": _LABEL.get(src, src),
+                "probe": cand[0].series[src].detail,
+                "baseline_mib": _mib(allowed.ref),
+                "candidate_mib": _mib(float(np.median(cpool))),
+                "allowed_mib": _mib(margin),
+                "tolerance": mp.tolerance,
+                "slack_mib": mp.slack_mib,
+                "shift_mib": _mib(series.estimate),
+                "baseline_loaded_mib": [_mib(x) for x in bl],
+                "candidate_loaded_mib": [_mib(x) for x in cl],
+                "baseline_peak_mib": [_mib(x) for x in bp],
+                "candidate_peak_mib": [_mib(x) for x in cpk],
+                "baseline_run_medians_mib": [_mib(x) for x in lb],
+                "candidate_run_medians_mib": [_mib(x) for x in lc],
+                "run_to_run_sd_mib": _mib(run.sd_run),
+                "p_series": series.p_value,
+                "p_between_runs": run.p_value,
+                "samples": {"baseline": int(bpool.size), "candidate": int(cpool.size)},
+                "test": "Mann-Whitney U on the attributable series (HL shift, Moses CI) ∩ "
+                "t-test on run medians",
+            },
+        )
+
+    def peak(self) -> CheckResult:
+        src, mp, alpha = self.src, self.mp, self.alpha
+        bp = np.array([r.series[src].peak for r in self.base])
+        cp = np.array([r.series[src].peak for r in self.cand])
+        allowed = _Allowed.of(mp, float(np.median(bp)))
+        margin = allowed.margin
+        alt = self.alt
+        run = run_level(cp, bp, margin, alpha, alt)
+        noise = stats.mde_t(run.se, run.df, alpha, self.power)
+        return self._result(
+            True,
+            allowed,
+            Layers(run, run.p_value, run.ci_low, run.ci_high, noise),  # no within-run layer
+            n=len(self.cand),
+            mde=margin + noise,
+            details={
+                "source": src,
+                "what": _LABEL.get(src, src) + " peak",
+                "baseline_mib": _mib(allowed.ref),
+                "candidate_mib": _mib(float(np.median(cp))),
+                "allowed_mib": _mib(margin),
+                "tolerance": mp.tolerance,
+                "slack_mib": mp.slack_mib,
+                "baseline_peak_mib": [_mib(x) for x in bp],
+                "candidate_peak_mib": [_mib(x) for x in cp],
+                "run_to_run_sd_mib": _mib(run.sd_run),
+                "test": "t-test on per-run peaks (attributable), run-to-run spread as noise",
+            },
+        )
 
 
 def memory_checks(
@@ -249,10 +235,10 @@ def memory_checks(
                     failed_check(name=name, metric=metric, mode=mp.mode.value, reason=problem)
                 )
                 continue
-            fn = _peak_check if peak else _series_check
+            source = _Source(src, mp, base, cand, policy.alpha, policy.power)
             checks.append(
                 guarded(
-                    partial(fn, src, mp, base, cand, alpha=policy.alpha, power=policy.power),
+                    source.peak if peak else source.series,
                     name=name,
                     metric=metric,
                     mode=mp.mode.value,
