@@ -112,7 +112,7 @@ def main() -> None:
             measured = measure_runs(run, prep, 1, label=f"aa{i}")
             stored += [r.latencies_us for r in measured.runs]
             env = env or measured.environment
-            info = measure_ab(run, prep, args.config, prep.model.model_dir).info
+            info = measure_ab(run, prep, prep.model.model_dir).info
             pairs.append((info.latencies_a_us, info.latencies_b_us))
             print(f"round {i + 1}/{args.runs} done ({time.time() - t0:.0f} s)", file=sys.stderr)
         data = {"stored": stored, "pairs": pairs, "environment": env}

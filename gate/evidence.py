@@ -174,7 +174,8 @@ class LatencyRun(_Model):
 
 
 class ABBlock(_Model):
-    """One block of the interleaved live A/B replay: requests [start, stop) sent to one arm."""
+    """One block of the interleaved live A/B replay: recorded requests ``start, start+1, …,
+    stop-1`` (indices modulo the traffic's length: rounds cycle the traffic) sent to one arm."""
 
     arm: Literal["A", "B"]
     start: int
@@ -189,11 +190,42 @@ class ABBlock(_Model):
     )
 
 
-class ABInfo(_Model):
-    """Live A/B: baseline (A) and candidate (B) loaded in one server, replayed in blocks.
+class ABThroughputPair(_Model):
+    """One interleaved pair of closed-loop throughput windows at one concurrency level: both
+    arms measured back to back (``first`` went first; the order alternates between pairs)."""
 
-    ``latencies_a_us[i]`` and ``latencies_b_us[i]`` are recorded request ``i`` sent to each
-    arm, so they pair by index; ``blocks`` is the send order.
+    concurrency: int
+    round: int
+    first: Literal["A", "B"]
+    a: ThroughputLevel
+    b: ThroughputLevel
+
+
+class ABMemorySample(_Model):
+    """Memory attributable to each arm, in bytes, measured at one moment.
+
+    ``kind``: ``process`` — the resident memory of the processes that serve only that arm
+    (a python-backend model's stub), sampled during a block pair; ``load`` — the step of the
+    server's memory when that arm was loaded (``first`` loaded first; the order alternates
+    between repetitions, so an order effect cancels)."""
+
+    source: str = Field(description="'host' (RSS) or 'gpu' (Triton's GPU memory metric)")
+    kind: Literal["process", "load"]
+    round: int
+    a: float
+    b: float
+    first: Literal["A", "B"] = "A"
+
+
+class ABInfo(_Model):
+    """Live A/B: baseline (A) and candidate (B) loaded in one server, every check paired.
+
+    Latency: ``latencies_a_us[i]`` and ``latencies_b_us[i]`` are the same recorded request
+    (``requests[i]``, its index in the traffic) sent to each arm in the same block pair; pairs
+    are in send order, block pair ``j`` is ``[j·block_size, (j+1)·block_size)``. ``blocks`` is
+    every block in send order. ``throughput``: interleaved window pairs per concurrency;
+    ``memory``: per-arm samples; ``accuracy_a``: the eval set through arm A (arm B's is the
+    run's ``accuracy``).
     """
 
     model_a: str
@@ -202,9 +234,49 @@ class ABInfo(_Model):
     baseline_digest: str = ""
     block_size: int
     block_warmup: int
+    replay: Literal["blocks", "slotted"] = Field(
+        "blocks",
+        description="blocks: one perf_analyzer process per block, in turn; slotted: one "
+        "process per arm and round, each arm sending only in its own time slots",
+    )
     blocks: list[ABBlock] = Field(default_factory=list)
     latencies_a_us: list[float] = Field(default_factory=list)
     latencies_b_us: list[float] = Field(default_factory=list)
+    requests: list[int] = Field(
+        default_factory=list, description="traffic index of each pair (empty: 0, 1, 2, …)"
+    )
+    throughput: list[ABThroughputPair] = Field(default_factory=list)
+    memory: list[ABMemorySample] = Field(default_factory=list)
+    memory_notes: list[str] = Field(default_factory=list)
+    accuracy_a: AccuracyRecord | None = None
+
+
+class SamplingLook(_Model):
+    """One look of a sequential check: how far the budget was used, and how many units each
+    stream of evidence had (``blocks``: latency block pairs; ``throughput.c4``: window pairs at
+    concurrency 4; ``memory.host``: memory samples; ``runs``: candidate runs)."""
+
+    round: int
+    t: float = Field(description="information fraction: the share of the budget used")
+    final: bool = False
+    seconds: float = Field(description="measuring time used so far")
+    requests: int = Field(description="requests sent per arm so far")
+    units: dict[str, int] = Field(default_factory=dict)
+
+
+class Sampling(_Model):
+    """How a check sampled until the evidence decided: its budget and its looks."""
+
+    mode: Literal["live", "stored"]
+    max_duration_s: float
+    max_requests: int
+    rho: float
+    looks: list[SamplingLook] = Field(default_factory=list)
+    stopped: str = Field("", description="decided, blocked, or budget")
+
+    @property
+    def seconds(self) -> float:
+        return self.looks[-1].seconds if self.looks else 0.0
 
 
 class EncodedArray(BaseModel):
@@ -264,6 +336,9 @@ class AccuracyRecord(BaseModel):
         return self.scores[name].decode()
 
 
+ABInfo.model_rebuild()
+
+
 @dataclass(frozen=True)
 class Samples:
     """One model's samples as the judge reads them (a run's, or a stored baseline's)."""
@@ -280,11 +355,13 @@ class Evidence:
 
     ``baseline`` is the stored baseline's samples (``None``: nothing stored is compared, so
     only absolute objectives and live A/B are judged); ``baseline_where`` names its file for
-    messages. ``ab`` is a live A/B replay: when present, latency is judged from its paired
-    arms rather than from stored runs of other server starts.
+    messages. ``ab`` is a live A/B session: when present, every check is judged from its
+    paired arms rather than from stored runs of other server starts. ``sampling`` says where
+    each look happened (None: one look at the end, with the whole budget).
     """
 
     candidate: Samples
     baseline: Samples | None = None
     baseline_where: str = ""
     ab: ABInfo | None = None
+    sampling: Sampling | None = None

@@ -18,7 +18,14 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from gate.evidence import ABInfo, AccuracyRecord, LatencyRun, MemoryRun, ThroughputRun
+from gate.evidence import (
+    ABInfo,
+    AccuracyRecord,
+    LatencyRun,
+    MemoryRun,
+    Sampling,
+    ThroughputRun,
+)
 from gate.redact import redact
 
 RUN_SCHEMA: Final = "gate-run/1"
@@ -297,6 +304,9 @@ class RunResult(_Model):
     )
     signatures: SignaturesResult | None = None
     ab: ABInfo | None = None
+    sampling: Sampling | None = Field(
+        None, description="the sequential sampling: budget, looks, and why it stopped"
+    )
     trust: TrustInfo | None = None
     integrity: Integrity | None = Field(
         None, description="digest (and HMAC under GATE_RUN_KEY) of this record, see Integrity"

@@ -149,7 +149,7 @@ def _live_ab(run: Run, prep: Prepared, config_path: Path, runs: int) -> dict[str
     judged = []
     infos = []
     for _ in range(runs):
-        info = measure_ab(run, prep, config_path, prep.model.model_dir).info
+        info = measure_ab(run, prep, prep.model.model_dir).info
         infos.append(info)
         checks = ab_checks(
             policy, info.latencies_a_us, info.latencies_b_us, block_size=info.block_size

@@ -1,33 +1,34 @@
-"""``gate check``: plan where the evidence comes from, measure it, judge it once.
+"""``gate check``: plan where the evidence comes from, sample it until it decides, judge it.
 
-1. **Plan** (``plan_check``, before any server starts): live A/B when a baseline model is at
-   hand (``baseline.model_dir``, or the stored baseline's folder with
-   ``baseline.ab_from_store``); the stored baseline when one exists and something needs it;
-   none when the policy judges only absolute objectives (a new model). A check that needs a
-   baseline the store lacks is exit 2 here, not after minutes of measuring.
-2. **Evidence** (``collect``): the live A/B replay, the candidate's runs on fresh servers,
-   and the stored baseline those runs match, gathered into one ``Evidence``.
-3. **Judge**: ``gate.judge.families.judge(policy, evidence)``, a pure function; a failure
-   against the stored baseline is first confirmed on fresh servers (``gate.app.confirm``);
-   the checks, verdict, warnings and objective values are written into the result, once.
-
-Live A/B judges latency; accuracy, memory and throughput need the stored baseline's samples
-and a server running the candidate alone, so with any of them in play the candidate is also
-measured on fresh servers and those families are judged against the store.
+1. **Plan** (``plan_check``, before any server starts): live A/B when the baseline model is
+   at hand (``prepare`` found and verified it: ``baseline.model_dir``, or the stored
+   baseline's folder with ``baseline.ab_from_store``): then every check is paired in one
+   server and no stored baseline is needed. Otherwise the stored baseline, when something
+   needs it; none when the policy judges only absolute objectives (a new model). A check
+   that needs a baseline the store lacks is exit 2 here, before any server starts.
+2. **Evidence**, sampled until it decides: the live A/B session
+   (``gate.app.live_ab.measure_ab``: rounds in one server, a look after each), or candidate
+   runs on fresh servers added one at a time against the stored runs (a look after each).
+   Both stop when every gating check is decided, when one fails, or at the budget
+   (``ab.max_duration_s``, ``ab.max_requests``).
+3. **Judge**: ``gate.judge.families.judge(policy, evidence)``, the same pure function the
+   looks used; its checks, verdict, warnings and objective values are written into the
+   result here, once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import time
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from gate.app import accuracy as acc_stage
-from gate.app.confirm import confirm, session_failures
-from gate.app.live_ab import measure_ab, model_dir_from_store
+from gate.app.live_ab import measure_ab
 from gate.app.prepare import Prepared, prepare
-from gate.app.replays import measure_runs
+from gate.app.replays import FreshRuns, Measured
 from gate.app.run import CAUGHT, Progress, Run, finish, new_run, quiet, record_error
 from gate.app.stored import baseline_samples, match_baseline
 from gate.baselines.requirements import require_samples_in_store
@@ -35,13 +36,14 @@ from gate.baselines.store import Baseline, find_baselines
 from gate.config.config import GateConfig
 from gate.config.policy import Policy
 from gate.errors import ConfigError
-from gate.evidence import Evidence, Samples
+from gate.evidence import Evidence, Sampling, SamplingLook
+from gate.judge.design import is_pending
 from gate.judge.families import Judgement, judge
-from gate.result import Comparison, RunResult
+from gate.result import CheckStatus, Comparison, RunResult
 
 
 class LatencyFrom(str, Enum):
-    """Where the latency checks' comparison comes from."""
+    """Where the comparison comes from."""
 
     LIVE_AB = "live A/B"
     STORED = "stored baseline"
@@ -50,22 +52,25 @@ class LatencyFrom(str, Enum):
 
 @dataclass(frozen=True)
 class CheckPlan:
-    """Where each family's evidence comes from, decided once before anything is measured.
+    """Where the evidence comes from, decided once before anything is measured.
 
-    ``ab_dir``: the baseline model for a live A/B replay (None: no live A/B). ``stored``: the
-    stored baselines to judge against (empty: none is used). ``fresh``: the candidate is also
-    replayed on fresh servers (everything but a live A/B alone).
+    ``ab_dir``: the baseline model for a live A/B session (None: no live A/B). ``stored``:
+    the stored baselines to judge against (empty: none is used).
     """
 
     ab_dir: Path | None
     stored: tuple[Path | str, ...] = ()
-    fresh: bool = True
 
     @property
     def latency(self) -> LatencyFrom:
         if self.ab_dir is not None:
             return LatencyFrom.LIVE_AB
         return LatencyFrom.STORED if self.stored else LatencyFrom.NONE
+
+    @property
+    def fresh(self) -> bool:
+        """Whether the candidate is replayed on fresh servers (everything but live A/B)."""
+        return self.ab_dir is None
 
 
 def run_check(
@@ -79,7 +84,7 @@ def run_check(
 ) -> RunResult:
     """``gate check``: measure the candidate and judge it against its baseline.
 
-    The baseline recorded in this environment is chosen; if only baselines of other
+    The stored baseline recorded in this environment is chosen; if only baselines of other
     environments exist (different GPU, driver, Triton, image…), that is exit 2 naming the
     differences, unless ``allow_env_mismatch``: then the closest one is used, and the
     differences are recorded in ``baseline_env_mismatch`` and as a warning.
@@ -91,16 +96,14 @@ def run_check(
         evidence, base = collect(run, prep, plan, config_path, allow_env_mismatch)
         with run.stage("judge") as st:
             judgement = judge(prep.policy, evidence)
+            write_judgement(run.result, judgement)
+            _explain_floor(run, plan, judgement)
+            run.result.comparison = _comparison(prep.policy, base, evidence, run.result)
+            if plan.latency is LatencyFrom.NONE:
+                run.warn("no baseline: only absolute SLOs were judged")
             st.detail = (
                 f"{plan.latency.value}, {len(judgement.checks)} checks → {judgement.verdict.value}"
             )
-        if session_failures(evidence, judgement) and prep.cfg.measure.confirm_runs:
-            evidence, judgement = confirm(run, prep, evidence, judgement)
-        write_judgement(run.result, judgement)
-        if base is not None:
-            run.result.comparison = _comparison(prep.policy, base, run.result)
-        elif plan.fresh:
-            run.warn("no baseline: only absolute SLOs were judged")
     except CAUGHT as e:
         record_error(run.result, e)
     return finish(run)
@@ -109,76 +112,118 @@ def run_check(
 def plan_check(run: Run, prep: Prepared, config_path: Path) -> CheckPlan:
     """Decide where the evidence comes from; exit 2 when a needed baseline is missing."""
     cfg, policy = prep.cfg, prep.policy
-    ab_dir = cfg.baseline.model_dir
-    if ab_dir is None and cfg.baseline.ab_from_store:
-        ab_dir, why = model_dir_from_store(cfg.baseline.store, cfg.model.name)
-        if ab_dir is None:
-            run.warn(f"live A/B not possible ({why}); stored baseline used")
     with run.stage("baseline") as st:
+        if prep.baseline_model is not None:
+            st.detail = f"live A/B against {prep.baseline_model}"
+            return CheckPlan(prep.baseline_model)
         stored = tuple(find_baselines(cfg.baseline.store, cfg.model.name))
-        if ab_dir is not None and _ab_alone(run, prep, bool(stored), config_path):
-            st.detail = f"live A/B against {ab_dir}"
-            return CheckPlan(ab_dir, fresh=False)
         if not stored:
             if acc_stage.needs_baseline(policy, prep.accuracy is not None):
                 raise ConfigError(
                     f"no baseline for model '{cfg.model.name}' in {cfg.baseline.store}",
-                    hint=f"record one first: gate baseline record {config_path}",
+                    hint=f"record one first (gate baseline record {config_path}), or set "
+                    "baseline.model_dir to the baseline model for live A/B",
                 )
             st.detail = "none: only absolute SLOs are judged (a new model)"
-            return CheckPlan(ab_dir)
+            return CheckPlan(None)
         require_samples_in_store(policy, stored, config_path, cfg.load.describe())
         st.detail = str(cfg.baseline.store)
-        return CheckPlan(ab_dir, stored)
-
-
-def _ab_alone(run: Run, prep: Prepared, stored: bool, config_path: Path) -> bool:
-    """Whether live A/B is the whole evidence: no eval set, and no memory or throughput
-    check that a stored baseline could judge (they are skipped, with a warning, without
-    one)."""
-    resources = prep.policy.memory.enabled or prep.policy.throughput.enabled
-    if prep.accuracy is not None:
-        return False
-    if resources and not stored:
-        run.warn(
-            "memory and throughput were not judged: they need a stored baseline "
-            f"(gate baseline record {config_path}); latency was judged live A/B"
-        )
-    return not (resources and stored)
+        return CheckPlan(None, stored)
 
 
 def collect(
     run: Run, prep: Prepared, plan: CheckPlan, config_path: Path, allow_env_mismatch: bool
 ) -> tuple[Evidence, Baseline | None]:
-    """Measure what the plan asks for; the evidence, and the stored baseline if one is used."""
+    """Sample what the plan asks for until it decides; the evidence, and the stored
+    baseline if one is used."""
     result = run.result
-    ab = None
     if plan.ab_dir is not None:
-        live = measure_ab(run, prep, config_path, plan.ab_dir)
-        ab, result.ab = live.info, live.info
-        result.runs, result.environment = [live.candidate], dict(live.environment)
-        if result.model and ab.baseline_digest == result.model.digest:
+        live = measure_ab(run, prep, plan.ab_dir)
+        result.ab, result.sampling = live.info, live.sampling
+        result.runs, result.accuracy = [live.candidate], live.accuracy
+        result.environment = dict(live.environment)
+        if result.model and live.info.baseline_digest == result.model.digest:
             run.warn("the candidate model is byte-identical to the baseline model (A/A)")
-        if not plan.fresh:
-            return Evidence(candidate=Samples(runs=(live.candidate,)), ab=ab), None
-    # the stored baseline is matched on these runs' fingerprint (as `baseline record`
-    # writes it), not the A/B server's
-    measured = measure_runs(run, prep, prep.cfg.measure.runs, label="candidate")
-    measured.write_to(result)
-    if not plan.stored:
-        return Evidence(candidate=measured.samples, ab=ab), None
-    with run.stage("baseline match") as st:
-        base, path = match_baseline(
-            run, prep, config_path, measured, allow_env_mismatch=allow_env_mismatch
+        return live.evidence, None
+    return _stored(run, prep, plan, config_path, allow_env_mismatch)
+
+
+def _stored(
+    run: Run, prep: Prepared, plan: CheckPlan, config_path: Path, allow_env_mismatch: bool
+) -> tuple[Evidence, Baseline | None]:
+    """Candidate runs on fresh servers, one more after each look, against the stored runs."""
+    policy = prep.policy
+    with FreshRuns(run, prep, label="candidate") as fresh:
+        t0 = time.monotonic()
+        for _ in range(prep.cfg.measure.runs):
+            fresh.add()
+        measured = fresh.measured()
+        if not plan.stored:
+            measured.write_to(run.result)
+            return Evidence(candidate=measured.samples), None
+        # the stored baseline is matched on these runs' fingerprint (as `baseline record`
+        # writes it)
+        with run.stage("baseline match") as st:
+            base, path = match_baseline(
+                run, prep, config_path, measured, allow_env_mismatch=allow_env_mismatch
+            )
+            st.detail = str(path)
+        ab = policy.ab
+        sampling = Sampling(
+            mode="stored",
+            max_duration_s=ab.max_duration_s,
+            max_requests=ab.max_requests,
+            rho=ab.rho,
         )
-        st.detail = str(path)
-    evidence = Evidence(
-        candidate=measured.samples,
-        baseline=baseline_samples(base),
-        baseline_where=str(path),
-        ab=ab,
+        while True:
+            sampling = _look(sampling, measured, fresh.seconds, time.monotonic() - t0, policy)
+            evidence = Evidence(
+                candidate=measured.samples,
+                baseline=baseline_samples(base),
+                baseline_where=str(path),
+                sampling=sampling,
+            )
+            stop = _stop(judge(policy, evidence), sampling.looks[-1].final)
+            if stop:
+                break
+            fresh.add()
+            measured = fresh.measured()
+    measured.write_to(run.result)
+    run.result.sampling = sampling.model_copy(update={"stopped": stop})
+    return dataclasses.replace(evidence, sampling=run.result.sampling), base
+
+
+def _look(
+    sampling: Sampling, measured: Measured, run_seconds: list[float], seconds: float, policy: Policy
+) -> Sampling:
+    ab = policy.ab
+    requests = sum(len(r.latencies_us) for r in measured.runs)
+    t = min(1.0, max(seconds / ab.max_duration_s, requests / ab.max_requests))
+    per_run = requests / max(1, len(measured.runs))
+    final = (
+        t >= 1.0
+        or seconds + run_seconds[-1] > ab.max_duration_s
+        or requests + per_run > ab.max_requests
     )
-    return evidence, base
+    look = SamplingLook(
+        round=len(measured.runs),
+        t=round(t, 6),
+        final=final,
+        seconds=round(seconds, 3),
+        requests=requests,
+        units={"runs": len(measured.runs)},
+    )
+    return sampling.model_copy(update={"looks": [*sampling.looks, look]})
+
+
+def _stop(judgement: Judgement, final: bool) -> str:
+    """Why sampling stops after this look ("" to go on)."""
+    gating = [c for c in judgement.checks if c.critical or c.blocking]
+    if any(c.status is CheckStatus.FAIL for c in gating):
+        return "blocked"
+    if not any(is_pending(c) for c in gating):
+        return "decided"
+    return "budget" if final else ""
 
 
 def write_judgement(result: RunResult, judgement: Judgement) -> None:
@@ -189,17 +234,45 @@ def write_judgement(result: RunResult, judgement: Judgement) -> None:
     result.slo.update(judgement.slo)
 
 
-def _comparison(policy: Policy, base: Baseline, result: RunResult) -> Comparison | None:
-    """The baseline's samples and percentile ratios the HTML report draws (never fatal)."""
+def _explain_floor(run: Run, plan: CheckPlan, judgement: Judgement) -> None:
+    """Stored mode: say when the baseline's few runs, not the budget, kept a check from
+    deciding (more candidate runs cannot shrink the interval below what K allows)."""
+    if plan.latency is not LatencyFrom.STORED:
+        return
+    for c in judgement.checks:
+        floor = c.details.get("floor")
+        if c.status is not CheckStatus.INCONCLUSIVE or not isinstance(floor, dict):
+            continue
+        k = floor.get("baseline_runs", 0)
+        run.warn(
+            f"{c.name}: the stored baseline has {k} runs, and run-to-run drift between fresh "
+            "servers bounds what any number of candidate runs can show; record more baseline "
+            "runs (gate baseline record --runs), or set baseline.model_dir for live A/B"
+        )
+
+
+def _comparison(
+    policy: Policy, base: Baseline | None, evidence: Evidence, result: RunResult
+) -> Comparison | None:
+    """The baseline's samples and percentile ratios the HTML report draws (never fatal): the
+    stored runs, or arm A of a live session."""
     from gate.judge.comparison import (
         accuracy_class_changes,
         accuracy_deltas,
         build_comparison,
     )
 
+    if base is not None:
+        baseline_runs = [r.latencies_us for r in base.runs]
+        base_acc = base.accuracy
+    elif evidence.ab is not None and evidence.ab.latencies_a_us:
+        baseline_runs = [evidence.ab.latencies_a_us]
+        base_acc = evidence.ab.accuracy_a
+    else:
+        return None
     try:
         comparison = build_comparison(
-            [r.latencies_us for r in base.runs],
+            baseline_runs,
             [r.latencies_us for r in result.runs],
             alpha=policy.alpha,
             resamples=policy.latency.bootstrap_resamples,
@@ -208,9 +281,9 @@ def _comparison(policy: Policy, base: Baseline, result: RunResult) -> Comparison
     except (ValueError, ArithmeticError) as e:
         result.warnings.append(f"the report's latency comparison could not be computed: {e}")
         return None
-    if base.accuracy and result.accuracy:
+    if base_acc and result.accuracy:
         with contextlib.suppress(ValueError, TypeError):  # a figure must never cost the run
-            comparison.accuracy_deltas = accuracy_deltas(base.accuracy, result.accuracy)
+            comparison.accuracy_deltas = accuracy_deltas(base_acc, result.accuracy)
         with contextlib.suppress(ValueError, TypeError):
-            comparison.accuracy_classes = accuracy_class_changes(base.accuracy, result.accuracy)
+            comparison.accuracy_classes = accuracy_class_changes(base_acc, result.accuracy)
     return comparison

@@ -1,153 +1,339 @@
-"""Measuring a live A/B: both models in one server, the traffic replayed in interleaved blocks.
+"""The live A/B session: both models in one server, every check paired, sampled until decided.
 
-The judge of the paired arms is ``gate.judge.live_ab``; this module drives the server and
-perf_analyzer through a ``ServerSession``. ``gate.app.check`` measures a live A/B when the
-config names a baseline model (``baseline.model_dir``, or ``baseline.ab_from_store``), and
-``gate.app.calibrate`` runs it with the baseline model in both arms.
+Arm A is the baseline model, arm B the candidate, loaded as ``<name>__A`` and ``<name>__B``
+from a temporary repository of hard links (config.pbtxt rewritten) into one server that is
+started and stopped once. After the loads, the eval set goes through both arms (accuracy and
+output agreement, paired per sample: its scores do not change with more sampling, so one pass
+decides). Then rounds (``gate.app.ab_rounds``): the recorded traffic replayed once per arm in
+interleaved block pairs, a pair of closed-loop throughput windows per concurrency level, and
+the memory of each arm's own processes sampled meanwhile (or, for a backend that runs inside
+the server, each arm's load step, load order alternated). After each round the pure judge
+(``gate.judge.families.judge``) looks at everything so far; the session stops when every
+gating check is decided, when one fails (the verdict is then BLOCKED whatever else happens),
+or when the budget (``ab.max_duration_s``, ``ab.max_requests``) is spent. A round measures
+only what an undecided check still needs.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import math
 import re
 import shutil
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from gate.app.ab_memory import ArmMemory
+from gate.app.ab_rounds import RoundSpec, block_round, median_gap, slotted_round
 from gate.app.prepare import Prepared
 from gate.app.run import Run
-from gate.app.session import ServerSession
-from gate.evidence import ABBlock, ABInfo, LatencyRun
-from gate.inputs.model import model_digest, resolve_baseline_model
-from gate.measure.perf_analyzer import retry_note
-from gate.result import now_iso
+from gate.app.session import LoadedModel, ServerSession
+from gate.evidence import (
+    ABInfo,
+    ABThroughputPair,
+    AccuracyRecord,
+    Evidence,
+    LatencyRun,
+    Samples,
+    Sampling,
+    SamplingLook,
+)
+from gate.inputs.model import model_digest
+from gate.judge.design import is_pending
+from gate.judge.families import Judgement, judge
+from gate.result import CheckStatus, Verdict, now_iso
+
+#: Names of the two arms in the temporary model repository.
+ARM_SUFFIX = {"A": "__A", "B": "__B"}
+#: A round sends at most this much recorded schedule (both arms): rounds of long traffic
+#: are parts of a pass, so the judge still looks every few seconds.
+ROUND_S = 4.0
+#: Guard between the slots of two arms, at least (µs).
+GUARD_US = 20_000
+#: A throughput window run is sized to end before perf_analyzer's one-second poll.
+THROUGHPUT_RUN_S = 0.8
 
 
 @dataclass(frozen=True)
 class LiveAB:
-    """One live A/B replay: both arms paired by request, arm B (the candidate) as a run, and
-    the environment of its server."""
+    """A finished live A/B session: the paired evidence, arm B as the candidate's run, arm B's
+    eval-set record, how it sampled, the server's environment, and the last judgement."""
 
     info: ABInfo
     candidate: LatencyRun
+    accuracy: AccuracyRecord | None
+    sampling: Sampling
     environment: dict[str, str]
+    judgement: Judgement
+
+    @property
+    def evidence(self) -> Evidence:
+        return _evidence(self.info, self.candidate, self.accuracy, self.sampling)
 
 
-def measure_ab(run: Run, prep: Prepared, config_path: Path, baseline_dir: Path) -> LiveAB:
-    """Replay the traffic once per arm in interleaved blocks on one fresh server.
+def _evidence(
+    info: ABInfo, cand: LatencyRun, acc: AccuracyRecord | None, sampling: Sampling
+) -> Evidence:
+    return Evidence(candidate=Samples(runs=(cand,), accuracy=acc), ab=info, sampling=sampling)
 
-    Arm A is the baseline model, arm B the candidate (the prepared model's served copy),
-    loaded as ``<name>__A`` and ``<name>__B`` from a temporary repository of hard links
-    (config.pbtxt rewritten). Every block gets ``baseline.ab_block_warmup`` warm-up requests
-    (the first block of each arm the traffic's full warm-up), discarded, so both arms start
-    each block alike.
-    """
+
+def measure_ab(run: Run, prep: Prepared, baseline_dir: Path) -> LiveAB:
+    """The whole live session on one fresh server (the baseline model at ``baseline_dir``,
+    verified by the caller)."""
     name = prep.model.name
-    base_model = resolve_baseline_model(baseline_dir, name, str(config_path))
-    _verify_baseline_model(run, prep, config_path, base_model)
     with ServerSession(run, prep) as session:
-        repo = make_ab_repository(session.work, name, base_model, prep.model.served_dir)
+        repo = make_ab_repository(session.work, name, baseline_dir, prep.model.served_dir)
         with session.server("(A/B)", log_name="server-ab.log", repository=repo):
-            with run.stage("model load (A/B)"):
-                mbs = 0
-                for arm in ("A", "B"):
-                    loaded = session.load(name + ARM_SUFFIX[arm])
+            with run.stage("model load (A/B)") as st:
+                arms = session.load_together([name + ARM_SUFFIX[a] for a in "AB"])
+                for arm, loaded in zip("AB", arms, strict=True):
                     session.check_traffic(loaded, prefix=f"arm {arm}: ")
-                    mbs = loaded.max_batch_size
-                env = session.fingerprint("ab-blocks")
-            with run.stage("replay (A/B)") as st:
-                info = ABInfo(
-                    model_a=name + ARM_SUFFIX["A"],
-                    model_b=name + ARM_SUFFIX["B"],
-                    baseline_model_dir=str(base_model),
-                    baseline_digest=model_digest(base_model),
-                    block_size=prep.cfg.baseline.ab_block_size,
-                    block_warmup=prep.cfg.baseline.ab_block_warmup,
-                )
-                info = _replay_blocks(session, info, mbs)
-                st.detail = (
-                    f"{len(info.latencies_a_us)} requests x 2 arms in {len(info.blocks)} "
-                    f"blocks of {info.block_size}"
-                ) + retry_note([r for b in info.blocks for r in b.retries])
-    candidate = LatencyRun(
-        index=0,
-        started_at=info.blocks[0].started_at if info.blocks else now_iso(),
-        latencies_us=info.latencies_b_us,
-        server_log=str(run.log_dir / "server-ab.log"),
-    )
-    return LiveAB(info, candidate, env)
-
-
-def _verify_baseline_model(run: Run, prep: Prepared, config_path: Path, base_model: Path) -> None:
-    """The baseline model is code too: verified by the same policy before it is loaded."""
-    if run.result.signatures is None:
-        return
-    from gate.signing.interface import SignaturesBlocked
-    from gate.signing.stage import verify_for_run
-
-    cfg = prep.cfg
-    with run.stage("signatures (baseline model)") as st:
-        try:
-            _, warns, st.detail = verify_for_run(
-                cfg, config_path, prep.policy, cfg.policy, base_model
+                    session.bind_eval(loaded)
+                env = session.fingerprint("ab-rounds")
+                st.detail = f"{arms[0].name} and {arms[1].name} in one server"
+            info = ABInfo(
+                model_a=arms[0].name,
+                model_b=arms[1].name,
+                baseline_model_dir=str(baseline_dir),
+                baseline_digest=model_digest(baseline_dir),
+                block_size=prep.cfg.baseline.ab_block_size,
+                block_warmup=prep.cfg.baseline.ab_block_warmup,
+                replay="slotted" if prep.traffic.timed else "blocks",
             )
-        except SignaturesBlocked as e:
-            e.message = f"baseline model {base_model}: {e.message}"
-            raise
-        run.warn(*(f"baseline model: {w}" for w in warns))
+            rounds = _Rounds(run, session, info, arms, repo)
+            rounds.evaluate()
+            rounds.sample()
+            session.unload_all()
+    return rounds.result(env)
 
 
-def _replay_blocks(session: ServerSession, info: ABInfo, max_batch_size: int) -> ABInfo:
-    """Every block of the schedule, each arm's latencies in request order."""
-    cfg, traffic = session.cfg, session.prep.traffic
-    n = len(traffic.requests)
-    lat = {"A": [0.0] * n, "B": [0.0] * n}
-    blocks: list[ABBlock] = []
-    for k, (arm, start, stop) in enumerate(ab_schedule(n, info.block_size)):
-        first = not any(b.arm == arm for b in blocks)
-        warm = cfg.traffic.warmup_requests if first else info.block_warmup
-        sub = dataclasses.replace(traffic, requests=traffic.requests[start:stop])
-        inputs = session.inputs(
-            f"block-{start}-{warm}", sub, warmup=warm, max_batch_size=max_batch_size
+class _Rounds:
+    """The session's state between rounds: evidence so far, looks, the latest judgement."""
+
+    def __init__(
+        self,
+        run: Run,
+        session: ServerSession,
+        info: ABInfo,
+        arms: list[LoadedModel],
+        repo: Path,
+    ) -> None:
+        self.run, self.session, self.info = run, session, info
+        self.prep = session.prep
+        self.policy = session.prep.policy
+        self.models = {"A": arms[0].name, "B": arms[1].name}
+        self.mbs = arms[0].max_batch_size
+        ab = self.policy.ab
+        self.sampling = Sampling(
+            mode="live", max_duration_s=ab.max_duration_s, max_requests=ab.max_requests, rho=ab.rho
         )
-        started = now_iso()
-        lr = session.replay(info.model_a if arm == "A" else info.model_b, inputs, index=k)
-        lat[arm][start:stop] = lr.latencies_us
-        pa = lr.perf_analyzer
-        blocks.append(
-            ABBlock(
-                arm="A" if arm == "A" else "B",
-                start=start,
-                stop=stop,
-                started_at=started,
-                attempts=pa.attempts if pa else 1,
-                retries=pa.retries if pa else [],
-                server_stats=lr.server_stats,
+        self.acc_b: AccuracyRecord | None = None
+        self.memory = ArmMemory(session, self.models, repo, info)
+        self.position, self.pairs = 0, 0
+        self.judgement = Judgement((), Verdict.INCONCLUSIVE)
+        self.window: dict[int, int] = {}
+        self.round_seconds: list[float] = []
+
+    # -- what is measured once --------------------------------------------------------
+
+    def evaluate(self) -> None:
+        """The eval set through both arms at once (scores do not depend on timing)."""
+        if self.prep.accuracy is None:
+            return
+        got: dict[str, AccuracyRecord] = {}
+        errors: list[BaseException] = []
+
+        def one(arm: str) -> None:
+            try:
+                got[arm] = self.session.evaluate(self.models[arm])
+            except BaseException as e:  # re-raised below, in the caller's thread
+                errors.append(e)
+
+        with self.run.stage("accuracy (A/B)") as st:
+            threads = [threading.Thread(target=one, args=(a,)) for a in "AB"]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if errors:
+                raise errors[0]
+            self.info = self.info.model_copy(update={"accuracy_a": got["A"]})
+            self.acc_b = got["B"]
+            st.detail = ", ".join(
+                f"{k}: A {got['A'].summary[k]:.4g} B {v:.4g}" for k, v in got["B"].summary.items()
             )
+
+    # -- rounds -----------------------------------------------------------------------
+
+    def sample(self) -> None:
+        """Rounds until every gating check is decided, one fails, or the budget is spent."""
+        t0 = time.monotonic()
+        self.memory.start()
+        k = 0
+        while True:
+            k += 1
+            need = self._needs()
+            started = time.monotonic()
+            with self.run.stage(f"round {k} (A/B)") as st:
+                st.detail = self._round(k, need)
+            self.round_seconds.append(time.monotonic() - started)
+            final = self._look(k, time.monotonic() - t0)
+            stop = self._stopped(final)
+            if stop:
+                self.sampling = self.sampling.model_copy(update={"stopped": stop})
+                return
+
+    def _needs(self) -> dict[str, bool]:
+        """Which streams an undecided gating check still needs (all of them at first)."""
+        checks = self.judgement.checks
+        if not checks:
+            return {"latency": True, "memory": True, **{f"c{c}": True for c in self._levels()}}
+        pending = [c for c in checks if (c.critical or c.blocking) and is_pending(c)]
+        return {
+            "latency": any(c.metric.startswith("latency.") for c in pending),
+            "memory": any(c.metric.startswith("memory.") for c in pending),
+            **{
+                f"c{c}": any(p.metric == f"throughput.c{c}" for p in pending)
+                for c in self._levels()
+            },
+        }
+
+    def _levels(self) -> tuple[int, ...]:
+        tp = self.policy.throughput
+        return tp.concurrency if tp.enabled else ()
+
+    def _round(self, k: int, need: dict[str, bool]) -> str:
+        self.memory.round_index = k
+        parts = []
+        if need["latency"] or not self.info.latencies_a_us:
+            parts.append(self._latency(k, memory=need["memory"]))
+        for c in self._levels():
+            if need[f"c{c}"]:
+                parts.append(self._throughput(k, c))
+        if need["memory"]:
+            parts.append(self.memory.round(k))
+        return "; ".join(p for p in parts if p)
+
+    def _latency(self, k: int, *, memory: bool) -> str:
+        spec = self._spec(k)
+        replay = slotted_round if self.info.replay == "slotted" else block_round
+        kw = {"during": self.memory.during} if memory and self.info.replay == "slotted" else {}
+        got = replay(self.session, self.models, spec, round_index=k, max_batch_size=self.mbs, **kw)
+        self.info = self.info.model_copy(
+            update={
+                "latencies_a_us": self.info.latencies_a_us + got.a,
+                "latencies_b_us": self.info.latencies_b_us + got.b,
+                "requests": self.info.requests + got.requests,
+                "blocks": self.info.blocks + got.blocks,
+            }
         )
-    return info.model_copy(
-        update={"blocks": blocks, "latencies_a_us": lat["A"], "latencies_b_us": lat["B"]}
-    )
+        self.pairs += spec.pairs
+        self.position = (spec.start + spec.pairs * spec.size) % len(self.prep.traffic.requests)
+        med_a, med_b = np.median(got.a), np.median(got.b)
+        return (
+            f"{spec.pairs} block pairs of {spec.size} ({self.info.replay}): "
+            f"median A {med_a:.0f} µs, B {med_b:.0f} µs"
+        )
 
+    def _spec(self, k: int) -> RoundSpec:
+        """This round's block pairs: one pass of the traffic, or ``ROUND_S`` of it."""
+        cfg, traffic = self.prep.cfg, self.prep.traffic
+        size = self.info.block_size
+        n = len(traffic.requests)
+        pairs = max(2, math.ceil(n / size))
+        if traffic.timed:
+            block_s = size * median_gap(traffic) / 1e6
+            pairs = min(pairs, max(2, int(ROUND_S / (2 * block_s))))
+        else:
+            pairs = min(pairs, 4)
+        guard = GUARD_US
+        if self.info.latencies_b_us:
+            tail = np.percentile(self.info.latencies_a_us + self.info.latencies_b_us, 99)
+            guard = max(GUARD_US, int(2 * tail))
+        lead = cfg.traffic.warmup_requests if k == 1 else max(cfg.baseline.ab_block_warmup, 10)
+        return RoundSpec(
+            first_pair=self.pairs,
+            start=self.position,
+            pairs=pairs,
+            size=size,
+            warmup=cfg.baseline.ab_block_warmup,
+            lead_warmup=lead,
+            guard_us=guard,
+        )
 
-#: Names of the two arms in the temporary model repository.
-ARM_SUFFIX = {"A": "__A", "B": "__B"}
+    def _throughput(self, k: int, c: int) -> str:
+        tp = self.policy.throughput
+        req = self.window.get(c, tp.window_requests)
+        level = tp.model_copy(update={"concurrency": (c,), "window_requests": req})
+        inputs = self.session.inputs(
+            "throughput", self.prep.traffic, warmup=0, max_batch_size=self.mbs
+        )
+        first = "A" if (k + c) % 2 == 0 else "B"
+        got = {}
+        for arm in (first, "B" if first == "A" else "A"):
+            r = self.session.throughput(self.models[arm], inputs, index=k, policy=level)
+            got[arm] = r.levels[0]
+        pair = ABThroughputPair(concurrency=c, round=k, first=first, a=got["A"], b=got["B"])
+        self.info = self.info.model_copy(update={"throughput": [*self.info.throughput, pair]})
+        ips = min(float(np.mean(got[a].windows)) for a in "AB")
+        fill = int(THROUGHPUT_RUN_S * ips / max(1, tp.windows))
+        self.window[c] = min(1_000_000, max(tp.window_requests, fill))
+        return f"c={c}: A {np.mean(got['A'].windows):.0f}/s, B {np.mean(got['B'].windows):.0f}/s"
 
+    # -- looks ------------------------------------------------------------------------
 
-def ab_schedule(n: int, block_size: int) -> list[tuple[str, int, int]]:
-    """The send order: (arm, start, stop) per block, each request range once per arm.
+    def _look(self, k: int, seconds: float) -> bool:
+        ab = self.policy.ab
+        requests = len(self.info.latencies_a_us)
+        t = min(1.0, max(seconds / ab.max_duration_s, requests / ab.max_requests))
+        last = self.round_seconds[-1]
+        per_round = requests / max(1, k)
+        final = (
+            t >= 1.0 or seconds + last > ab.max_duration_s or requests + per_round > ab.max_requests
+        )
+        units = {"blocks": self.pairs, **self.memory.units()}
+        for c in self._levels():
+            units[f"throughput.c{c}"] = sum(1 for p in self.info.throughput if p.concurrency == c)
+        look = SamplingLook(
+            round=k,
+            t=round(t, 6),
+            final=final,
+            seconds=round(seconds, 3),
+            requests=requests,
+            units=units,
+        )
+        self.info = self.info.model_copy(update={"memory": self.memory.samples})
+        self.sampling = self.sampling.model_copy(update={"looks": [*self.sampling.looks, look]})
+        self.judgement = judge(
+            self.policy, _evidence(self.info, self._candidate(), self.acc_b, self.sampling)
+        )
+        return final
 
-    Pairs of blocks alternate their order (A B, B A, A B, …) so that a linear drift over
-    the run favours neither arm.
-    """
-    if n < 1 or block_size < 1:
-        raise ValueError("n and block_size must be >= 1")
-    out: list[tuple[str, int, int]] = []
-    for j, start in enumerate(range(0, n, block_size)):
-        stop = min(n, start + block_size)
-        arms = ("A", "B") if j % 2 == 0 else ("B", "A")
-        out += [(arm, start, stop) for arm in arms]
-    return out
+    def _stopped(self, final: bool) -> str:
+        gating = [c for c in self.judgement.checks if c.critical or c.blocking]
+        if any(c.status is CheckStatus.FAIL for c in gating):
+            return "blocked"
+        if not any(is_pending(c) for c in gating):
+            return "decided"
+        return "budget" if final else ""
+
+    def _candidate(self) -> LatencyRun:
+        started = self.info.blocks[0].started_at if self.info.blocks else now_iso()
+        return LatencyRun(
+            index=0,
+            started_at=started,
+            latencies_us=self.info.latencies_b_us,
+            server_log=str(self.run.log_dir / "server-ab.log"),
+        )
+
+    def result(self, env: dict[str, str]) -> LiveAB:
+        info = self.info.model_copy(
+            update={"memory": self.memory.samples, "memory_notes": self.memory.notes}
+        )
+        return LiveAB(info, self._candidate(), self.acc_b, self.sampling, env, self.judgement)
 
 
 _NAME_LINE = re.compile(r'^(\s*name\s*:\s*)"[^"]*"', re.MULTILINE)
@@ -198,20 +384,15 @@ def make_ab_repository(root: Path, name: str, baseline_dir: Path, candidate_dir:
     return repo
 
 
-def model_dir_from_store(store: str | Path, name: str) -> tuple[Path | None, str]:
-    """The stored baseline's model folder when it is still there unchanged, else a reason.
-
-    A baseline records the repository it was measured from and the model's digest; when
-    that folder still hashes to the digest, it *is* the baseline model and live A/B can use
-    it (``baseline.ab_from_store``).
-    """
-    from gate.baselines.store import select_baseline
-    from gate.inputs.model import model_digest
-
-    base, path, _ = select_baseline(store, name, None)
-    folder = Path(base.model_repository) / name
-    if not folder.is_dir():
-        return None, f"{path}: the baseline's model folder {folder} is gone"
-    if model_digest(folder) != base.model_digest:
-        return None, f"{path}: {folder} has changed since the baseline was recorded"
-    return folder, ""
+def ab_schedule(n: int, block_size: int) -> list[tuple[str, int, int]]:
+    """The send order of one pass: (arm, start, stop) per block, each request range once per
+    arm; pairs of blocks alternate their order (A B, B A, A B, …) so that a linear drift over
+    the run favours neither arm."""
+    if n < 1 or block_size < 1:
+        raise ValueError("n and block_size must be >= 1")
+    out: list[tuple[str, int, int]] = []
+    for j, start in enumerate(range(0, n, block_size)):
+        stop = min(n, start + block_size)
+        arms = ("A", "B") if j % 2 == 0 else ("B", "A")
+        out += [(arm, start, stop) for arm in arms]
+    return out

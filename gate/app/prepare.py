@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gate.app import accuracy as acc_stage
 from gate.app import validate
+from gate.app.baseline_model import find_baseline_model, verify_baseline_model
 from gate.app.environment import git_commit
 from gate.app.run import Run
 from gate.config.config import GateConfig, check_model_dir
@@ -56,6 +57,14 @@ class Prepared:
     model: ModelUnderTest
     traffic: Traffic
     accuracy: acc_stage.AccuracyPlan | None = None
+    baseline_model: Path | None = None
+    """The baseline model's folder when ``gate check`` runs live A/B (resolved and verified
+    here, before any server starts), else None."""
+
+    @property
+    def live(self) -> bool:
+        """Whether the check is a live A/B session (a baseline model is at hand)."""
+        return self.baseline_model is not None
 
 
 def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | None) -> Prepared:
@@ -82,8 +91,24 @@ def prepare(run: Run, cfg: GateConfig, config_path: Path, repository: Path | Non
             artifact=cfg.model.artifact,
         )
     cfg, model = _verify_signatures(run, cfg, config_path, policy, model_dir)
-    traffic = _traffic(run, cfg, config_path, policy)
-    return Prepared(cfg, policy, model, traffic, _eval_set(run, cfg, config_path, policy))
+    base_model = _baseline_model(run, cfg, config_path, policy)
+    live = base_model is not None
+    traffic = _traffic(run, cfg, config_path, policy, live=live)
+    evalplan = _eval_set(run, cfg, config_path, policy, live=live)
+    return Prepared(cfg, policy, model, traffic, evalplan, baseline_model=base_model)
+
+
+def _baseline_model(run: Run, cfg: GateConfig, config_path: Path, policy: Policy) -> Path | None:
+    """``gate check``'s baseline model for live A/B, resolved and verified like the
+    candidate before any server starts (None: no baseline model at hand)."""
+    if run.result.command != "check":
+        return None
+    with run.stage("baseline model") as st:
+        base = find_baseline_model(run, cfg, config_path)
+        st.detail = str(base) if base is not None else "none: stored baseline"
+    if base is not None:
+        verify_baseline_model(run, cfg, config_path, policy, base)
+    return base
 
 
 def _validate(run: Run, cfg: GateConfig, config_path: Path, policy: Policy) -> None:
@@ -102,13 +127,12 @@ def _validate(run: Run, cfg: GateConfig, config_path: Path, policy: Policy) -> N
         validate.check_store(cfg, config_path, judge=judging)
 
 
-def _matches_stored(run: Run, cfg: GateConfig) -> bool:
+def _matches_stored(run: Run, live: bool) -> bool:
     """Whether a check compares with the stored baselines' traffic and eval set up front.
 
-    Live A/B judges latency against the baseline model itself; the stored baselines' traffic
-    and eval set are then compared after measuring, where the store is used."""
-    live_ab = cfg.baseline.model_dir is not None or cfg.baseline.ab_from_store
-    return run.result.command == "check" and not live_ab
+    Live A/B judges every check against the baseline model itself, so the store is not
+    compared (it keeps history only)."""
+    return run.result.command == "check" and not live
 
 
 def _verify_signatures(
@@ -137,7 +161,9 @@ def _verify_signatures(
     return cfg, model
 
 
-def _traffic(run: Run, cfg: GateConfig, config_path: Path, policy: Policy) -> Traffic:
+def _traffic(
+    run: Run, cfg: GateConfig, config_path: Path, policy: Policy, *, live: bool
+) -> Traffic:
     with run.stage("traffic"):
         traffic = apply_load(read_traffic(cfg.traffic.path), cfg.load)
         if cfg.load.duration_s is not None and cfg.load.duration_s >= cfg.measure.timeout_s:
@@ -158,7 +184,7 @@ def _traffic(run: Run, cfg: GateConfig, config_path: Path, policy: Policy) -> Tr
             requests=len(traffic.requests),
             duration_s=traffic.duration_s,
         )
-        if _matches_stored(run, cfg):
+        if _matches_stored(run, live):
             validate.check_baseline_matches(
                 cfg, config_path, traffic_digest=run.result.traffic.digest, eval_digest=None
             )
@@ -166,13 +192,13 @@ def _traffic(run: Run, cfg: GateConfig, config_path: Path, policy: Policy) -> Tr
 
 
 def _eval_set(
-    run: Run, cfg: GateConfig, config_path: Path, policy: Policy
+    run: Run, cfg: GateConfig, config_path: Path, policy: Policy, *, live: bool
 ) -> acc_stage.AccuracyPlan | None:
     if cfg.accuracy is None and not acc_stage.policy_needs_eval(policy):
         return None
     with run.stage("eval set") as st:
         plan = acc_stage.plan(cfg, policy, cfg.policy)
-        if plan is not None and run.result.traffic is not None and _matches_stored(run, cfg):
+        if plan is not None and run.result.traffic is not None and _matches_stored(run, live):
             paired = plan.checks or policy.agreement.enabled
             validate.check_baseline_matches(
                 cfg,

@@ -9,6 +9,7 @@ never overlap the replay), then throughput.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from gate.app.prepare import Prepared
@@ -50,18 +51,50 @@ class _Collected:
     accuracy: AccuracyRecord | None = None
 
 
-def measure_runs(run: Run, prep: Prepared, runs: int, *, label: str, first: int = 0) -> Measured:
-    """Replay the traffic ``runs`` times, each on a freshly started server. ``first``: how
-    many runs of this kind were measured before (their numbering goes on; the eval set is
-    evaluated only on run 0)."""
-    got = _Collected()
-    with ServerSession(run, prep, memory=True) as session:
-        for i in range(first, first + runs):
-            log_name = f"server-{label}-{i + 1}.log"
-            with session.server(f"#{i + 1}", log_name=log_name, index=i + 1):
-                _one_server(session, i, got)
-        env = session.environment
-    return Measured(tuple(got.runs), tuple(got.memory), tuple(got.throughput), got.accuracy, env)
+def measure_runs(run: Run, prep: Prepared, runs: int, *, label: str) -> Measured:
+    """Replay the traffic ``runs`` times, each on a freshly started server."""
+    with FreshRuns(run, prep, label=label) as fresh:
+        for _ in range(runs):
+            fresh.add()
+    return fresh.measured()
+
+
+class FreshRuns:
+    """Runs of the traffic added one at a time, each on a freshly started server (the stored
+    design: ``gate check`` adds candidate runs until its checks decide)."""
+
+    def __init__(self, run: Run, prep: Prepared, *, label: str) -> None:
+        self.run, self.prep, self.label = run, prep, label
+        self.got = _Collected()
+        self.session = ServerSession(run, prep, memory=True)
+        self.seconds: list[float] = []
+
+    def __enter__(self) -> FreshRuns:
+        self.session.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.__exit__(None, None, None)
+
+    def add(self) -> None:
+        """One more run on a fresh server."""
+        i = len(self.got.runs)
+        t0 = time.monotonic()
+        log_name = f"server-{self.label}-{i + 1}.log"
+        with self.session.server(f"#{i + 1}", log_name=log_name, index=i + 1):
+            _one_server(self.session, i, self.got)
+            self.session.unload_all()
+        self.seconds.append(time.monotonic() - t0)
+
+    def measured(self) -> Measured:
+        got = self.got
+        return Measured(
+            tuple(got.runs),
+            tuple(got.memory),
+            tuple(got.throughput),
+            got.accuracy,
+            dict(self.session.environment),
+        )
 
 
 def _one_server(session: ServerSession, i: int, got: _Collected) -> None:

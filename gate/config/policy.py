@@ -258,7 +258,17 @@ class ThroughputPolicy(CheckFlags):
 
 
 class ABPolicy(Strict):
-    """Statistics of the live A/B latency judge (``gate.ab``).
+    """How a check samples until the evidence decides, and the fixed-sample live A/B judge.
+
+    ``gate check`` measures in rounds and looks at the evidence after each
+    (``gate.judge.sequential``): a check stops as soon as its interval is wholly within or
+    beyond its tolerance, the run when every gating check has stopped (or one failed). The
+    budget is ``max_duration_s`` of measuring and ``max_requests`` requests per arm, whichever
+    runs out first; a check still undecided then is INCONCLUSIVE. ``rho`` shapes how the error
+    rate is spread over the budget (``alpha · t^rho`` spent by the share ``t``).
+
+    ``test`` and ``batch`` configure the fixed-sample live A/B judge (``gate.judge.live_ab``,
+    used by ``gate calibrate`` and the benchmarks to compare with).
 
     ``test`` picks the paired shift test. ``batch+block`` (default) blocks only when both
     of these agree (intersection-union, p = the larger): ``batch``, Wilcoxon on means of
@@ -280,6 +290,22 @@ class ABPolicy(Strict):
         le=10_000,
         description="consecutive requests averaged into one unit of the paired test, so that "
         "short-range autocorrelation of the server's noise does not inflate the evidence",
+    )
+    max_duration_s: float = Field(
+        120,
+        gt=0,
+        le=86_400,
+        description="measuring time a check may use before an undecided check is INCONCLUSIVE",
+    )
+    max_requests: int = Field(
+        200_000, ge=100, le=100_000_000, description="requests per arm the rounds may send"
+    )
+    rho: float = Field(
+        1.0,
+        gt=0,
+        le=10,
+        description="spending shape: alpha·t^rho of the error rate is spent by the share t of "
+        "the budget (1: evenly; larger keeps more for the end)",
     )
 
 

@@ -126,6 +126,15 @@ def _gates(c: CheckResult) -> bool:
     return c.critical or c.blocking
 
 
+def verdict_of(checks: list[CheckResult], inconclusive: str = "block") -> Verdict:
+    """The verdict from decided checks, first match wins: a critical check that FAILs →
+    BLOCKED (whatever else happened); a gating check in ERROR → ERROR (fail closed); a gating
+    check that FAILs → BLOCKED; a critical check INCONCLUSIVE → INCONCLUSIVE; a gating check
+    INCONCLUSIVE → INCONCLUSIVE, or PASS under ``inconclusive: pass``; no check judged at all
+    → ERROR; else PASS. Advisory checks never change it."""
+    return _verdict(checks, inconclusive)
+
+
 def _verdict(checks: list[CheckResult], inconclusive: str) -> Verdict:
     st = CheckStatus
     if any(c.critical and c.status is st.FAIL for c in checks):

@@ -1,18 +1,22 @@
 """The check families, listed once, and the one pure judge: ``judge(policy, evidence)``.
 
-Each family (``gate.judge.protocol.CheckFamily``) reads only the policy and the evidence;
-``judge`` decides all of their checks together (Holm across the run, one verdict, see
-``gate.judge.decide``), lets each family word its decided checks, and warns once per check
-too noisy to decide. Nothing here reads a file, a store or the network, and nothing is
-mutated: any verdict can be recomputed from a saved run and its baseline.
+Each family (``gate.judge.protocol.CheckFamily``) reads only the policy and the evidence.
+``judge`` counts the checks that can decide the verdict, gives each its Bonferroni share of
+the policy's alpha (``gate.judge.design.Design``), lets every family decide its checks at the
+looks the evidence records (``gate.judge.sequential``), words them, and settles the verdict
+(``gate.judge.decide.verdict_of``). Nothing here reads a file, a store or the network, and
+nothing is mutated: any verdict can be recomputed from a saved run and its baseline, and the
+live session calls the same judge after every round to know whether to go on.
 
 Which evidence a family uses:
 
-* latency: the live A/B arms when there are any, else the stored baseline's runs;
-* accuracy (paired checks and agreement): the stored baseline's per-sample record; the
-  absolute floor (``accuracy.min_accuracy``) needs only the candidate's;
-* SLOs: the candidate's samples only;
-* memory and throughput: the stored baseline's samples (none without one).
+* live A/B (``evidence.ab``): every family compares the two arms of the one server: latency
+  block pairs, throughput window pairs, memory per arm, accuracy and agreement on the eval
+  set through both arms (``gate.judge.live``);
+* stored baseline: latency, throughput and memory on run levels, the candidate's runs
+  against the stored runs (``gate.judge.stored_runs``); accuracy and agreement against the
+  stored per-sample record;
+* SLOs and the accuracy floor: the candidate's samples only.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from functools import partial
 
 from gate.config.policy import Policy
 from gate.config.slo import Objective
-from gate.evidence import Evidence
+from gate.evidence import AccuracyRecord, Evidence
 from gate.judge import memory, sources, throughput
 from gate.judge.accuracy import (
     accuracy_checks,
@@ -33,27 +37,44 @@ from gate.judge.accuracy import (
     require_comparable,
 )
 from gate.judge.common import flags
-from gate.judge.decide import decide_policy
-from gate.judge.latency import latency_checks, latency_specs, stored_noise
-from gate.judge.live_ab import ab_checks, ab_noise
+from gate.judge.decide import verdict_of, verdict_warnings
+from gate.judge.design import Design, settle
+from gate.judge.latency import latency_specs, stored_noise
+from gate.judge.live import (
+    live_latency_checks,
+    live_memory_checks,
+    live_throughput_checks,
+    memory_sources,
+)
+from gate.judge.live_ab import ab_noise
 from gate.judge.protocol import CheckFamily, Family, Noise, failed_check, guarded, power_warning
 from gate.judge.slo import slo_check, slo_checks
+from gate.judge.stored_runs import (
+    stored_latency_checks,
+    stored_memory_checks,
+    stored_throughput_checks,
+)
 from gate.result import CheckResult, CheckStatus, Verdict
 
 
+def _gating(marks: Sequence[tuple[bool, bool]]) -> int:
+    return sum(1 for critical, blocking in marks if critical or blocking)
+
+
 class LatencyFamily:
-    """Latency shift and tail percentiles: live A/B when it ran, else the stored runs."""
+    """Latency shift and tail percentiles: live A/B block pairs, else stored run levels."""
 
     family = Family.LATENCY
 
-    def checks(self, policy: Policy, evidence: Evidence) -> list[CheckResult]:
+    def planned(self, policy: Policy, evidence: Evidence) -> int:
+        return _gating([(s.critical, s.blocking) for _, _, s in latency_specs(policy)])
+
+    def checks(self, policy: Policy, evidence: Evidence, design: Design) -> list[CheckResult]:
         if evidence.ab is not None:
-            ab = evidence.ab
-            return ab_checks(policy, ab.latencies_a_us, ab.latencies_b_us, block_size=ab.block_size)
+            return live_latency_checks(policy, evidence.ab, design)
         if evidence.baseline is not None:
-            base = [r.latencies_us for r in evidence.baseline.runs]
-            cand = [r.latencies_us for r in evidence.candidate.runs]
-            return latency_checks(policy, base, cand)[0]
+            base, cand = evidence.baseline.runs, evidence.candidate.runs
+            return stored_latency_checks(policy, base, cand, design)
         return [
             failed_check(
                 name=name,
@@ -72,34 +93,65 @@ class LatencyFamily:
 
 
 class AccuracyFamily:
-    """Paired accuracy and output agreement against the stored baseline's record, and the
-    absolute floor on top-1, which needs no baseline."""
+    """Paired accuracy and output agreement against the baseline model's record (arm A of a
+    live session, else the stored baseline's), and the absolute floor on top-1, which needs
+    no baseline. Judged once: more sampling would not change a fixed eval set's scores."""
 
     family = Family.ACCURACY
 
-    def checks(self, policy: Policy, evidence: Evidence) -> list[CheckResult]:
+    @staticmethod
+    def _base(evidence: Evidence) -> tuple[AccuracyRecord | None, str]:
+        if evidence.ab is not None:
+            return evidence.ab.accuracy_a, f"arm A ({evidence.ab.baseline_model_dir})"
+        if evidence.baseline is not None:
+            return evidence.baseline.accuracy, evidence.baseline_where
+        return None, ""
+
+    def planned(self, policy: Policy, evidence: Evidence) -> int:
+        cand = evidence.candidate.accuracy
+        if cand is None:
+            return 0
+        n = 0
+        if self._compared(policy, evidence):
+            n += _gating([(c.critical, c.blocking) for c in effective_checks(policy, cand.kind)])
+            ap = policy.agreement
+            if ap.enabled:
+                n += (
+                    (ap.min_top1 is not None and cand.kind == "label")
+                    + (ap.max_abs_diff is not None)
+                    + (ap.p99_abs_diff is not None)
+                )
+        return n + (policy.accuracy.min_accuracy is not None and policy.accuracy.enabled)
+
+    def _compared(self, policy: Policy, evidence: Evidence) -> bool:
+        cand = evidence.candidate.accuracy
+        paired = cand is not None and effective_checks(policy, cand.kind)
+        has_base = evidence.ab is not None or evidence.baseline is not None
+        return has_base and bool(paired or policy.agreement.enabled)
+
+    def checks(self, policy: Policy, evidence: Evidence, design: Design) -> list[CheckResult]:
         cand = evidence.candidate.accuracy
         if cand is None:
             return []
         out: list[CheckResult] = []
-        paired = effective_checks(policy, cand.kind)
-        where = evidence.baseline_where
-        if evidence.baseline is not None and (paired or policy.agreement.enabled):
-            base = require_comparable(evidence.baseline.accuracy, cand, where)
-            out += accuracy_checks(policy, paired, base, cand, where=where)
+        at = policy.model_copy(update={"alpha": design.alpha})
+        if self._compared(policy, evidence):
+            record, where = self._base(evidence)
+            base = require_comparable(record, cand, where)
+            out += accuracy_checks(at, effective_checks(policy, cand.kind), base, cand, where=where)
             if policy.agreement.enabled:
                 out += agreement_checks(
                     policy.agreement,
                     base,
                     cand,
-                    alpha=policy.alpha,
+                    alpha=design.alpha,
                     power=policy.power,
                     where=where,
                 )
         floor = policy.accuracy.min_accuracy
         if floor is not None and policy.accuracy.enabled:
-            out.append(self._floor(policy, evidence, floor))
-        return out
+            out.append(self._floor(at, evidence, floor))
+        return [settle(c) for c in out]
 
     @staticmethod
     def _floor(policy: Policy, evidence: Evidence, floor: float) -> CheckResult:
@@ -126,18 +178,23 @@ class AccuracyFamily:
 
 
 class SloFamily:
-    """The policy's absolute objectives (``slo.objectives``) on the candidate's samples."""
+    """The policy's absolute objectives (``slo.objectives``) on the candidate's samples,
+    judged once on everything measured."""
 
     family = Family.SLO
 
-    def checks(self, policy: Policy, evidence: Evidence) -> list[CheckResult]:
-        return slo_checks(
+    def planned(self, policy: Policy, evidence: Evidence) -> int:
+        return len(policy.slo.objectives)
+
+    def checks(self, policy: Policy, evidence: Evidence, design: Design) -> list[CheckResult]:
+        checks = slo_checks(
             policy.slo.objectives,
             evidence.candidate,
             mode=policy.slo.mode.value,
-            alpha=policy.alpha,
+            alpha=design.alpha,
             power=policy.power,
         )
+        return [settle(c) for c in checks]
 
     def explain(self, check: CheckResult) -> CheckResult:
         return check
@@ -147,14 +204,29 @@ class SloFamily:
 
 
 class MemoryFamily:
-    """Memory attributable to the model against the stored baseline's runs."""
+    """Memory attributable to the model: per arm in a live session, else run levels against
+    the stored baseline's runs."""
 
     family = Family.MEMORY
 
-    def checks(self, policy: Policy, evidence: Evidence) -> list[CheckResult]:
+    def planned(self, policy: Policy, evidence: Evidence) -> int:
+        mp = policy.memory
+        if not mp.enabled or not (mp.critical or mp.blocking):
+            return 0
+        if evidence.ab is not None:
+            return len(memory_sources(evidence.ab, mp))
+        if evidence.baseline is None:
+            return 0
+        runs = [*evidence.baseline.memory, *evidence.candidate.memory]
+        return sum(1 for src in mp.sources if any(src in r.series for r in runs))
+
+    def checks(self, policy: Policy, evidence: Evidence, design: Design) -> list[CheckResult]:
+        if evidence.ab is not None:
+            return live_memory_checks(policy, evidence.ab, design)
         if evidence.baseline is None:
             return []
-        return memory.memory_checks(policy, evidence.baseline.memory, evidence.candidate.memory)[0]
+        base, cand = evidence.baseline.memory, evidence.candidate.memory
+        return stored_memory_checks(policy, base, cand, design)
 
     def explain(self, check: CheckResult) -> CheckResult:
         return memory.explain(check)
@@ -164,15 +236,26 @@ class MemoryFamily:
 
 
 class ThroughputFamily:
-    """Inferences/s per concurrency level against the stored baseline's runs."""
+    """Inferences/s per concurrency level: interleaved window pairs in a live session, else
+    run levels against the stored baseline's runs."""
 
     family = Family.THROUGHPUT
 
-    def checks(self, policy: Policy, evidence: Evidence) -> list[CheckResult]:
+    def planned(self, policy: Policy, evidence: Evidence) -> int:
+        tp = policy.throughput
+        if not tp.enabled or not (tp.critical or tp.blocking):
+            return 0
+        if evidence.ab is None and evidence.baseline is None:
+            return 0
+        return len(tp.concurrency)
+
+    def checks(self, policy: Policy, evidence: Evidence, design: Design) -> list[CheckResult]:
+        if evidence.ab is not None:
+            return live_throughput_checks(policy, evidence.ab, design)
         if evidence.baseline is None:
             return []
         base, cand = evidence.baseline.throughput, evidence.candidate.throughput
-        return throughput.throughput_checks(policy, base, cand)[0]
+        return stored_throughput_checks(policy, base, cand, design)
 
     def explain(self, check: CheckResult) -> CheckResult:
         return throughput.explain(check)
@@ -193,13 +276,14 @@ FAMILIES: tuple[CheckFamily, ...] = (
 
 @dataclass(frozen=True)
 class Judgement:
-    """What the judge returns: decided checks, the verdict, warnings, and the measured value
-    of each absolute objective (``RunResult.slo``)."""
+    """What the judge returns: decided checks, the verdict, warnings, the measured value of
+    each absolute objective (``RunResult.slo``), and the design they were judged with."""
 
     checks: tuple[CheckResult, ...]
     verdict: Verdict
     warnings: tuple[str, ...] = ()
     slo: dict[str, float] = field(default_factory=dict)
+    alpha: float = 0.0
     families: tuple[Family, ...] = ()  # the family of each check, in the same order
 
     def failed(self, *families: Family) -> tuple[CheckResult, ...]:
@@ -211,22 +295,31 @@ class Judgement:
         )
 
 
+def gating_checks(
+    policy: Policy, evidence: Evidence, families: Sequence[CheckFamily] = FAMILIES
+) -> int:
+    """How many checks of this run can decide its verdict (the Bonferroni count)."""
+    return sum(fam.planned(policy, evidence) for fam in families)
+
+
 def judge(
     policy: Policy, evidence: Evidence, families: Sequence[CheckFamily] = FAMILIES
 ) -> Judgement:
-    """Every family's checks on this evidence, decided together into one verdict. Pure."""
-    tagged = [(fam, c) for fam in families for c in fam.checks(policy, evidence)]
-    decided, verdict, warnings = decide_policy([c for _, c in tagged], policy)
-    checks = tuple(fam.explain(c) for (fam, _), c in zip(tagged, decided, strict=True))
+    """Every family's checks on this evidence, decided at its looks, and one verdict. Pure."""
+    design = Design.of(policy, evidence.sampling, gating_checks(policy, evidence, families))
+    tagged = [(fam, c) for fam in families for c in fam.checks(policy, evidence, design)]
+    checks = tuple(fam.explain(c) for fam, c in tagged)
+    verdict = verdict_of(list(checks), policy.inconclusive)
     noisy = [
         w
-        for fam, c in tagged
+        for (fam, _), c in zip(tagged, checks, strict=True)
         if (w := power_warning(c, fam.noise(c, policy), policy.power)) is not None
     ]
+    warnings = noisy + verdict_warnings(list(checks), verdict)
     slo = {
         str(c.details["objective"]): c.details["value"]
         for fam, c in tagged
         if fam.family is Family.SLO and isinstance(c.details.get("value"), float)
     }
     fams = tuple(fam.family for fam, _ in tagged)
-    return Judgement(checks, verdict, tuple(noisy + warnings), slo, fams)
+    return Judgement(checks, verdict, tuple(warnings), slo, alpha=design.alpha, families=fams)

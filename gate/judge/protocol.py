@@ -1,9 +1,10 @@
 """What every check family shares: its identity, its contract, one guard, one power warning.
 
 A family (latency, accuracy, SLO, memory, throughput) turns the policy and the evidence
-into *undecided* ``CheckResult``s; ``gate.judge.decide`` then applies Holm across all of a
-run's checks at once and settles every status and the verdict. After that a family may word
-each check's reason from its final status (``explain``). The families are listed once, in
+into *decided* ``CheckResult``s, each at its share of the run's alpha and at the looks the
+evidence records (``gate.judge.design.Design``); ``gate.judge.decide.verdict_of`` then settles
+the verdict. After that a family may word each check's reason from its final status
+(``explain``). The families are listed once, in
 ``gate.judge.families.FAMILIES``; a check is tied to its family by position there, never by
 the text of its metric name.
 
@@ -12,9 +13,9 @@ Two things every family needs are written once here rather than per family:
 * ``guarded``: a statistic that raises (too few samples, a degenerate distribution, an
   overflow) becomes an ERROR check saying "statistics failed: …", and the run goes on; the
   verdict then fails closed (an error in a blocking check is ERROR, never PASS).
-* ``power_warning``: a check too noisy to decide (the verdict calls it INCONCLUSIVE, see
-  ``is_underpowered``) gets one warning in one form, with the family's words for the change
-  it looks for and what would tighten it.
+* ``power_warning``: a check the sampling could not decide (INCONCLUSIVE) gets one warning
+  in one form, with the family's words for the change it looks for and what would tighten
+  it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from typing import Final, Protocol
 
 from gate.config.policy import Policy
 from gate.evidence import Evidence
-from gate.judge.decide import is_underpowered, pct
+from gate.judge.decide import pct
+from gate.judge.design import Design
 from gate.result import CheckResult, CheckStatus
 
 #: What a statistic raises when the data cannot support it (never a bug to hide: a
@@ -65,8 +67,14 @@ class CheckFamily(Protocol):
 
     family: Family
 
-    def checks(self, policy: Policy, evidence: Evidence) -> list[CheckResult]:
-        """Undecided checks from the policy and the evidence (none when it does not apply).
+    def planned(self, policy: Policy, evidence: Evidence) -> int:
+        """How many checks this family will judge on this evidence that can decide the
+        verdict (blocking or critical): the judge splits the policy's alpha over them."""
+        ...
+
+    def checks(self, policy: Policy, evidence: Evidence, design: Design) -> list[CheckResult]:
+        """Decided checks from the policy and the evidence (none when it does not apply), at
+        the design's per-check alpha and looks.
 
         Raises ``ConfigError`` only for bad input (a baseline that lacks what the policy
         judges); a statistic that fails is an ERROR check (``guarded``)."""
@@ -136,14 +144,13 @@ def _amount(x: float, points: bool) -> str:
 
 
 def power_warning(check: CheckResult, noise: Noise, power: float) -> str | None:
-    """The one "too noisy to decide" warning, or None when the check is precise enough.
+    """The one "could not decide" warning of an INCONCLUSIVE check, or None.
 
-    The same test as the verdict's INCONCLUSIVE (``is_underpowered``): the data could not
-    detect a change of twice the tolerance at the policy's power.
-    """
-    if check.status is CheckStatus.ERROR or check.tolerance is None or check.mde is None:
+    It names the smallest change the data could have shown at the policy's power (the MDE,
+    tolerance included) and what would tighten it."""
+    if check.status is not CheckStatus.INCONCLUSIVE or check.tolerance is None:
         return None
-    if not is_underpowered(check):
+    if check.mde is None:
         return None
     return (
         f"{check.name}: with {noise.basis} the smallest {noise.change} "

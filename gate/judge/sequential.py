@@ -3,17 +3,20 @@
 A fixed sample size is the wrong design for a gate: a 10x regression is plain after one round,
 a change just inside the tolerance needs many. So every check is judged after each round
 ("look") with a **group-sequential design**: an alpha-spending function (Lan & DeMets 1983) of
-the information fraction ``t`` (the share of the budget used so far) says how much of the
-check's error rate each look may use, and each look's one-sided tests run at that look's share.
-The shares sum to at most the check's alpha, so by Bonferroni over looks the chance of any
-wrong decision over the whole sequence stays at or below alpha **whatever the dependence
-between looks and whatever the statistic** (a t-test on block units, a score test, a
-bootstrap): optional stopping cannot inflate it. Exact group-sequential boundaries would be
-slightly tighter but need independent normal increments, which block medians of a drifting
-server do not promise.
+the information fraction ``t`` (the share of the sampling budget used so far) says how much of
+the check's error rate may be used up to each look, and each look's boundary is the exact one
+for that spending (``gate.stats.boundaries``): the statistic at successive looks is a mean of
+independent units (block pairs of a live A/B replay, window pairs, candidate runs against the
+stored runs), so it has the canonical joint distribution and the chance of ever crossing is
+exactly what was spent, however many looks there are. With few units the statistic is a t,
+not a z: each look uses the boundary's nominal level with the t reference distribution
+(Jennison & Turnbull 2000, section 11.2); ``benchmarks/sequential_simulation.py`` checks the
+error rates and the coverage by simulation, drift, heavy tails and autocorrelation included.
+``Boundaries.BONFERRONI`` (each look at its own share of the spending) is kept for a statistic
+that is not a mean of independent units: valid for any dependence, but weaker at every look.
 
 The decision at a look is three-way, from the repeated confidence interval of the effect θ
-(Jennison & Turnbull's RCI: the interval at the level spent so far at this look):
+(Jennison & Turnbull's RCI: the interval at the look's nominal level):
 
 * **FAIL** (BLOCKED) when the whole interval is beyond the tolerance (harm shown);
 * **PASS** when the whole interval is within the tolerance (safety shown);
@@ -21,12 +24,14 @@ The decision at a look is three-way, from the repeated confidence interval of th
   undecided is **INCONCLUSIVE**, reported with the smallest effect beyond the tolerance the
   data could have shown (MDE), except in non-inferiority mode, where "not shown safe" fails.
 
-Because the RCIs hold simultaneously over all looks, the interval reported when a check stops
-covers the true effect with at least its stated confidence, however the stopping went.
+Each of the two one-sided tests (harm, safety) spends ``alpha``; stopping because the other
+one decided can only lower a test's chance of a wrong decision. Because the RCIs hold
+simultaneously over all looks, the interval reported when a check stops covers the true effect
+with probability at least ``1 - 2*alpha`` (its stated confidence), however the stopping went.
 
 Effects are on an additive scale where "worse" is a known sign: log ratios for latency and
-throughput, points for accuracy, MiB or log ratios for memory. ``worse=+1`` means larger is
-worse (latency, memory), ``worse=-1`` means smaller is worse (throughput, accuracy).
+throughput, points for accuracy, bytes for memory. ``worse=+1`` means larger is worse
+(latency, memory), ``worse=-1`` means smaller is worse (throughput).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -49,20 +55,25 @@ class Outcome(str, Enum):
     INCONCLUSIVE = "inconclusive"
 
 
+class Boundaries(str, Enum):
+    """How a look's level follows from the spending (see the module docstring)."""
+
+    EXACT = "exact"
+    BONFERRONI = "bonferroni"
+
+
 @dataclass(frozen=True)
 class Spending:
     """An alpha-spending function of the power family: ``alpha * t**rho``.
 
-    ``rho`` sets how the error rate is spread over looks: large ``rho`` keeps almost all of it
-    for the end (O'Brien–Fleming-like: early looks decide only overwhelming effects, so a
-    decision at the full budget is nearly as sharp as a fixed design's), ``rho = 1`` spends
-    evenly (Pocock-like: earlier decisions, a wider final interval). ``rho = 2`` is the
-    default: a 10x regression still stops at the first look, and a design that runs to the
-    end loses little.
+    ``rho`` sets how the error rate is spread over the budget: large ``rho`` keeps almost all
+    of it for the end (O'Brien–Fleming-like: early looks decide only overwhelming effects),
+    ``rho = 1`` spends evenly (Pocock-like: earlier decisions, a wider final interval), and
+    ``rho < 1`` spends early. ``alpha`` is one-sided, per check and per direction.
     """
 
     alpha: float
-    rho: float = 2.0
+    rho: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 0.5:
@@ -76,7 +87,7 @@ class Spending:
         return float(self.alpha * t**self.rho)
 
     def at_look(self, t_previous: float, t: float) -> float:
-        """The one-sided error rate this look may use: the spending between the two looks."""
+        """The spending between two looks."""
         if t < t_previous:
             raise ValueError(f"information fraction went back from {t_previous} to {t}")
         return self.cumulative(t) - self.cumulative(t_previous)
@@ -84,17 +95,20 @@ class Spending:
 
 @dataclass(frozen=True)
 class Estimate:
-    """An effect estimate with its standard error and degrees of freedom (``inf``: normal)."""
+    """An effect estimate with its standard error, degrees of freedom (``inf``: normal) and
+    statistical information (the number of independent units it averages, or its
+    equivalent: what the boundaries' correlation between looks is computed from)."""
 
     value: float
     se: float
     df: float
+    information: float = 1.0
 
     def quantile(self, p: float) -> float:
         """The ``p`` quantile of the estimate's reference distribution (t or normal)."""
-        from scipy.stats import norm, t
+        from scipy.special import ndtri, stdtrit
 
-        return float(norm.ppf(p) if math.isinf(self.df) else t.ppf(p, self.df))
+        return float(ndtri(p) if math.isinf(self.df) else stdtrit(self.df, p))
 
     def interval(self, alpha_one_sided: float) -> tuple[float, float]:
         """Two-sided interval of level ``1 - 2*alpha_one_sided``."""
@@ -118,9 +132,9 @@ class Estimate:
         )
 
     def _sf(self, z: float) -> float:
-        from scipy.stats import norm, t
+        from scipy.special import ndtr, stdtr
 
-        return float(norm.sf(z) if math.isinf(self.df) else t.sf(z, self.df))
+        return float(1.0 - ndtr(z) if math.isinf(self.df) else stdtr(self.df, -z))
 
 
 def _signed_inf(x: float) -> float:
@@ -128,88 +142,165 @@ def _signed_inf(x: float) -> float:
 
 
 def mean_of_units(units: ArrayLike) -> Estimate:
-    """Mean of independent units (block-pair log ratios, window pairs, repeated loads) and its
-    t standard error. Needs at least two units; identical units give ``se = 0``."""
+    """Mean of independent units (block-pair log ratios, window pairs, load repetitions) and
+    its t standard error. Needs at least two units; identical units give ``se = 0``."""
     u = np.asarray(units, dtype=np.float64).ravel()
     if u.size < 2:
         raise ValueError(f"need at least 2 units to estimate the noise, got {u.size}")
     if not np.all(np.isfinite(u)):
         raise ValueError("units must be finite")
-    return Estimate(float(u.mean()), float(u.std(ddof=1) / math.sqrt(u.size)), float(u.size - 1))
+    return Estimate(
+        float(u.mean()), float(u.std(ddof=1) / math.sqrt(u.size)), float(u.size - 1), u.size
+    )
+
+
+def difference_of_levels(cand: ArrayLike, base: ArrayLike) -> Estimate:
+    """Candidate run levels minus baseline run levels (one number per freshly started
+    server), pooled-variance t: the stored-baseline design, where the run-to-run drift is the
+    noise. Its information ``K·m/(K+m)`` never exceeds ``K``, the baseline's run count: more
+    candidate runs cannot shrink the interval below what ``K`` allows."""
+    c = np.asarray(cand, dtype=np.float64).ravel()
+    b = np.asarray(base, dtype=np.float64).ravel()
+    k, m = b.size, c.size
+    if k < 1 or m < 1 or k + m < 3:
+        raise ValueError(f"need at least 3 runs in all to estimate the drift, got {k}+{m}")
+    if not (np.all(np.isfinite(c)) and np.all(np.isfinite(b))):
+        raise ValueError("run levels must be finite")
+    ss = float(np.sum((c - c.mean()) ** 2) + np.sum((b - b.mean()) ** 2))
+    df = k + m - 2
+    se = math.sqrt(ss / df * (1.0 / k + 1.0 / m))
+    return Estimate(float(c.mean() - b.mean()), se, float(df), k * m / (k + m))
+
+
+@dataclass(frozen=True)
+class LookPoint:
+    """Where one look happened: the information fraction ``t`` (share of the budget used) and
+    whether it was the last (the budget spent: it spends whatever is left)."""
+
+    t: float
+    final: bool = False
 
 
 @dataclass(frozen=True)
 class Look:
-    """What one look of one check concluded."""
+    """What the looks of one check concluded (the first decided look, or the last)."""
 
     outcome: Outcome
     estimate: float
     ci_low: float
     ci_high: float
-    confidence: float  # of [ci_low, ci_high]: 1 - 2 * alpha_spent
-    alpha_spent: float  # one-sided, cumulative up to and including this look
-    p_harm: float  # H1: beyond the tolerance in the worse direction
+    confidence: float  # of the interval, simultaneous over all looks: 1 - 2 * alpha
+    nominal: float  # the look's one-sided nominal level
+    p_harm: float  # H1: beyond the tolerance in the worse direction (fixed-sample p)
     p_safe: float  # H1: within the tolerance
     mde: float  # smallest true effect beyond the tolerance detectable at `power` (signed)
     information: float  # the information fraction of this look
+    look: int  # 1-based index of the look among all looks
+    units: float  # the estimate's information (units) at this look
+    se: float = 0.0
 
     @property
     def decided(self) -> bool:
         return self.outcome in (Outcome.PASS, Outcome.FAIL)
 
 
-def judge_look(
-    est: Estimate,
+@lru_cache(maxsize=4096)
+def nominal_levels(
+    information: tuple[float, ...],
+    fractions: tuple[float, ...],
+    spending: Spending,
+    how: Boundaries = Boundaries.EXACT,
+) -> tuple[float, ...]:
+    """Each look's one-sided nominal level, from the information and the budget fraction at
+    every look so far. Cached: a run looks at the same prefix of looks again after every
+    round, and a saved run is judged again from the same record."""
+    cum = [spending.cumulative(t) for t in fractions]
+    spent = [max(0.0, c - p) for c, p in zip(cum, [0.0, *cum[:-1]], strict=True)]
+    if how is Boundaries.BONFERRONI:
+        return tuple(spent)
+    from gate.stats.boundaries import nominal_levels as exact
+
+    return tuple(exact(information, spent))
+
+
+def judge_sequence(
+    estimates: Sequence[Estimate | None],
+    points: Sequence[LookPoint],
     *,
     margin: float,
     worse: int,
     spending: Spending,
-    t_previous: float,
-    t: float,
-    final: bool,
     non_inferiority: bool = False,
     power: float = 0.8,
+    boundaries: Boundaries = Boundaries.EXACT,
 ) -> Look:
-    """Decide one check at one look from its effect estimate.
+    """Decide one check from its estimate at each look (None: no estimate at that look, e.g.
+    too few units yet, or no new ones); the first decided look wins.
 
     ``margin`` is the tolerance on the effect's scale, signed so that an effect beyond it in
     the ``worse`` direction is harm (e.g. ``log(1.05)`` with ``worse=+1`` for latency,
-    ``log(0.90)`` with ``worse=-1`` for throughput). The look's tests run at the level spent
-    between ``t_previous`` and ``t``; the interval reported is the repeated interval at that
-    level, so it covers with at least ``1 - 2*alpha`` over the whole sequence.
+    ``log(0.90)`` with ``worse=-1`` for throughput). A look at a final point spends all that is
+    left; if the last point is final and nothing decided, the check is INCONCLUSIVE (FAIL in
+    non-inferiority mode), else UNDECIDED.
     """
     if worse not in (1, -1):
         raise ValueError("worse must be +1 or -1")
-    a = spending.at_look(t_previous, t)
-    if final:  # the last look may use whatever the earlier looks did not
-        a = spending.alpha - spending.cumulative(t_previous)
-    lo, hi = est.interval(a)
+    if len(estimates) != len(points) or not points:
+        raise ValueError("one estimate (or None) per look, at least one look")
+    used: list[tuple[int, Estimate, float]] = []
+    for i, (est, pt) in enumerate(zip(estimates, points, strict=True)):
+        if est is None or (used and est.information <= used[-1][1].information):
+            continue
+        used.append((i, est, 1.0 if pt.final else pt.t))
+    if not used:
+        raise ValueError("no look had an estimate")
+    levels = nominal_levels(
+        tuple(u[1].information for u in used), tuple(u[2] for u in used), spending, boundaries
+    )
+    look: Look | None = None
+    for (i, est, t), level in zip(used, levels, strict=True):
+        look = _look(est, level, margin, worse, spending, power, t, i + 1)
+        if look.decided:
+            return look
+    assert look is not None
+    if points[-1].final:  # the sampling has ended: undecided now is for good
+        out = Outcome.FAIL if non_inferiority else Outcome.INCONCLUSIVE
+        return Look(**{**look.__dict__, "outcome": out})
+    return look
+
+
+def _look(
+    est: Estimate,
+    level: float,
+    margin: float,
+    worse: int,
+    spending: Spending,
+    power: float,
+    t: float,
+    index: int,
+) -> Look:
+    lo, hi = est.interval(level)
     if worse > 0:
         p_harm, p_safe = est.p_above(margin), est.p_below(margin)
         harm, safe = lo > margin, hi < margin
     else:
         p_harm, p_safe = est.p_below(margin), est.p_above(margin)
         harm, safe = hi < margin, lo > margin
-    if harm:
-        outcome = Outcome.FAIL
-    elif safe:
-        outcome = Outcome.PASS
-    elif final:
-        outcome = Outcome.FAIL if non_inferiority else Outcome.INCONCLUSIVE
-    else:
-        outcome = Outcome.UNDECIDED
-    mde = margin + worse * _detectable(est, a, power)
+    outcome = Outcome.FAIL if harm else Outcome.PASS if safe else Outcome.UNDECIDED
     return Look(
         outcome=outcome,
         estimate=est.value,
         ci_low=lo,
         ci_high=hi,
-        confidence=1.0 - 2.0 * a,
-        alpha_spent=a,
+        confidence=1.0 - 2.0 * spending.alpha,
+        nominal=level,
         p_harm=p_harm,
         p_safe=p_safe,
-        mde=mde,
+        mde=margin + worse * _detectable(est, level, power),
         information=t,
+        look=index,
+        units=est.information,
+        se=est.se,
     )
 
 
@@ -227,12 +318,13 @@ def block_pair_units(
 ) -> NDArray[np.float64]:
     """One unit per block of paired requests: the statistic of ``log b`` minus that of ``log a``.
 
-    ``a[i]`` and ``b[i]`` are request ``i`` of the recorded traffic sent to each arm; blocks
-    are the interleaved replay's blocks, so a unit compares the two arms over the same payloads
-    at nearly the same time, and load that changes between blocks stays inside a unit instead
-    of correlating the evidence. ``statistic``: ``median`` (of the per-request log ratios: the
+    ``a[i]`` and ``b[i]`` are the same recorded request sent to each arm; blocks are the
+    interleaved replay's blocks, so a unit compares the two arms over the same payloads at
+    nearly the same time, and load that changes between blocks stays inside a unit instead of
+    correlating the evidence. ``statistic``: ``median`` (of the per-request log ratios: the
     typical shift) or ``quantile`` (log of arm B's ``q``-th percentile over arm A's, per block).
     A trailing partial block shorter than half a block is dropped (too noisy to weigh alike).
+    Full blocks are computed in one vectorised call.
     """
     la = np.log(np.asarray(a, dtype=np.float64))
     lb = np.log(np.asarray(b, dtype=np.float64))
@@ -244,27 +336,40 @@ def block_pair_units(
         raise ValueError("block_size must be >= 1")
     n_full = la.size // block_size
     rest = la.size - n_full * block_size
-    spans = [(i * block_size, (i + 1) * block_size) for i in range(n_full)]
-    if rest * 2 >= block_size:
-        spans.append((n_full * block_size, la.size))
+    full = n_full * block_size
     if statistic == "median":
-        return np.array([np.median(lb[s:e] - la[s:e]) for s, e in spans], dtype=np.float64)
-    if statistic == "quantile":
-        return np.array([np.percentile(lb[s:e], q) - np.percentile(la[s:e], q) for s, e in spans])
-    raise ValueError(f"unknown statistic {statistic!r}")
+        units = np.median((lb[:full] - la[:full]).reshape(-1, block_size), axis=1)
+        tail = [float(np.median(lb[full:] - la[full:]))] if rest * 2 >= block_size else []
+    elif statistic == "quantile":
+        qa = np.percentile(la[:full].reshape(-1, block_size), q, axis=1)
+        qb = np.percentile(lb[:full].reshape(-1, block_size), q, axis=1)
+        units = qb - qa
+        tail = []
+        if rest * 2 >= block_size:
+            tail = [float(np.percentile(lb[full:], q) - np.percentile(la[full:], q))]
+    else:
+        raise ValueError(f"unknown statistic {statistic!r}")
+    return np.asarray(np.concatenate([units, tail]), dtype=np.float64)
 
 
-def information_fraction(used: float, budget: float) -> float:
-    """The share of the budget used, in [0, 1] (the x-axis of the spending function)."""
-    if budget <= 0:
-        raise ValueError("budget must be > 0")
-    return min(1.0, max(0.0, used / budget))
+def information_fraction(
+    seconds: float, max_seconds: float, requests: int, max_requests: int
+) -> float:
+    """The share of the budget used, in [0, 1]: the larger of the time and request shares
+    (whichever runs out first ends the sampling)."""
+    if max_seconds <= 0 or max_requests <= 0:
+        raise ValueError("budgets must be > 0")
+    return min(1.0, max(0.0, seconds / max_seconds, requests / max_requests))
 
 
 def split_alpha(alpha: float, checks: int) -> float:
-    """Each check's share of the run's family-wise alpha (Bonferroni over the checks that
-    decide sequentially; Holm's recycling does not carry over to checks stopping at
-    different looks)."""
+    """Each check's share of the run's family-wise alpha: Bonferroni over the gating checks.
+
+    Holm's step-down does not carry over: it gives a check more alpha once another is
+    rejected, but here checks stop at different looks with boundaries already spent, and
+    recycling alpha into boundaries computed before would need every check's boundaries
+    recomputed from the joint distribution of all checks, which block pairs shared between
+    checks (shift and tails) do not make independent."""
     if checks < 1:
         raise ValueError("at least one check")
     return alpha / checks
@@ -273,14 +378,5 @@ def split_alpha(alpha: float, checks: int) -> float:
 def run_sequence(estimates: Sequence[Estimate], fractions: Sequence[float], **kw: object) -> Look:
     """Replay a sequence of looks (for tests and simulation): the first decided look, or the
     last one. ``fractions[i]`` is the information fraction of look ``i``; the last is final."""
-    if len(estimates) != len(fractions) or not estimates:
-        raise ValueError("one fraction per estimate, at least one look")
-    prev = 0.0
-    look: Look | None = None
-    for i, (est, t) in enumerate(zip(estimates, fractions, strict=True)):
-        look = judge_look(est, t_previous=prev, t=t, final=i == len(estimates) - 1, **kw)  # type: ignore[arg-type]
-        if look.decided:
-            return look
-        prev = t
-    assert look is not None
-    return look
+    points = [LookPoint(t, final=i == len(fractions) - 1) for i, t in enumerate(fractions)]
+    return judge_sequence(estimates, points, **kw)  # type: ignore[arg-type]

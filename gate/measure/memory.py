@@ -292,3 +292,73 @@ class MemoryRecorder:
             series=series,
             notes=notes,
         )
+
+
+class ArmProcessRSS:
+    """RSS of the server's descendant processes that serve one model alone, in bytes.
+
+    A python-backend model runs in its own ``triton_python_backend_stub`` process, started
+    with the path of the model's ``model.py``: its resident memory is what that model costs
+    the host, measured while both arms of a live A/B are loaded and serving. ``marker`` is
+    a path fragment only that model's processes carry (its folder in the served repository).
+    ``read`` is None when no such process exists (a backend that runs models inside the
+    server process: the load steps are used instead).
+    """
+
+    source = "host"
+
+    def __init__(self, pid: int, marker: str) -> None:
+        self.pid = pid
+        self.marker = marker
+        self.detail = f"RSS of the server's processes whose command line names {marker}"
+
+    def read(self) -> float | None:
+        import psutil
+
+        try:
+            kids = psutil.Process(self.pid).children(recursive=True)
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            return None
+        total, found = 0.0, False
+        for p in kids:
+            with contextlib.suppress(
+                psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied
+            ):
+                if any(self.marker in part for part in p.cmdline()):
+                    total += float(p.memory_info().rss)
+                    found = True
+        return total if found else None
+
+
+class PairSampler:
+    """Reads two probes (one per arm) together every ``interval_s`` in a background thread,
+    keeping the pairs where both answered: paired samples of the arms' memory."""
+
+    def __init__(self, a: MemoryProbe, b: MemoryProbe, interval_s: float) -> None:
+        self.a, self.b = a, b
+        self.interval_s = interval_s
+        self.pairs: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+
+    def read(self) -> None:
+        va, vb = self.a.read(), self.b.read()
+        if va is not None and vb is not None:
+            self.pairs.append((va, vb))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.read()
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[None]:
+        """Sample while the block runs (once at each end too)."""
+        self._stop.clear()
+        self.read()
+        thread = threading.Thread(target=self._loop, name="gate-memory-arms", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            self._stop.set()
+            thread.join(timeout=10 + self.interval_s)
+            self.read()

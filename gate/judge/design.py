@@ -1,0 +1,248 @@
+"""What every check of one run shares in the sequential design, and the one way a sequence of
+looks becomes a ``CheckResult``.
+
+``Design`` holds the run's per-check alpha (a Bonferroni share of the policy's alpha over its
+gating checks, ``gate.judge.sequential.split_alpha``), the spending shape, the power, and the
+looks recorded while sampling (``gate.evidence.Sampling``): where in the budget each look
+happened and how many units each stream of evidence had then. A family turns its units into
+an estimate per look (``prefix_estimates``), and ``sequential_check`` turns the looks into a
+decided check. Checks judged once on data that more sampling would not change (accuracy on a
+fixed eval set, absolute objectives) are decided by ``settle`` from their interval.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from gate.config.policy import Mode, Policy
+from gate.evidence import Sampling, SamplingLook
+from gate.judge.sequential import (
+    Estimate,
+    Look,
+    LookPoint,
+    Outcome,
+    Spending,
+    judge_sequence,
+    split_alpha,
+)
+from gate.result import CheckResult, CheckStatus
+
+
+@dataclass(frozen=True)
+class Design:
+    """The run's sequential design: per-check alpha, spending, power, and the looks."""
+
+    alpha: float
+    rho: float
+    power: float
+    looks: tuple[SamplingLook, ...]
+
+    @classmethod
+    def of(cls, policy: Policy, sampling: Sampling | None, gating: int) -> Design:
+        """The design for a run with ``gating`` checks that can decide its verdict. Without
+        ``sampling`` the evidence has one look, at the end of the whole budget."""
+        looks = tuple(sampling.looks) if sampling is not None and sampling.looks else ()
+        return cls(
+            alpha=split_alpha(policy.alpha, max(1, gating)),
+            rho=sampling.rho if sampling is not None else policy.ab.rho,
+            power=policy.power,
+            looks=looks,
+        )
+
+    @property
+    def spending(self) -> Spending:
+        return Spending(self.alpha, self.rho)
+
+    @property
+    def points(self) -> list[LookPoint]:
+        if not self.looks:
+            return [LookPoint(1.0, final=True)]
+        return [LookPoint(lk.t, final=lk.final) for lk in self.looks]
+
+    def counts(self, stream: str, total: int) -> list[int]:
+        """Units of ``stream`` available at each look (``total`` when the evidence has no
+        looks: everything at the one look)."""
+        if not self.looks:
+            return [total]
+        return [min(total, lk.units.get(stream, 0)) for lk in self.looks]
+
+    def round_of(self, look: int) -> int:
+        return self.looks[look - 1].round if self.looks else 1
+
+
+def prefix_estimates(
+    units: ArrayLike, counts: Sequence[int], *, min_units: int = 2
+) -> list[Estimate | None]:
+    """The mean of the first ``counts[k]`` units at each look (None below ``min_units``),
+    from running sums: one pass over the units for all looks."""
+    u = np.asarray(units, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(u)):
+        raise ValueError("units must be finite")
+    c1 = np.concatenate([[0.0], np.cumsum(u)])
+    centre = float(np.median(u)) if u.size else 0.0  # sums of squares about a fixed centre
+    c2 = np.concatenate([[0.0], np.cumsum((u - centre) ** 2)])
+    out: list[Estimate | None] = []
+    for n in counts:
+        if n < max(2, min_units):
+            out.append(None)
+            continue
+        mean = c1[n] / n
+        ss = max(0.0, c2[n] - n * (mean - centre) ** 2)
+        se = math.sqrt(ss / (n - 1) / n)
+        out.append(Estimate(float(mean), se, float(n - 1), float(n)))
+    return out
+
+
+def sequential_check(
+    *,
+    name: str,
+    metric: str,
+    mode: Mode,
+    flags: tuple[bool, bool],
+    tolerance: float,
+    margin: float,
+    worse: int,
+    estimates: Sequence[Estimate | None],
+    design: Design,
+    effect: Callable[[float], float],
+    n: int,
+    details: dict[str, Any],
+) -> CheckResult:
+    """Judge one check's looks and report it: effect, interval and MDE mapped to the report's
+    scale by ``effect`` (e.g. ``math.expm1`` for a log ratio), status from the outcome.
+
+    ``flags`` is (critical, blocking); ``tolerance`` is on the report's scale, ``margin`` on
+    the estimate's. A check with no estimate at any look (too few units) is INCONCLUSIVE when
+    the sampling has ended, else undecided."""
+    points = design.points
+    if not any(e is not None for e in estimates):
+        return _too_few(name, metric, mode, flags, tolerance, design, details)
+    look = judge_sequence(
+        estimates,
+        points,
+        margin=margin,
+        worse=worse,
+        spending=design.spending,
+        non_inferiority=mode is Mode.NON_INFERIORITY,
+        power=design.power,
+    )
+    seq = _sequential_details(look, design)
+    return CheckResult(
+        name=name,
+        metric=metric,
+        status=_STATUS[look.outcome],
+        mode=mode.value,
+        critical=flags[0],
+        blocking=flags[1],
+        tolerance=tolerance,
+        effect=effect(look.estimate),
+        ci_low=_mapped(effect, look.ci_low),
+        ci_high=_mapped(effect, look.ci_high),
+        confidence=look.confidence,
+        p_value=None,
+        n=n,
+        mde=_mapped(effect, look.mde),
+        details={**details, "sequential": seq},
+    )
+
+
+def _mapped(f: Callable[[float], float], x: float) -> float:
+    if math.isinf(x):
+        return x
+    return f(x)
+
+
+_STATUS = {
+    Outcome.PASS: CheckStatus.PASS,
+    Outcome.FAIL: CheckStatus.FAIL,
+    Outcome.INCONCLUSIVE: CheckStatus.INCONCLUSIVE,
+    Outcome.UNDECIDED: CheckStatus.INCONCLUSIVE,
+}
+
+
+def _sequential_details(look: Look, design: Design) -> dict[str, Any]:
+    return {
+        "decided": look.decided,
+        "outcome": look.outcome.value,
+        "look": look.look,
+        "looks": len(design.points),
+        "round": design.round_of(look.look),
+        "t": round(look.information, 4),
+        "units": look.units,
+        "nominal_alpha": look.nominal,
+        "alpha": design.alpha,
+        "rho": design.rho,
+        "p_harm": look.p_harm,
+        "p_safe": look.p_safe,
+        "final": design.points[-1].final,
+    }
+
+
+def _too_few(
+    name: str,
+    metric: str,
+    mode: Mode,
+    flags: tuple[bool, bool],
+    tolerance: float,
+    design: Design,
+    details: dict[str, Any],
+) -> CheckResult:
+    final = design.points[-1].final
+    return CheckResult(
+        name=name,
+        metric=metric,
+        status=CheckStatus.FAIL
+        if final and mode is Mode.NON_INFERIORITY
+        else CheckStatus.INCONCLUSIVE,
+        mode=mode.value,
+        critical=flags[0],
+        blocking=flags[1],
+        tolerance=tolerance,
+        mde=math.inf,
+        reason="too few units to estimate the noise (at least 2 are needed)",
+        details={
+            **details,
+            "sequential": {"decided": final, "outcome": "too few units", "final": final},
+        },
+    )
+
+
+def is_pending(check: CheckResult) -> bool:
+    """Whether a check is still waiting for more data (a sequential check not yet decided
+    at a look that was not the last)."""
+    seq = check.details.get("sequential")
+    return isinstance(seq, dict) and not seq.get("decided", True) and not seq.get("final", True)
+
+
+def settle(check: CheckResult, *, final: bool = True) -> CheckResult:
+    """Decide a check judged once, from its interval (computed at the run's per-check alpha):
+    wholly beyond the tolerance FAIL, wholly within PASS, else INCONCLUSIVE (FAIL in
+    non-inferiority mode). "Beyond" is above the tolerance, or below it when the tolerance
+    is negative (throughput); a check without a tolerance (an absolute objective) has 0.
+    A check already in ERROR or SKIPPED is returned as it is."""
+    if check.status in (CheckStatus.ERROR, CheckStatus.SKIPPED):
+        return check
+    tol = check.tolerance if check.tolerance is not None else 0.0
+    worse = -1 if tol < 0 else 1
+    eff = check.effect if check.effect is not None else 0.0
+    lo = check.ci_low if check.ci_low is not None else eff
+    hi = check.ci_high if check.ci_high is not None else eff
+    harm = (lo > tol) if worse > 0 else (hi < tol)
+    safe = (hi < tol) if worse > 0 else (lo > tol)
+    if check.details.get("test") == "exact maximum":  # no sampling: the value is the value
+        harm, safe = eff > tol, eff <= tol
+    if harm:
+        status = CheckStatus.FAIL
+    elif safe:
+        status = CheckStatus.PASS
+    elif check.mode == Mode.NON_INFERIORITY.value:
+        status = CheckStatus.FAIL
+    else:
+        status = CheckStatus.INCONCLUSIVE
+    return check.model_copy(update={"status": status})
