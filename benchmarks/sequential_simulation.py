@@ -40,10 +40,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gate.judge.sequential import (
+    Estimate,
+    LookPoint,
     Outcome,
     Spending,
     block_pair_units,
-    judge_look,
+    judge_sequence,
     mean_of_units,
 )
 
@@ -105,24 +107,16 @@ def one_session(
     """(outcome, rounds used, interval covers the true shift, confidence)."""
     payload = rng.normal(0.0, nz.payload_sd, n)
     units: list[np.ndarray] = []
-    prev = 0.0
+    estimates: list[Estimate | None] = []
     for k in range(1, rounds + 1):
         a, b = session_round(rng, payload, nz, shift, block)
         units.append(block_pair_units(a, b, block))
-        t = k / rounds
-        look = judge_look(
-            mean_of_units(np.concatenate(units)),
-            margin=margin,
-            worse=1,
-            spending=spending,
-            t_previous=prev,
-            t=t,
-            final=k == rounds,
-        )
+        estimates.append(mean_of_units(np.concatenate(units)))
+        points = [LookPoint(j / rounds, final=j == rounds) for j in range(1, k + 1)]
+        look = judge_sequence(estimates, points, margin=margin, worse=1, spending=spending)
         if look.decided or k == rounds:
             covers = look.ci_low <= shift <= look.ci_high
             return look.outcome, k, covers, look.confidence
-        prev = t
     raise AssertionError("unreachable")
 
 

@@ -229,7 +229,7 @@ def test_calibrate_reports_noise_for_both_modes(tmp_path: Path, tools_ready: Non
 def test_model_dir_from_store_checks_the_digest(tmp_path: Path) -> None:
     import shutil
 
-    from gate.app.live_ab import model_dir_from_store
+    from gate.app.baseline_model import model_dir_from_store
     from gate.baselines.store import Baseline, save_baseline
     from gate.evidence import LatencyRun
     from gate.inputs.model import model_digest

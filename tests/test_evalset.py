@@ -19,7 +19,8 @@ from gate.errors import ConfigError, InputError
 from gate.evidence import AccuracyRecord, EncodedArray, Evidence, LatencyRun, Samples
 from gate.inputs.evalset import read_eval_set, validate_against_model
 from gate.judge.accuracy import accuracy_checks, agreement_checks, default_checks
-from gate.judge.decide import decide
+from gate.judge.decide import decide, verdict_of
+from gate.judge.design import Design
 from gate.judge.families import AccuracyFamily
 from gate.judge.slo import slo_checks
 from gate.measure.accuracy import score
@@ -321,9 +322,9 @@ def test_min_accuracy_floor_needs_no_baseline() -> None:
     evidence = Evidence(candidate=Samples(accuracy=_record({"top1": top1})))
     for floor, want in ((0.90, Verdict.PASS), (0.93, Verdict.BLOCKED)):
         pol = Policy.model_validate({"accuracy": {"min_accuracy": floor}})
-        checks = AccuracyFamily().checks(pol, evidence)
+        checks = AccuracyFamily().checks(pol, evidence, Design.of(pol, None, 1))
         assert [c.metric for c in checks] == ["accuracy.min_accuracy"]
-        assert decide(checks, 0.05)[1] is want
+        assert verdict_of(checks) is want
 
 
 def test_accuracy_floor_without_eval_set_is_a_config_error() -> None:

@@ -200,25 +200,21 @@ def test_plan_live_ab_alone_needs_no_store(tmp_path: Path) -> None:
     assert result.warnings == []
 
 
-def test_plan_live_ab_without_store_skips_memory_with_a_warning(tmp_path: Path) -> None:
-    plan, result = _plan(tmp_path, policy="", baseline=f"model_dir: {V1}")
-    assert plan.latency is LatencyFrom.LIVE_AB and not plan.fresh
-    assert any("memory and throughput were not judged" in w for w in result.warnings)
-
-
-def test_plan_live_ab_beside_a_store_also_measures_fresh_runs(tmp_path: Path) -> None:
-    """Memory needs the stored samples: latency from A/B, the rest from the store."""
+def test_plan_live_ab_beside_a_store_judges_everything_in_the_session(tmp_path: Path) -> None:
+    """Every check is paired in the live session (memory and throughput per arm too): a
+    stored baseline beside it is not used, and no fresh candidate runs are measured."""
     series = MemorySeries(source="host", before_load=1.0, after_load=2.0, values=[2.0])
     mem = [MemoryRun(index=i, interval_s=0.1, series={"host": series}) for i in range(3)]
     store = tmp_path / "store"
     save_baseline(store, _baseline().model_copy(update={"memory": mem}))
-    plan, _ = _plan(
+    plan, result = _plan(
         tmp_path,
-        policy="memory: {sources: [host]}\nthroughput: {enabled: false}\n",
+        policy="memory: {sources: [host]}\nthroughput: {enabled: true}\n",
         store=store,
         baseline=f"model_dir: {V1}",
     )
-    assert plan.latency is LatencyFrom.LIVE_AB and plan.fresh and len(plan.stored) == 1
+    assert plan.latency is LatencyFrom.LIVE_AB and not plan.fresh and plan.stored == ()
+    assert result.warnings == []
 
 
 def test_plan_stored_baseline(tmp_path: Path) -> None:

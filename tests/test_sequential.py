@@ -13,13 +13,16 @@ from scipy import stats as sps
 
 from gate.judge.sequential import (
     Estimate,
+    Look,
+    LookPoint,
     Outcome,
     Spending,
     block_pair_units,
-    judge_look,
+    judge_sequence,
     mean_of_units,
     run_sequence,
 )
+from gate.stats.boundaries import upper_boundaries
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from sequential_simulation import Noise, one_session
@@ -61,27 +64,30 @@ def _est(value: float, se: float = 0.01, df: float = 30) -> Estimate:
     return Estimate(value, se, df)
 
 
+def _one(est: Estimate, *, t: float = 1.0, final: bool, **kw: object) -> Look:
+    """One look at information fraction ``t``."""
+    return judge_sequence([est], [LookPoint(t, final=final)], **kw)  # type: ignore[arg-type]
+
+
 def test_a_look_decides_three_ways_and_the_last_look_says_inconclusive() -> None:
     sp = Spending(0.025)
     margin = math.log1p(0.05)
-    kw = {"margin": margin, "worse": 1, "spending": sp, "t_previous": 0.0, "t": 1.0}
-    assert judge_look(_est(0.20), final=False, **kw).outcome is Outcome.FAIL  # type: ignore[arg-type]
-    assert judge_look(_est(0.0), final=False, **kw).outcome is Outcome.PASS  # type: ignore[arg-type]
-    undecided = judge_look(
-        _est(0.045), margin=margin, worse=1, spending=sp, t_previous=0.0, t=0.5, final=False
-    )
+    kw = {"margin": margin, "worse": 1, "spending": sp}
+    assert _one(_est(0.20), final=False, **kw).outcome is Outcome.FAIL
+    assert _one(_est(0.0), final=False, **kw).outcome is Outcome.PASS
+    undecided = _one(_est(0.045), t=0.5, final=False, **kw)
     assert undecided.outcome is Outcome.UNDECIDED and not undecided.decided
-    last = judge_look(_est(0.045), final=True, **kw)  # type: ignore[arg-type]
+    last = _one(_est(0.045), final=True, **kw)
     assert last.outcome is Outcome.INCONCLUSIVE
     assert last.mde > margin  # the change it could have shown lies beyond the tolerance
-    ni = judge_look(_est(0.045), final=True, non_inferiority=True, **kw)  # type: ignore[arg-type]
+    ni = _one(_est(0.045), final=True, non_inferiority=True, **kw)
     assert ni.outcome is Outcome.FAIL  # not shown safe fails in non-inferiority mode
 
 
 def test_smaller_is_worse_mirrors_larger_is_worse() -> None:
     sp = Spending(0.025)
-    up = judge_look(_est(0.2), margin=0.1, worse=1, spending=sp, t_previous=0, t=1, final=True)
-    down = judge_look(_est(-0.2), margin=-0.1, worse=-1, spending=sp, t_previous=0, t=1, final=True)
+    up = _one(_est(0.2), margin=0.1, worse=1, spending=sp, final=True)
+    down = _one(_est(-0.2), margin=-0.1, worse=-1, spending=sp, final=True)
     assert up.outcome is down.outcome is Outcome.FAIL
     assert up.p_harm == pytest.approx(down.p_harm)
     assert down.mde == pytest.approx(-up.mde)
@@ -89,10 +95,33 @@ def test_smaller_is_worse_mirrors_larger_is_worse() -> None:
 
 def test_the_last_look_spends_what_is_left_when_the_budget_ends_early() -> None:
     sp = Spending(0.025)
-    look = judge_look(
-        _est(0.0), margin=0.05, worse=1, spending=sp, t_previous=0.3, t=0.6, final=True
+    alone = _one(_est(0.0), t=0.6, final=True, margin=0.05, worse=1, spending=sp)
+    assert alone.nominal == pytest.approx(0.025)  # one look, and it is the last: all of alpha
+    two = judge_sequence(
+        [_est(0.0, se=1.0, df=math.inf), Estimate(0.0, 0.5, math.inf, 4.0)],
+        [LookPoint(0.3), LookPoint(0.6, final=True)],
+        margin=0.05,
+        worse=1,
+        spending=sp,
     )
-    assert look.alpha_spent == pytest.approx(0.025 - sp.cumulative(0.3))
+    left = 0.025 - sp.cumulative(0.3)
+    # the exact boundary counts the looks' shared data: more than a Bonferroni share
+    assert two.look == 2 and left < two.nominal < 0.025
+
+
+def test_exact_boundaries_match_pocock_and_obrien_fleming_constants() -> None:
+    """Two equally spaced looks, one-sided 0.025: Pocock-type spending of 0.0125 + rest gives
+    the Lan-DeMets boundaries; the crossing probabilities are checked by seeded Monte Carlo."""
+    sp = Spending(0.025, rho=1.0)
+    spent = [sp.at_look(0.0, 0.5), sp.at_look(0.5, 1.0)]
+    c = upper_boundaries([1.0, 2.0], spent)
+    assert c[0] == pytest.approx(sps.norm.isf(0.0125), rel=1e-9)
+    rng = np.random.default_rng(7)
+    z1 = rng.standard_normal(400_000)
+    z2 = (z1 + rng.standard_normal(400_000)) / math.sqrt(2.0)
+    crossed = np.mean((z1 >= c[0]) | (z2 >= c[1]))
+    assert crossed == pytest.approx(0.025, abs=3 * math.sqrt(0.025 * 0.975 / 400_000))
+    assert np.mean((z1 < c[0]) & (z2 >= c[1])) == pytest.approx(spent[1], abs=0.0008)
 
 
 def test_block_pair_units_are_per_block_log_ratio_medians() -> None:
@@ -116,14 +145,13 @@ def _optional_stopping_rates(
     fail = ok = 0
     for _ in range(sims):
         units = rng.normal(margin, 0.1, 8 * looks)
-        prev = 0.0
+        ests: list[Estimate | None] = []
         for k in range(1, looks + 1):
             est = mean_of_units(units[: 8 * k])
-            t = k / looks
+            ests.append(est)
             if alpha_per_look is None:
-                look = judge_look(
-                    est, margin=margin, worse=1, spending=sp, t_previous=prev, t=t, final=k == looks
-                )
+                points = [LookPoint(j / looks, final=j == looks) for j in range(1, k + 1)]
+                look = judge_sequence(ests, points, margin=margin, worse=1, spending=sp)
                 o = look.outcome
             else:  # the naive way: every look at the full level
                 lo, hi = est.interval(alpha_per_look)
@@ -138,7 +166,6 @@ def _optional_stopping_rates(
                 fail += o is Outcome.FAIL
                 ok += o is Outcome.PASS
                 break
-            prev = t
     return fail / sims, ok / sims
 
 
@@ -173,6 +200,9 @@ def test_simulated_sessions_aa_never_blocks_passes_and_intervals_cover() -> None
 
 def test_run_sequence_stops_at_the_first_decided_look() -> None:
     sp = Spending(0.025)
-    looks = [_est(0.03, 0.05), _est(0.01, 0.004), _est(0.0, 0.001)]
+    looks = [Estimate(0.03, 0.05, 30, 10), Estimate(0.01, 0.004, 60, 20), Estimate(0, 1e-3, 90, 30)]
     res = run_sequence(looks, [1 / 3, 2 / 3, 1.0], margin=0.05, worse=1, spending=sp)
     assert res.outcome is Outcome.PASS and res.information == pytest.approx(2 / 3)
+    # a look whose information did not grow (no new units) is not a look: it spends nothing
+    same = [Estimate(0.03, 0.05, 30, 10), Estimate(0.0, 1e-3, 30, 10)]
+    assert run_sequence(same, [0.5, 1.0], margin=0.05, worse=1, spending=sp).look == 1

@@ -42,6 +42,7 @@ class Design:
     rho: float
     power: float
     looks: tuple[SamplingLook, ...]
+    alpha_safe: float = 0.0
 
     @classmethod
     def of(cls, policy: Policy, sampling: Sampling | None, gating: int) -> Design:
@@ -53,11 +54,19 @@ class Design:
             rho=sampling.rho if sampling is not None else policy.ab.rho,
             power=policy.power,
             looks=looks,
+            alpha_safe=policy.alpha,
         )
 
     @property
     def spending(self) -> Spending:
+        """The harm test's: the check's Bonferroni share (a false BLOCKED needs one check)."""
         return Spending(self.alpha, self.rho)
+
+    @property
+    def safe_spending(self) -> Spending:
+        """The safety test's: the run's whole alpha, since a PASS verdict needs every check
+        shown safe (intersection-union; ``gate.judge.sequential``)."""
+        return Spending(max(self.alpha, self.alpha_safe), self.rho)
 
     @property
     def points(self) -> list[LookPoint]:
@@ -129,6 +138,7 @@ def sequential_check(
         margin=margin,
         worse=worse,
         spending=design.spending,
+        safe_spending=design.safe_spending,
         non_inferiority=mode is Mode.NON_INFERIORITY,
         power=design.power,
     )
@@ -177,6 +187,7 @@ def _sequential_details(look: Look, design: Design) -> dict[str, Any]:
         "units": look.units,
         "nominal_alpha": look.nominal,
         "alpha": design.alpha,
+        "alpha_safe": design.safe_spending.alpha,
         "rho": design.rho,
         "p_harm": look.p_harm,
         "p_safe": look.p_safe,

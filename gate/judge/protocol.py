@@ -28,7 +28,7 @@ from typing import Final, Protocol
 
 from gate.config.policy import Policy
 from gate.evidence import Evidence
-from gate.judge.decide import pct
+from gate.judge.decide import is_underpowered, pct
 from gate.judge.design import Design
 from gate.result import CheckResult, CheckStatus
 
@@ -144,13 +144,19 @@ def _amount(x: float, points: bool) -> str:
 
 
 def power_warning(check: CheckResult, noise: Noise, power: float) -> str | None:
-    """The one "could not decide" warning of an INCONCLUSIVE check, or None.
+    """The one "could not decide" warning, or None.
 
-    It names the smallest change the data could have shown at the policy's power (the MDE,
-    tolerance included) and what would tighten it."""
-    if check.status is not CheckStatus.INCONCLUSIVE or check.tolerance is None:
+    A sequential check (``details["sequential"]``) warns when it ended INCONCLUSIVE; a check
+    of the fixed-sample judges (``gate.judge.latency``, ``throughput``, ``memory``: not yet
+    decided when it is worded) when it is too noisy to decide (``is_underpowered``). It names
+    the smallest change the data could have shown at the policy's power (the MDE, tolerance
+    included) and what would tighten it."""
+    if check.status is CheckStatus.ERROR or check.tolerance is None or check.mde is None:
         return None
-    if check.mde is None:
+    if "sequential" in check.details:
+        if check.status is not CheckStatus.INCONCLUSIVE:
+            return None
+    elif check.status is not CheckStatus.INCONCLUSIVE and not is_underpowered(check):
         return None
     return (
         f"{check.name}: with {noise.basis} the smallest {noise.change} "

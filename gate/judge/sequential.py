@@ -24,10 +24,17 @@ The decision at a look is three-way, from the repeated confidence interval of th
   undecided is **INCONCLUSIVE**, reported with the smallest effect beyond the tolerance the
   data could have shown (MDE), except in non-inferiority mode, where "not shown safe" fails.
 
-Each of the two one-sided tests (harm, safety) spends ``alpha``; stopping because the other
-one decided can only lower a test's chance of a wrong decision. Because the RCIs hold
-simultaneously over all looks, the interval reported when a check stops covers the true effect
-with probability at least ``1 - 2*alpha`` (its stated confidence), however the stopping went.
+Each of the two one-sided tests (harm, safety) has its own spending: harm at the check's
+Bonferroni share of the run's alpha (a false BLOCKED needs only one check to cry harm, so
+the shares must add up), safety at the whole of the run's alpha (``safe_spending``): a PASS
+verdict needs *every* check shown safe, so a truly harmful check must itself be wrongly shown
+safe for the verdict to pass it, which happens with probability at most its own alpha (the
+intersection-union principle, Berger 1982: no multiplicity correction is needed for a
+conclusion that requires all tests to reject). Stopping because the other test decided can
+only lower a test's chance of a wrong decision. Because the RCIs hold simultaneously over all
+looks, the interval reported when a check stops (its harm-side bound at the harm level, its
+safe-side bound at the safety level) covers the true effect with probability at least
+``1 - alpha_harm - alpha_safe`` (its stated confidence), however the stopping went.
 
 Effects are on an additive scale where "worse" is a known sign: log ratios for latency and
 throughput, points for accuracy, bytes for memory. ``worse=+1`` means larger is worse
@@ -189,7 +196,7 @@ class Look:
     estimate: float
     ci_low: float
     ci_high: float
-    confidence: float  # of the interval, simultaneous over all looks: 1 - 2 * alpha
+    confidence: float  # of the interval, simultaneous over all looks: 1 - alpha_harm - alpha_safe
     nominal: float  # the look's one-sided nominal level
     p_harm: float  # H1: beyond the tolerance in the worse direction (fixed-sample p)
     p_safe: float  # H1: within the tolerance
@@ -233,6 +240,7 @@ def judge_sequence(
     non_inferiority: bool = False,
     power: float = 0.8,
     boundaries: Boundaries = Boundaries.EXACT,
+    safe_spending: Spending | None = None,
 ) -> Look:
     """Decide one check from its estimate at each look (None: no estimate at that look, e.g.
     too few units yet, or no new ones); the first decided look wins.
@@ -241,7 +249,8 @@ def judge_sequence(
     the ``worse`` direction is harm (e.g. ``log(1.05)`` with ``worse=+1`` for latency,
     ``log(0.90)`` with ``worse=-1`` for throughput). A look at a final point spends all that is
     left; if the last point is final and nothing decided, the check is INCONCLUSIVE (FAIL in
-    non-inferiority mode), else UNDECIDED.
+    non-inferiority mode), else UNDECIDED. ``spending`` is the harm test's, ``safe_spending``
+    the safety test's (default: the same; see the module docstring for why it may be larger).
     """
     if worse not in (1, -1):
         raise ValueError("worse must be +1 or -1")
@@ -254,12 +263,13 @@ def judge_sequence(
         used.append((i, est, 1.0 if pt.final else pt.t))
     if not used:
         raise ValueError("no look had an estimate")
-    levels = nominal_levels(
-        tuple(u[1].information for u in used), tuple(u[2] for u in used), spending, boundaries
-    )
+    info, fractions = tuple(u[1].information for u in used), tuple(u[2] for u in used)
+    safe = safe_spending or spending
+    harm_levels = nominal_levels(info, fractions, spending, boundaries)
+    safe_levels = nominal_levels(info, fractions, safe, boundaries)
     look: Look | None = None
-    for (i, est, t), level in zip(used, levels, strict=True):
-        look = _look(est, level, margin, worse, spending, power, t, i + 1)
+    for (i, est, t), lh, ls in zip(used, harm_levels, safe_levels, strict=True):
+        look = _look(est, (lh, ls), margin, worse, spending.alpha + safe.alpha, power, t, i + 1)
         if look.decided:
             return look
     assert look is not None
@@ -271,15 +281,20 @@ def judge_sequence(
 
 def _look(
     est: Estimate,
-    level: float,
+    levels: tuple[float, float],
     margin: float,
     worse: int,
-    spending: Spending,
+    alphas: float,
     power: float,
     t: float,
     index: int,
 ) -> Look:
-    lo, hi = est.interval(level)
+    """One look: the harm-side bound at the harm level ``levels[0]``, the safe-side bound at
+    the safety level ``levels[1]``."""
+    level, safe_level = levels
+    harm_lo, harm_hi = est.interval(level)
+    safe_lo, safe_hi = est.interval(safe_level)
+    lo, hi = (harm_lo, safe_hi) if worse > 0 else (safe_lo, harm_hi)
     if worse > 0:
         p_harm, p_safe = est.p_above(margin), est.p_below(margin)
         harm, safe = lo > margin, hi < margin
@@ -292,7 +307,7 @@ def _look(
         estimate=est.value,
         ci_low=lo,
         ci_high=hi,
-        confidence=1.0 - 2.0 * spending.alpha,
+        confidence=1.0 - alphas,
         nominal=level,
         p_harm=p_harm,
         p_safe=p_safe,

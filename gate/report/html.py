@@ -26,7 +26,15 @@ from gate.report.figures import (
     memory_series,
 )
 from gate.report.server_time import NOTE, fmt_ratio, fmt_us, server_time
-from gate.report.text import NA, describe_check, fmt_p, fmt_pct, report_warnings, summary_line
+from gate.report.text import (
+    NA,
+    describe_check,
+    fmt_p,
+    fmt_pct,
+    report_warnings,
+    sampling_line,
+    summary_line,
+)
 from gate.report.values import absolute, fmt_effect, for_display
 from gate.result import CheckResult, CheckStatus, RunResult, StageStatus, Verdict
 
@@ -376,11 +384,13 @@ def render_html(result: RunResult) -> str:
     ]
     if result.alpha is not None:
         meta.append(f"α = {result.alpha:g} (family-wise)")
+    sampled = sampling_line(result)
     head = (
         f'<h1><span class="verdict {_VERDICT_CLASS.get(v, "info")}" id="verdict">'
         f"{escape(v.value)}</span> {escape(subject)}</h1>"
         f"<p>{escape(summary_line(result))}</p>"
-        f'<p class="meta">{escape(" · ".join(meta))}</p>'
+        + (f"<p>{escape(sampled)}</p>" if sampled else "")
+        + f'<p class="meta">{escape(" · ".join(meta))}</p>'
     )
     sections = [
         head,

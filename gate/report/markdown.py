@@ -28,6 +28,7 @@ from gate.report.text import (
     fmt_p,
     one_line,
     report_warnings,
+    sampling_line,
     status_counts,
     summary_line,
 )
@@ -150,6 +151,8 @@ def _headline(result: RunResult) -> str:
         subject = "gate"
     why = html.escape(summary_line(result), quote=False)
     lines = [f"## {emoji} {result.verdict.value} — {subject}", "", why]
+    if (sampled := sampling_line(result)) is not None:
+        lines += ["", html.escape(sampled, quote=False)]
     meta = [f"run {_code(result.run_id)}", f"`gate {escape_cell(result.command)}`"]
     meta.append(f"gate {escape_cell(result.gate_version)}")
     meta.append(f"started {escape_cell(result.started_at)}")

@@ -26,6 +26,7 @@ __all__ = [
     "one_line",
     "render_console",
     "report_warnings",
+    "sampling_line",
     "status_counts",
     "summary_line",
 ]
@@ -286,6 +287,20 @@ def deciding_checks(result: RunResult) -> list[CheckResult]:
     return []
 
 
+def _undecided_why(result: RunResult) -> str:
+    """Why a check stayed undecided: the sampling budget ran out (with what it was), or,
+    without sequential sampling, too little data."""
+    sampling = result.sampling
+    if sampling is None or not sampling.looks:
+        return "could not decide with this much data"
+    last = sampling.looks[-1]
+    return (
+        f"stayed undecided when the budget was spent ({last.seconds:.0f} s of "
+        f"{sampling.max_duration_s:g} s, {last.requests} of {sampling.max_requests} requests "
+        f"per arm, {len(sampling.looks)} looks)"
+    )
+
+
 def _decision(result: RunResult) -> str:
     """The sentence that names what decided the verdict."""
     deciders = deciding_checks(result)
@@ -295,10 +310,7 @@ def _decision(result: RunResult) -> str:
     if result.verdict is Verdict.ERROR and deciders:
         return "Could not be evaluated: " + _join_phrases([_issue_phrase(c) for c in deciders])
     if result.verdict is Verdict.INCONCLUSIVE and deciders:
-        return (
-            f"{_names(deciders)} could not decide with this much data (too noisy to detect "
-            "twice the tolerance), and the policy blocks on that"
-        )
+        return f"{_names(deciders)} {_undecided_why(result)}, and the policy blocks on that"
     if result.verdict is not Verdict.PASS:
         return f"The verdict is {result.verdict.value}"
     let_through = [c for c in inconclusive if _gates(c)]
@@ -346,6 +358,28 @@ def summary_line(result: RunResult) -> str:
     return f"{status_counts(checks)}. {_sentence(_decision(result))}"
 
 
+def sampling_line(result: RunResult) -> str | None:
+    """How the evidence was sampled, for every report: rounds (live A/B) or candidate runs
+    (stored baseline), time and requests used against the budget, and why sampling stopped.
+    None when the run did not sample sequentially."""
+    sampling = result.sampling
+    if sampling is None or not sampling.looks:
+        return None
+    last = sampling.looks[-1]
+    what = "live A/B" if sampling.mode == "live" else "candidate runs against the stored baseline"
+    unit = "round" if sampling.mode == "live" else "run"
+    why = {
+        "decided": "every gating check decided",
+        "blocked": "a gating check failed",
+        "budget": "budget spent",
+    }.get(sampling.stopped, sampling.stopped or "?")
+    return (
+        f"Sampling ({what}): {_plural(len(sampling.looks), unit)}, {last.seconds:.1f} s of "
+        f"the {sampling.max_duration_s:g} s budget, {last.requests} of {sampling.max_requests} "
+        f"requests per arm; stopped: {why}."
+    )
+
+
 def report_warnings(result: RunResult) -> list[str]:
     """The run's warnings as reports show them: each once, and none that only restates an
     INCONCLUSIVE check (its row and the headline say it already). ``run.json`` keeps all.
@@ -384,6 +418,8 @@ def render_console(result: RunResult) -> str:
         f" (exit {result.exit_code}, run {result.run_id})",
         summary_line(result),
     ]
+    if (sampled := sampling_line(result)) is not None:
+        lines.append(sampled)
     if result.checks:
         lines.append("")
         width = max(len(tag) for tag in STATUS_TAGS.values())
