@@ -79,7 +79,8 @@ def test_written_config_loads_and_validates(
     got = cfg.signatures.rules[0].model_dump()
     assert all(got[k] == v for k, v in rule.items()), got
     policy = load_policy(cfg.policy)
-    assert policy == Policy(inconclusive="pass")  # the built-in policy, INCONCLUSIVE passes
+    assert policy == Policy()  # the built-in policy: an undecided check blocks
+    assert cfg.baseline.ab_from_store  # live A/B against the recorded model while unchanged
     for name, doc in (("gate", text), ("policy", (tmp_path / "policy.yaml").read_text())):
         schema = (tmp_path / ".gate" / "schema" / f"{name}.schema.json").read_text()
         jsonschema.validate(yaml.safe_load(doc), yaml.safe_load(schema))
@@ -90,11 +91,11 @@ def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     _unsigned_copy(tmp_path)
     assert _init(tmp_path, "models")[0] == 0
     (tmp_path / "gate.yaml").write_text("# mine\n")
-    code, _, err = _init(tmp_path, "models", "--inconclusive", "block")
+    code, _, err = _init(tmp_path, "models", "--inconclusive", "pass")
     assert code == 2 and "gate.yaml" in err and "--force" in err
     assert (tmp_path / "gate.yaml").read_text() == "# mine\n"
-    assert _init(tmp_path, "models", "--inconclusive", "block", "--force")[0] == 0
-    assert load_policy(tmp_path / "policy.yaml") == Policy()
+    assert _init(tmp_path, "models", "--inconclusive", "pass", "--force")[0] == 0
+    assert load_policy(tmp_path / "policy.yaml") == Policy(inconclusive="pass")
 
 
 def test_bad_input_is_exit_2_with_one_line(tmp_path: Path) -> None:

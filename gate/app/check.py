@@ -37,7 +37,7 @@ from gate.config.config import GateConfig
 from gate.config.policy import Policy
 from gate.errors import ConfigError
 from gate.evidence import Evidence, Sampling, SamplingLook
-from gate.judge.design import is_pending
+from gate.judge.design import stop_reason
 from gate.judge.families import Judgement, judge
 from gate.result import CheckStatus, Comparison, RunResult
 
@@ -183,7 +183,7 @@ def _stored(
                 baseline_where=str(path),
                 sampling=sampling,
             )
-            stop = _stop(judge(policy, evidence), sampling.looks[-1].final)
+            stop = stop_reason(judge(policy, evidence).checks, sampling.looks[-1].final)
             if stop:
                 break
             fresh.add()
@@ -214,16 +214,6 @@ def _look(
         units={"runs": len(measured.runs)},
     )
     return sampling.model_copy(update={"looks": [*sampling.looks, look]})
-
-
-def _stop(judgement: Judgement, final: bool) -> str:
-    """Why sampling stops after this look ("" to go on)."""
-    gating = [c for c in judgement.checks if c.critical or c.blocking]
-    if any(c.status is CheckStatus.FAIL for c in gating):
-        return "blocked"
-    if not any(is_pending(c) for c in gating):
-        return "decided"
-    return "budget" if final else ""
 
 
 def write_judgement(result: RunResult, judgement: Judgement) -> None:

@@ -37,7 +37,7 @@ class InitOptions:
     identity: str | None = None
     issuer: str | None = None
     eval_set: Path | None = None
-    inconclusive: Literal["block", "pass"] = "pass"
+    inconclusive: Literal["block", "pass"] = "block"
     github_workflow: bool = False
 
 
@@ -153,8 +153,12 @@ measure:
 baseline:
   store: .gate/baselines          # `gate baseline record` writes here (a folder or s3://…)
   runs: 3                         # replays on fresh servers: the run-to-run noise
-  # The target branch's model folder (in CI: its checkout): latency is then judged by live
-  # A/B in one server, far more precise than stored runs.
+  # Live A/B: the baseline model beside the candidate in one server, every check paired and
+  # sampled until it decides (stored runs of other server starts rarely can). Until you set
+  # model_dir, the folder the stored baseline was recorded from is the baseline model while
+  # its files are unchanged (after you edit the model in place, the stored runs are used).
+  ab_from_store: true
+  # The target branch's model folder (in CI: its checkout), the baseline model of every check:
   # model_dir: ../main/models/{model.name}
 policy: policy.yaml               # leave out for the built-in policy (`gate policy show`)
 reports:
@@ -177,10 +181,9 @@ def policy_yaml(inconclusive: str) -> str:
 """
     if inconclusive == "pass":
         header += """\
-# Starting out it lets an INCONCLUSIVE check pass (too little data to decide at the
-# tolerance): the verdict is PASS with a warning and every report counts those checks as
-# inconclusive, never as passed. Once `gate calibrate` shows your traffic decides at these
-# tolerances, set `inconclusive: block`.
+# It lets an INCONCLUSIVE check pass (still undecided when the sampling budget `ab:` was
+# spent): the verdict is PASS with a warning and every report counts those checks as
+# inconclusive, never as passed. The built-in `inconclusive: block` is the safe choice.
 """
     text, n = re.subn(r"^inconclusive: block$", f"inconclusive: {inconclusive}", base, flags=re.M)
     if n != 1:

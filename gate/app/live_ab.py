@@ -42,9 +42,9 @@ from gate.evidence import (
     SamplingLook,
 )
 from gate.inputs.model import model_digest
-from gate.judge.design import is_pending
+from gate.judge.design import is_pending, stop_reason
 from gate.judge.families import Judgement, judge
-from gate.result import CheckStatus, Verdict, now_iso
+from gate.result import Verdict, now_iso
 
 #: Names of the two arms in the temporary model repository.
 ARM_SUFFIX = {"A": "__A", "B": "__B"}
@@ -313,12 +313,7 @@ class _Rounds:
         return final
 
     def _stopped(self, final: bool) -> str:
-        gating = [c for c in self.judgement.checks if c.critical or c.blocking]
-        if any(c.status is CheckStatus.FAIL for c in gating):
-            return "blocked"
-        if not any(is_pending(c) for c in gating):
-            return "decided"
-        return "budget" if final else ""
+        return stop_reason(self.judgement.checks, final)
 
     def _candidate(self) -> LatencyRun:
         started = self.info.blocks[0].started_at if self.info.blocks else now_iso()

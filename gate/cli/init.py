@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 @click.option(
     "--inconclusive",
     type=click.Choice(["pass", "block"]),
-    default="pass",
+    default="block",
     show_default=True,
     help="What an INCONCLUSIVE check does in the written policy (pass: with a warning).",
 )

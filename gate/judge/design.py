@@ -224,6 +224,20 @@ def _too_few(
     )
 
 
+def stop_reason(checks: Sequence[CheckResult], final: bool) -> str:
+    """Why sampling stops after a look ("" to go on): ``blocked`` when a gating check failed
+    (the verdict is BLOCKED whatever else happens), ``budget`` when this was the last look
+    and a gating check is still undecided, ``decided`` when every gating check is."""
+    gating = [c for c in checks if c.critical or c.blocking]
+    if any(c.status is CheckStatus.FAIL for c in gating):
+        return "blocked"
+    if final and any(c.status is CheckStatus.INCONCLUSIVE for c in gating):
+        return "budget"
+    if not any(is_pending(c) for c in gating):
+        return "decided"
+    return "budget" if final else ""
+
+
 def is_pending(check: CheckResult) -> bool:
     """Whether a check is still waiting for more data (a sequential check not yet decided
     at a look that was not the last)."""
