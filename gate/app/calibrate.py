@@ -14,6 +14,14 @@ tolerance the environment supports: the smallest τ for which the check's noise 
 policy's power is <= τ (so a check with that tolerance is not INCONCLUSIVE and detects a 2τ
 regression with the policy's power). Nothing is written to the baseline store.
 
+Each live A/B run is a whole sequential session (``gate check``'s), so it also says, for
+every check of the policy, the **budget this machine needs** to decide an unchanged model at
+the policy's τ (``budget_s``): the measuring time at which the check decided, or, for a check
+still undecided when the session's budget ran out, the time its interval would need to fit
+within the tolerance (the interval narrows as one over the square root of the time, and a
+late look tests at about half the alpha: what the spending leaves it). Compare it with
+``ab.max_duration_s``.
+
 The model measured is the baseline model: ``baseline.model_dir`` when set (prepared, and its
 signatures verified, in place of the configured model), else the configured model.
 """
@@ -32,6 +40,7 @@ from gate.app.replays import measure_runs
 from gate.app.run import Progress, Run, new_run
 from gate.config.config import GateConfig
 from gate.errors import ConfigError
+from gate.evidence import Sampling
 from gate.inputs.model import resolve_baseline_model
 from gate.judge.decide import decide_policy
 from gate.judge.latency import latency_checks
@@ -143,14 +152,49 @@ def _baseline_repository(cfg: GateConfig, config_path: Path) -> Path | None:
     return base_dir.parent
 
 
+def budget_needed(check: CheckResult, sampling: Sampling, alpha: float) -> float | None:
+    """Seconds of measuring this check needs to decide, from one sequential session: when it
+    decided, the time of that look; undecided, the time at its last look scaled by how much
+    narrower its interval must get (``(q·se / gap)²``, ``q`` at ``alpha / 2``). None when
+    the check was not judged sequentially or had no estimate."""
+    from scipy.special import ndtri
+
+    seq = check.details.get("sequential")
+    if not isinstance(seq, dict) or "look" not in seq or not sampling.looks:
+        return None
+    seconds = sampling.looks[min(int(seq["look"]), len(sampling.looks)) - 1].seconds
+    if seq.get("decided"):
+        return seconds
+    se, gap = float(seq.get("se", 0.0)), abs(float(seq["margin"]) - float(seq["estimate"]))
+    if se <= 0.0:
+        return seconds
+    if gap == 0.0:
+        return math.inf
+    return seconds * max(1.0, (float(ndtri(1.0 - alpha / 2.0)) * se / gap) ** 2)
+
+
+def _budgets(sessions: list[tuple[list[CheckResult], Sampling]], alpha: float) -> dict[str, Any]:
+    """Per check: the median, over the A/A sessions, of the budget it needed."""
+    need: dict[str, list[float]] = {}
+    for checks, sampling in sessions:
+        for c in checks:
+            b = budget_needed(c, sampling, alpha)
+            if b is not None:
+                need.setdefault(c.name, []).append(b)
+    return {name: float(np.median(v)) for name, v in need.items()}
+
+
 def _live_ab(run: Run, prep: Prepared, config_path: Path, runs: int) -> dict[str, Any]:
-    """K live A/B replays of the prepared model against itself, each judged on its own."""
+    """K live A/B sessions of the prepared model against itself, each judged on its own."""
     policy = prep.policy
     judged = []
     infos = []
+    sessions = []
     for _ in range(runs):
-        info = measure_ab(run, prep, prep.model.model_dir).info
+        live = measure_ab(run, prep, prep.model.model_dir)
+        info = live.info
         infos.append(info)
+        sessions.append((list(live.judgement.checks), live.sampling))
         checks = ab_checks(
             policy, info.latencies_a_us, info.latencies_b_us, block_size=info.block_size
         )
@@ -164,6 +208,8 @@ def _live_ab(run: Run, prep: Prepared, config_path: Path, runs: int) -> dict[str
             [float(np.median(i.latencies_a_us)), float(np.median(i.latencies_b_us))] for i in infos
         ],
         "checks": _summary(judged),
+        "max_duration_s": policy.ab.max_duration_s,
+        "budget_s": _budgets(sessions, policy.alpha),
     }
 
 
@@ -198,4 +244,15 @@ def render(res: dict[str, Any]) -> str:
         "smallest tol.: median over runs of the smallest tolerance at which the check is "
         "conclusive (detects a 2x-tolerance change at the policy's power) on this machine"
     )
+    budgets = res.get("live_ab", {}).get("budget_s", {})
+    if budgets:
+        cap = res["live_ab"]["max_duration_s"]
+        lines += [
+            "",
+            f"live A/B budget needed to decide an unchanged model (ab.max_duration_s {cap:g} s):",
+        ]
+        for name, sec in budgets.items():
+            verdict = "within" if sec <= cap else "OVER"
+            shown = "unbounded" if not math.isfinite(sec) else f"{sec:.0f} s"
+            lines.append(f"  {name:<24} {shown:>10}  {verdict} the budget")
     return "\n".join(lines)

@@ -142,7 +142,7 @@ def sequential_check(
         non_inferiority=mode is Mode.NON_INFERIORITY,
         power=design.power,
     )
-    seq = _sequential_details(look, design)
+    seq = {**_sequential_details(look, design), "margin": margin, "estimate": look.estimate}
     return CheckResult(
         name=name,
         metric=metric,
@@ -191,6 +191,7 @@ def _sequential_details(look: Look, design: Design) -> dict[str, Any]:
         "rho": design.rho,
         "p_harm": look.p_harm,
         "p_safe": look.p_safe,
+        "se": look.se,
         "final": design.points[-1].final,
     }
 
