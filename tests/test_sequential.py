@@ -22,6 +22,7 @@ from gate.judge.sequential import (
     mean_of_units,
     run_sequence,
 )
+from gate.result import CheckStatus
 from gate.stats.boundaries import upper_boundaries
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -206,3 +207,28 @@ def test_run_sequence_stops_at_the_first_decided_look() -> None:
     # a look whose information did not grow (no new units) is not a look: it spends nothing
     same = [Estimate(0.03, 0.05, 30, 10), Estimate(0.0, 1e-3, 30, 10)]
     assert run_sequence(same, [0.5, 1.0], margin=0.05, worse=1, spending=sp).look == 1
+
+
+def test_an_interval_too_wide_to_map_is_infinite_not_an_error() -> None:
+    """Two units at a tiny alpha give a log-ratio bound in the hundreds: ``expm1`` of it
+    overflows, and the check must still be judged (it was a 'math range error')."""
+    from gate.config.policy import Mode
+    from gate.judge.design import Design, sequential_check
+
+    design = Design(alpha=1e-6, rho=1.0, power=0.8, looks=(), alpha_safe=1e-6)
+    check = sequential_check(
+        name="throughput c=4",
+        metric="throughput.c4",
+        mode=Mode.REGRESSION,
+        flags=(False, True),
+        tolerance=-0.1,
+        margin=math.log1p(-0.1),
+        worse=-1,
+        estimates=[Estimate(0.0, 5.0, 1.0, 2.0)],
+        design=design,
+        effect=math.expm1,
+        n=2,
+        details={},
+    )
+    assert check.status is CheckStatus.INCONCLUSIVE
+    assert check.ci_high == math.inf and check.ci_low == pytest.approx(-1.0)  # -100%

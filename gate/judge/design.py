@@ -163,9 +163,14 @@ def sequential_check(
 
 
 def _mapped(f: Callable[[float], float], x: float) -> float:
+    """``f(x)`` on the report's scale; a bound too far out to map (a wide interval of very
+    few units at a small alpha: ``expm1`` of hundreds) is infinite, as it is in effect."""
     if math.isinf(x):
         return x
-    return f(x)
+    try:
+        return f(x)
+    except OverflowError:
+        return math.copysign(math.inf, x)
 
 
 _STATUS = {
