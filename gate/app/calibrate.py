@@ -249,7 +249,7 @@ def render(res: dict[str, Any]) -> str:
         cap = res["live_ab"]["max_duration_s"]
         lines += [
             "",
-            f"live A/B budget needed to decide an unchanged model (ab.max_duration_s {cap:g} s):",
+            f"live A/B budget to decide an unchanged model (ab.max_duration_s {cap:g} s):",
         ]
         for name, sec in budgets.items():
             verdict = "within" if sec <= cap else "OVER"
