@@ -225,9 +225,11 @@ def write_judgement(result: RunResult, judgement: Judgement) -> None:
 
 
 def _explain_floor(run: Run, plan: CheckPlan, judgement: Judgement) -> None:
-    """Stored mode: say when the baseline's few runs, not the budget, kept a check from
-    deciding (more candidate runs cannot shrink the interval below what K allows)."""
-    if plan.latency is not LatencyFrom.STORED:
+    """Stored mode, sampling ended by the budget: say when the baseline's few runs kept a
+    check from deciding (more candidate runs cannot shrink the interval below what K
+    allows). A check left undecided because another one failed first needs no such word."""
+    sampling = run.result.sampling
+    if plan.latency is not LatencyFrom.STORED or sampling is None or sampling.stopped != "budget":
         return
     for c in judgement.checks:
         floor = c.details.get("floor")
