@@ -247,6 +247,11 @@ class ABInfo(_Model):
     )
     throughput: list[ABThroughputPair] = Field(default_factory=list)
     memory: list[ABMemorySample] = Field(default_factory=list)
+    memory_sources: list[str] = Field(
+        default_factory=list,
+        description="the memory sources the session samples, known when it starts (so the "
+        "judge counts their checks from the first look on)",
+    )
     memory_notes: list[str] = Field(default_factory=list)
     accuracy_a: AccuracyRecord | None = None
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from gate.errors import ConfigError, InfraError
+from gate.evidence import Sampling, SamplingLook
 from gate.report import FILENAMES, FORMATS, FORMATS_DEFAULT, render, write_reports
 from gate.report.json import render_json
 from gate.report.junit import render_junit
@@ -19,6 +20,7 @@ from gate.report.text import (
     fmt_p,
     fmt_pct,
     render_console,
+    sampling_line,
     summary_line,
 )
 from gate.result import (
@@ -267,7 +269,25 @@ def test_summary_lines() -> None:
     # the reason is the inconclusive check, never the first warning
     assert summary_line(inconclusive) == (
         "2 checks: 1 passed, 1 inconclusive. latency shift could not decide with this much "
-        "data (too noisy to detect twice the tolerance), and the policy blocks on that."
+        "data, and the policy blocks on that."
+    )
+    # sampled sequentially: the reason is the budget, with what it was
+    inconclusive.sampling = Sampling(
+        mode="live",
+        max_duration_s=120.0,
+        max_requests=200_000,
+        rho=1.0,
+        looks=[SamplingLook(round=12, t=1.0, final=True, seconds=118.4, requests=4800)],
+        stopped="budget",
+    )
+    assert summary_line(inconclusive) == (
+        "2 checks: 1 passed, 1 inconclusive. latency shift stayed undecided when the budget "
+        "was spent (118 s of 120 s, 4800 of 200000 requests per arm, 1 look), and the policy "
+        "blocks on that."
+    )
+    assert sampling_line(inconclusive) == (
+        "Sampling (live A/B): 12 rounds (1 look), 118.4 s of the 120 s budget, 4800 of 200000 "
+        "requests per arm; stopped: budget spent."
     )
 
 

@@ -49,11 +49,12 @@ class ArmMemory:
         self.round_index = 0
         del info  # the session's record: samples are returned, not written into it
 
-    def start(self) -> None:
+    def start(self) -> list[str]:
         """Find what this server offers: per-arm processes for host memory, else load
-        steps; GPU memory by load steps when the server reports any."""
+        steps; GPU memory by load steps when the server reports any. Returns the sources
+        that will be sampled."""
         if not self.policy.enabled:
-            return
+            return []
         server = self.session.running
         pid = getattr(server, "pid", None)
         interval = self.policy.interval_ms / 1000.0
@@ -73,6 +74,10 @@ class ArmMemory:
                 self.load_probes.append(gpu)
             else:
                 self.notes.append(f"gpu: {gpu.last_problem if gpu else 'no metrics endpoint'}")
+        sampled = {"host": self.pairs is not None, "gpu": False}
+        for probe in self.load_probes:
+            sampled["gpu" if isinstance(probe, TritonGPUMetrics) else "host"] = True
+        return [src for src in self.policy.sources if sampled.get(src)]
 
     @contextlib.contextmanager
     def during(self) -> Iterator[None]:

@@ -140,7 +140,9 @@ def collect(
     if plan.ab_dir is not None:
         live = measure_ab(run, prep, plan.ab_dir)
         result.ab, result.sampling = live.info, live.sampling
-        result.runs, result.accuracy = [live.candidate], live.accuracy
+        # no latency measured (blocked on accuracy before the first round): no run to draw
+        result.runs = [live.candidate] if live.candidate.latencies_us else []
+        result.accuracy = live.accuracy
         result.environment = dict(live.environment)
         if result.model and live.info.baseline_digest == result.model.digest:
             run.warn("the candidate model is byte-identical to the baseline model (A/A)")

@@ -21,7 +21,9 @@ import re
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -169,22 +171,43 @@ class _Rounds:
     # -- rounds -----------------------------------------------------------------------
 
     def sample(self) -> None:
-        """Rounds until every gating check is decided, one fails, or the budget is spent."""
+        """Rounds until every gating check is decided, one fails, or the budget is spent.
+
+        Besides the look after each round, a look after the eval set (accuracy is known
+        then) and between the parts of a round stops the session as soon as a gating check
+        fails: a 10x slower model is blocked after its first latency blocks, without the
+        round's throughput windows. Every look is one more look of the spending design (its
+        levels stay valid however many there are)."""
         t0 = time.monotonic()
-        self.memory.start()
+        sources = self.memory.start()
+        self.info = self.info.model_copy(update={"memory_sources": sources})
+        if self.acc_b is not None and self._failed(0, t0):
+            return
         k = 0
         while True:
             k += 1
             need = self._needs()
             started = time.monotonic()
             with self.run.stage(f"round {k} (A/B)") as st:
-                st.detail = self._round(k, need)
+                parts = self._round(k, need, t0)
+                st.detail = "; ".join(p for p in parts if p)
+            if self.sampling.stopped:
+                return
             self.round_seconds.append(time.monotonic() - started)
             final = self._look(k, time.monotonic() - t0)
             stop = self._stopped(final)
             if stop:
                 self.sampling = self.sampling.model_copy(update={"stopped": stop})
                 return
+
+    def _failed(self, k: int, t0: float) -> bool:
+        """A look within round ``k`` (never the last): True, and sampling stopped, when a
+        gating check has failed."""
+        self._look(k, time.monotonic() - t0, can_end=False)
+        if self._stopped(False) != "blocked":
+            return False
+        self.sampling = self.sampling.model_copy(update={"stopped": "blocked"})
+        return True
 
     def _needs(self) -> dict[str, bool]:
         """Which streams an undecided gating check still needs (all of them at first)."""
@@ -205,17 +228,23 @@ class _Rounds:
         tp = self.policy.throughput
         return tp.concurrency if tp.enabled else ()
 
-    def _round(self, k: int, need: dict[str, bool]) -> str:
+    def _round(self, k: int, need: dict[str, bool], t0: float) -> list[str]:
+        """The parts of round ``k`` an undecided check needs, with a look after each part
+        that measured something (the round ends early when a gating check fails)."""
         self.memory.round_index = k
-        parts = []
+        steps: list[Callable[[], str]] = []
         if need["latency"] or not self.info.latencies_a_us:
-            parts.append(self._latency(k, memory=need["memory"]))
-        for c in self._levels():
-            if need[f"c{c}"]:
-                parts.append(self._throughput(k, c))
+            steps.append(partial(self._latency, k, memory=need["memory"]))
         if need["memory"]:
-            parts.append(self.memory.round(k))
-        return "; ".join(p for p in parts if p)
+            steps.append(partial(self.memory.round, k))
+        steps += [partial(self._throughput, k, c) for c in self._levels() if need[f"c{c}"]]
+        parts: list[str] = []
+        for i, step in enumerate(steps):
+            parts.append(step())
+            if i < len(steps) - 1 and self._failed(k, t0):
+                parts.append("stopped: a gating check failed")
+                break
+        return parts
 
     def _latency(self, k: int, *, memory: bool) -> str:
         spec = self._spec(k)
@@ -285,13 +314,15 @@ class _Rounds:
 
     # -- looks ------------------------------------------------------------------------
 
-    def _look(self, k: int, seconds: float) -> bool:
+    def _look(self, k: int, seconds: float, *, can_end: bool = True) -> bool:
+        """Judge everything so far; True when this look is the last the budget allows
+        (``can_end``: only a look after a whole round may be)."""
         ab = self.policy.ab
         requests = len(self.info.latencies_a_us)
         t = min(1.0, max(seconds / ab.max_duration_s, requests / ab.max_requests))
-        last = self.round_seconds[-1]
+        last = self.round_seconds[-1] if self.round_seconds else 0.0
         per_round = requests / max(1, k)
-        final = (
+        final = can_end and (
             t >= 1.0 or seconds + last > ab.max_duration_s or requests + per_round > ab.max_requests
         )
         units = {"blocks": self.pairs, **self.memory.units()}

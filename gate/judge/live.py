@@ -194,8 +194,8 @@ def _throughput_check(c: int, tp: ThroughputPolicy, ab: ABInfo, design: Design) 
 
 
 def memory_sources(ab: ABInfo, policy: MemoryPolicy) -> list[str]:
-    """The sources of the policy the session sampled."""
-    have = {s.source for s in ab.memory}
+    """The sources of the policy the session samples (from its start, or with samples)."""
+    have = {s.source for s in ab.memory} | set(ab.memory_sources)
     return [s for s in policy.sources if s in have]
 
 
@@ -227,9 +227,9 @@ def _memory_check(
     mine = [s for s in samples if s.source == src]
     kind = "process" if any(s.kind == "process" for s in mine) else "load"
     mine = [s for s in mine if s.kind == kind]
-    a = np.array([s.a for s in mine])
-    b = np.array([s.b for s in mine])
-    ref = float(np.median(a))
+    a = np.array([s.a for s in mine], dtype=np.float64)
+    b = np.array([s.b for s in mine], dtype=np.float64)
+    ref = float(np.median(a)) if a.size else 0.0  # no sample yet: the check is pending
     scale = max(ref, MIB)
     margin = mp.tolerance * max(ref, 0.0) + mp.slack_mib * MIB
     counts = design.counts(f"memory.{src}", len(mine))
@@ -245,7 +245,7 @@ def _memory_check(
         "what": {"host": "host RSS", "gpu": "GPU memory"}.get(src, src),
         "kind": kind,
         "baseline_mib": round(ref / MIB, 2),
-        "candidate_mib": round(float(np.median(b[: max(used, 1)])) / MIB, 2),
+        "candidate_mib": round(float(np.median(b[: max(used, 1)])) / MIB, 2) if b.size else None,
         "allowed_mib": round(margin / MIB, 2),
         "tolerance": mp.tolerance,
         "slack_mib": mp.slack_mib,
@@ -258,7 +258,7 @@ def _memory_check(
         metric=f"memory.{src}",
         mode=mp.mode,
         flags=(mp.critical, mp.blocking),
-        tolerance=margin / scale,
+        tolerance=margin / scale if a.size else mp.tolerance,
         margin=margin,
         worse=1,
         estimates=estimates,

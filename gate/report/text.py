@@ -297,7 +297,7 @@ def _undecided_why(result: RunResult) -> str:
     return (
         f"stayed undecided when the budget was spent ({last.seconds:.0f} s of "
         f"{sampling.max_duration_s:g} s, {last.requests} of {sampling.max_requests} requests "
-        f"per arm, {len(sampling.looks)} looks)"
+        f"per arm, {_plural(len(sampling.looks), 'look')})"
     )
 
 
@@ -368,13 +368,15 @@ def sampling_line(result: RunResult) -> str | None:
     last = sampling.looks[-1]
     what = "live A/B" if sampling.mode == "live" else "candidate runs against the stored baseline"
     unit = "round" if sampling.mode == "live" else "run"
+    rounds = max(lk.round for lk in sampling.looks)
     why = {
         "decided": "every gating check decided",
         "blocked": "a gating check failed",
         "budget": "budget spent",
     }.get(sampling.stopped, sampling.stopped or "?")
     return (
-        f"Sampling ({what}): {_plural(len(sampling.looks), unit)}, {last.seconds:.1f} s of "
+        f"Sampling ({what}): {_plural(rounds, unit)} ({_plural(len(sampling.looks), 'look')}), "
+        f"{last.seconds:.1f} s of "
         f"the {sampling.max_duration_s:g} s budget, {last.requests} of {sampling.max_requests} "
         f"requests per arm; stopped: {why}."
     )
