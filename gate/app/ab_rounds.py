@@ -188,6 +188,9 @@ def _collect(
     pair_of = {arm: np.array([p for _, _, p in sched[arm]]) for arm in "AB"}
     idx_of = np.array([i for _, i, p in sched["A"] if p >= 0])
     started = now_iso()
+    # one process per arm for the round: its server-side statistics (the whole round's,
+    # warm-up included) go with the arm's first block, so per-arm totals add up
+    stats = {arm: runs[arm].server_stats for arm in "AB"}
     for j in range(spec.pairs):
         g = spec.first_pair + j
         a = lat["A"][pair_of["A"] == g]
@@ -204,6 +207,7 @@ def _collect(
                     stop=s + spec.size,
                     started_at=started,
                     attempts=attempts,
+                    server_stats=stats.pop(arm, None),
                 )
             )
     return out
@@ -244,6 +248,7 @@ def block_round(
                     started_at=started,
                     attempts=pa.attempts if pa else 1,
                     retries=pa.retries if pa else [],
+                    server_stats=lr.server_stats,
                 )
             )
         out.a += lat["A"]
