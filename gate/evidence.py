@@ -234,10 +234,11 @@ class ABInfo(_Model):
     baseline_digest: str = ""
     block_size: int
     block_warmup: int
-    replay: Literal["blocks", "slotted"] = Field(
+    replay: Literal["blocks", "slotted", "together"] = Field(
         "blocks",
         description="blocks: one perf_analyzer process per block, in turn; slotted: one "
-        "process per arm and round, each arm sending only in its own time slots",
+        "process per arm and round, each arm sending only in its own time slots; together: "
+        "one process per arm and round, both sending the same requests at the same moments",
     )
     blocks: list[ABBlock] = Field(default_factory=list)
     latencies_a_us: list[float] = Field(default_factory=list)

@@ -355,3 +355,22 @@ def test_calibrate_measures_the_baseline_model_when_it_is_not_the_configured_one
     stored = np.median(out["stored_baseline"]["run_medians_us"])
     ratio = stored / np.median(arms)
     assert 0.5 < ratio < 2.0, f"fresh-server runs {ratio:.2f}x the A/B arms: another model"
+
+
+def test_together_schedules_pair_each_request_half_a_gap_apart() -> None:
+    """Both arms send the same recorded requests at the recorded gaps, the second arm of a
+    block pair half a gap behind the first, and which arm leads alternates per block pair."""
+    from gate.app.ab_rounds import RoundSpec, together_schedules
+    from gate.inputs.traffic import Request, TensorSpec, Traffic
+
+    x = np.zeros((1, 16), dtype=np.float32)
+    reqs = tuple(Request(i * 5_000, {"INPUT0": x}) for i in range(30))
+    traffic = Traffic("demo", (TensorSpec("INPUT0", "FP32", (16,)),), reqs)
+    spec = RoundSpec(first_pair=0, start=25, pairs=2, size=5, warmup=0, lead_warmup=3, guard_us=0)
+    sched = together_schedules(traffic, spec)
+    a = [(t, i, g) for t, i, g in sched["A"] if g >= 0]
+    b = [(t, i, g) for t, i, g in sched["B"] if g >= 0]
+    assert [i for _, i, _ in a] == [i for _, i, _ in b] == [25, 26, 27, 28, 29, 0, 1, 2, 3, 4]
+    lag = [tb - ta for (ta, _, _), (tb, _, _) in zip(a, b, strict=True)]
+    assert lag == [2_500] * 5 + [-2_500] * 5  # pair 0: A leads; pair 1: B leads
+    assert [g for _, _, g in sched["A"][:3]] == [-1, -1, -1]  # the lead warm-up, discarded

@@ -106,6 +106,64 @@ def slot_schedules(traffic: Traffic, spec: RoundSpec) -> dict[str, list[tuple[in
     return sched
 
 
+def together_schedules(traffic: Traffic, spec: RoundSpec) -> dict[str, list[tuple[int, int, int]]]:
+    """Both arms' schedules for a round sent together: the round's lead warm-up, then its
+    block pairs back to back at the recorded gaps, the second arm of each pair (``order``)
+    half a gap behind the first. So the two requests of a pair meet the same machine load,
+    a few milliseconds apart, without racing each other for the server (which arm wins a
+    race is a bias, not noise: an A/A sent at the very same moments showed -6%), and which
+    arm leads alternates between block pairs."""
+    gap = median_gap(traffic)
+    n = len(traffic.requests)
+    lead = [(i * gap, (spec.start + i) % n, -1) for i in range(spec.lead_warmup)]
+    sched: dict[str, list[tuple[int, int, int]]] = {"A": list(lead), "B": list(lead)}
+    now = len(lead) * gap
+    for j in range(spec.pairs):
+        g = spec.first_pair + j
+        s = (spec.start + j * spec.size) % n
+        offs = _block_offsets(traffic, s, spec.size, gap)
+        first, second = order(g)
+        sched[first] += [(now + off, idx, g) for idx, off in offs]
+        sched[second] += [(now + off + gap // 2, idx, g) for idx, off in offs]
+        now += offs[-1][1] + gap
+    return sched
+
+
+def together_round(
+    session: ServerSession,
+    models: dict[str, str],
+    spec: RoundSpec,
+    *,
+    round_index: int,
+    max_batch_size: int,
+    during: Callable[[], AbstractContextManager[None]] | None = None,
+) -> RoundLatency:
+    """Replay one round with both arms at once (``baseline.ab_together``), each request
+    half a gap apart (``together_schedules``); a failure of either process repeats the
+    whole round (``measure.retries`` times)."""
+    traffic = session.prep.traffic
+    sched = together_schedules(traffic, spec)
+    inputs = {
+        arm: session.inputs(
+            f"round-{round_index}-together-{arm}",
+            _arm_traffic(traffic, sched[arm]),
+            warmup=0,
+            max_batch_size=max_batch_size,
+        )
+        for arm in "AB"
+    }
+    tries = session.cfg.measure.retries + 1
+    for attempt in range(1, tries + 1):
+        try:
+            with during() if during is not None else _nothing():
+                runs = _together(session, models, inputs, round_index)
+            break
+        except MeasurementError:
+            if attempt == tries:
+                raise
+    return _collect(sched, runs, spec, attempt, len(traffic.requests))
+
+
 def _arm_traffic(traffic: Traffic, sched: list[tuple[int, int, int]]) -> Traffic:
     reqs = [Request(t_us=t, inputs=traffic.requests[idx].inputs) for t, idx, _ in sched]
     return dataclasses.replace(traffic, requests=tuple(reqs))

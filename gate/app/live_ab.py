@@ -25,11 +25,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from gate.app.ab_memory import ArmMemory
-from gate.app.ab_rounds import RoundSpec, block_round, median_gap, slotted_round
+from gate.app.ab_rounds import (
+    RoundSpec,
+    block_round,
+    median_gap,
+    slotted_round,
+    together_round,
+)
 from gate.app.prepare import Prepared
 from gate.app.run import Run
 from gate.app.session import LoadedModel, ServerSession
@@ -103,13 +110,20 @@ def measure_ab(run: Run, prep: Prepared, baseline_dir: Path) -> LiveAB:
                 baseline_digest=model_digest(baseline_dir),
                 block_size=prep.cfg.baseline.ab_block_size,
                 block_warmup=prep.cfg.baseline.ab_block_warmup,
-                replay="slotted" if prep.traffic.timed else "blocks",
+                replay=_replay_kind(prep),
             )
             rounds = _Rounds(run, session, info, arms, repo)
             rounds.evaluate()
             rounds.sample()
             session.unload_all()
     return rounds.result(env)
+
+
+def _replay_kind(prep: Prepared) -> Literal["blocks", "slotted", "together"]:
+    """How a round sends its block pairs (``gate.app.ab_rounds``)."""
+    if not prep.traffic.timed:
+        return "blocks"
+    return "together" if prep.cfg.baseline.ab_together else "slotted"
 
 
 class _Rounds:
@@ -248,8 +262,11 @@ class _Rounds:
 
     def _latency(self, k: int, *, memory: bool) -> str:
         spec = self._spec(k)
-        replay = slotted_round if self.info.replay == "slotted" else block_round
-        kw = {"during": self.memory.during} if memory and self.info.replay == "slotted" else {}
+        replay = {"slotted": slotted_round, "together": together_round}.get(
+            self.info.replay, block_round
+        )
+        timed = self.info.replay != "blocks"
+        kw = {"during": self.memory.during} if memory and timed else {}
         got = replay(self.session, self.models, spec, round_index=k, max_batch_size=self.mbs, **kw)
         self.info = self.info.model_copy(
             update={
@@ -275,7 +292,8 @@ class _Rounds:
         pairs = max(2, math.ceil(n / size))
         if traffic.timed:
             block_s = size * median_gap(traffic) / 1e6
-            pairs = min(pairs, max(2, int(ROUND_S / (2 * block_s))))
+            arms_in_turn = 1 if self.info.replay == "together" else 2
+            pairs = min(pairs, max(2, int(ROUND_S / (arms_in_turn * block_s))))
         else:
             pairs = min(pairs, 4)
         guard = GUARD_US

@@ -331,6 +331,12 @@ class BaselineConfig(Strict):
     ab_block_warmup: int = Field(
         5, ge=0, le=10_000, description="warm-up requests before each A/B block (discarded)"
     )
+    ab_together: bool = Field(
+        False,
+        description="timed traffic: replay both arms at the same moment (the same requests "
+        "on the same schedule, one perf_analyzer per arm) instead of in alternating time "
+        "slots; both requests of a pair meet the same machine load, but also each other",
+    )
 
 
 class AccuracyConfig(Strict):
