@@ -45,7 +45,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from decisive import KEY, MODELS, load, make_traffic  # type: ignore[import-not-found]
 
-from gate.app.live_ab import ARM_SUFFIX, ab_schedule, make_ab_repository, measure_ab
+from gate.app.ab_repository import ARM_SUFFIX, ab_schedule, make_ab_repository
+from gate.app.live_ab import measure_ab
 from gate.app.prepare import prepare
 from gate.app.run import new_run
 from gate.app.session import ServerSession
@@ -101,11 +102,12 @@ def together(config: Path, block: int) -> tuple[list[float], list[float]]:
 
 
 def interleaved(config: Path) -> tuple[list[float], list[float]]:
-    """One A/A replay as ``gate check`` measures live A/B today."""
+    """One A/A session as ``gate check`` measures live A/B (sequential rounds until the
+    checks decide or the budget is spent)."""
     cfg = load_config(config)
     run = new_run("benchmark", config, lambda _: None, cfg.reports.dir / "logs")
     prep = prepare(run, cfg, config, None)
-    live = measure_ab(run, prep, config, MODELS / "v1")
+    live = measure_ab(run, prep, prep.baseline_model or MODELS / "v1" / "demo")
     return live.info.latencies_a_us, live.info.latencies_b_us
 
 

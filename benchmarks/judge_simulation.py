@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gate import stats
-from gate.app.live_ab import ab_schedule
+from gate.app.ab_repository import ab_schedule
 from gate.config.policy import Mode, ShiftCheck
 from gate.judge.decide import decide
 from gate.judge.latency import latency_shift_check

@@ -4,7 +4,7 @@
         --out benchmarks/results/sequential-simulation.json
 
 One simulated check is a live A/B session: each round replays the recorded traffic once per
-arm in interleaved blocks (A B, B A, …: ``gate.app.live_ab.ab_schedule``), the judge looks
+arm in interleaved blocks (A B, B A, …: ``gate.app.ab_repository.ab_schedule``), the judge looks
 after every round (``gate.judge.sequential``) and stops as soon as the check is decided, or
 at the budget (``--rounds``). Latency model on the log scale, per request:
 

@@ -17,7 +17,7 @@ from conftest import FIXTURES, Completed, alive, run_gate
 from scenario import gate_run, gate_yaml
 
 from gate import stats
-from gate.app.live_ab import ab_schedule, make_ab_repository
+from gate.app.ab_repository import ab_schedule, make_ab_repository
 from gate.config.policy import Policy, ShiftCheck
 from gate.errors import ConfigError
 from gate.inputs.model import resolve_baseline_model
