@@ -39,6 +39,7 @@ from scipy.signal import lfilter
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from gate.config.policy import ABPolicy
 from gate.judge.sequential import (
     Estimate,
     LookPoint,
@@ -210,7 +211,12 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=8, help="the budget, in rounds")
     ap.add_argument("--alpha", type=float, default=0.0125, help="one-sided, per check")
-    ap.add_argument("--rho", type=float, default=2.0)
+    ap.add_argument(
+        "--rho",
+        type=float,
+        default=ABPolicy().rho,
+        help="spending shape (default: the policy's ab.rho)",
+    )
     ap.add_argument("--seed", type=int, default=20261201)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
