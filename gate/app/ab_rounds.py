@@ -139,13 +139,45 @@ def together_round(
     during: Callable[[], AbstractContextManager[None]] | None = None,
 ) -> RoundLatency:
     """Replay one round with both arms at once (``baseline.ab_together``), each request
-    half a gap apart (``together_schedules``); a failure of either process repeats the
-    whole round (``measure.retries`` times)."""
+    half a gap apart (``together_schedules``)."""
+    sched = together_schedules(session.prep.traffic, spec)
+    label = f"round-{round_index}-together"
+    return _replay_round(session, models, spec, sched, label, round_index, max_batch_size, during)
+
+
+def slotted_round(
+    session: ServerSession,
+    models: dict[str, str],
+    spec: RoundSpec,
+    *,
+    round_index: int,
+    max_batch_size: int,
+    during: Callable[[], AbstractContextManager[None]] | None = None,
+) -> RoundLatency:
+    """Replay one round with one process per arm, both at once, each arm in its own slots
+    (``slot_schedules``)."""
+    sched = slot_schedules(session.prep.traffic, spec)
+    label = f"round-{round_index}"
+    return _replay_round(session, models, spec, sched, label, round_index, max_batch_size, during)
+
+
+def _replay_round(
+    session: ServerSession,
+    models: dict[str, str],
+    spec: RoundSpec,
+    sched: dict[str, list[tuple[int, int, int]]],
+    label: str,
+    round_index: int,
+    max_batch_size: int,
+    during: Callable[[], AbstractContextManager[None]] | None,
+) -> RoundLatency:
+    """Both arms' schedules replayed by one process each, started together; a failure of
+    either process repeats the whole round (``measure.retries`` times), so the arms of a
+    round always share their moment."""
     traffic = session.prep.traffic
-    sched = together_schedules(traffic, spec)
     inputs = {
         arm: session.inputs(
-            f"round-{round_index}-together-{arm}",
+            f"{label}-{arm}",
             _arm_traffic(traffic, sched[arm]),
             warmup=0,
             max_batch_size=max_batch_size,
@@ -167,40 +199,6 @@ def together_round(
 def _arm_traffic(traffic: Traffic, sched: list[tuple[int, int, int]]) -> Traffic:
     reqs = [Request(t_us=t, inputs=traffic.requests[idx].inputs) for t, idx, _ in sched]
     return dataclasses.replace(traffic, requests=tuple(reqs))
-
-
-def slotted_round(
-    session: ServerSession,
-    models: dict[str, str],
-    spec: RoundSpec,
-    *,
-    round_index: int,
-    max_batch_size: int,
-    during: Callable[[], AbstractContextManager[None]] | None = None,
-) -> RoundLatency:
-    """Replay one round with one process per arm, both at once; a failure of either
-    process repeats the whole round (``measure.retries`` times)."""
-    traffic = session.prep.traffic
-    sched = slot_schedules(traffic, spec)
-    inputs = {
-        arm: session.inputs(
-            f"round-{round_index}-{arm}",
-            _arm_traffic(traffic, sched[arm]),
-            warmup=0,
-            max_batch_size=max_batch_size,
-        )
-        for arm in "AB"
-    }
-    tries = session.cfg.measure.retries + 1
-    for attempt in range(1, tries + 1):
-        try:
-            with during() if during is not None else _nothing():
-                runs = _together(session, models, inputs, round_index)
-            break
-        except MeasurementError:
-            if attempt == tries:
-                raise
-    return _collect(sched, runs, spec, attempt, len(traffic.requests))
 
 
 @contextmanager
