@@ -78,4 +78,10 @@ class ServerError(InfraError):
 
 
 class MeasurementError(InfraError):
-    """perf_analyzer crashed, hung past its retries, or produced unusable output."""
+    """perf_analyzer crashed, hung past its retries, or produced unusable output.
+
+    ``attempts`` are the failed attempts (``gate.evidence.PerfAnalyzerRetry``) when the
+    error comes from the retry loop: a caller that repeats the work itself (a live A/B
+    round) records them as its own retries, so none goes unreported."""
+
+    attempts: tuple[object, ...] = ()

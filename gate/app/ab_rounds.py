@@ -27,7 +27,7 @@ import numpy as np
 
 from gate.app.session import ReplayInputs, ServerSession
 from gate.errors import GateError, MeasurementError
-from gate.evidence import ABBlock, LatencyRun
+from gate.evidence import ABBlock, LatencyRun, PerfAnalyzerRetry
 from gate.inputs.traffic import Request, Traffic
 from gate.result import now_iso
 
@@ -185,15 +185,21 @@ def _replay_round(
         for arm in "AB"
     }
     tries = session.cfg.measure.retries + 1
+    failed: list[PerfAnalyzerRetry] = []
     for attempt in range(1, tries + 1):
         try:
             with during() if during is not None else _nothing():
-                runs = _together(session, models, inputs, round_index)
+                runs = _together(session, models, inputs, round_index, last=attempt == tries)
             break
-        except MeasurementError:
+        except MeasurementError as e:
             if attempt == tries:
                 raise
-    return _collect(sched, runs, spec, attempt, len(traffic.requests))
+            failed += [
+                r.model_copy(update={"attempt": attempt})
+                for r in e.attempts
+                if isinstance(r, PerfAnalyzerRetry)
+            ]
+    return _collect(sched, runs, spec, attempt, len(traffic.requests), failed)
 
 
 def _arm_traffic(traffic: Traffic, sched: list[tuple[int, int, int]]) -> Traffic:
@@ -207,16 +213,28 @@ def _nothing() -> Iterator[None]:
 
 
 def _together(
-    session: ServerSession, models: dict[str, str], inputs: dict[str, ReplayInputs], index: int
+    session: ServerSession,
+    models: dict[str, str],
+    inputs: dict[str, ReplayInputs],
+    index: int,
+    *,
+    last: bool,
 ) -> dict[str, LatencyRun]:
-    """Both arms' processes started together; the first error is raised once both ended."""
+    """Both arms' processes started together; the first error is raised once both ended.
+    Each process gets one attempt, bounded by its work unless this is the ``last`` try of
+    the round (the round repeats itself, so a hang costs a few times the round's work, not
+    ``measure.timeout_s``)."""
     got: dict[str, LatencyRun] = {}
     errors: list[BaseException] = []
 
     def one(arm: str) -> None:
         try:
             got[arm] = session.replay(
-                models[arm], inputs[arm], index=2 * index + (arm == "B"), retries=0
+                models[arm],
+                inputs[arm],
+                index=2 * index + (arm == "B"),
+                retries=0,
+                cap_last=last,
             )
         except BaseException as e:  # re-raised in the caller's thread below
             errors.append(e)
@@ -238,6 +256,7 @@ def _collect(
     spec: RoundSpec,
     attempts: int,
     n: int,
+    retries: list[PerfAnalyzerRetry],
 ) -> RoundLatency:
     out = RoundLatency()
     lat = {arm: np.asarray(runs[arm].latencies_us, dtype=np.float64) for arm in "AB"}
@@ -263,6 +282,7 @@ def _collect(
                     stop=s + spec.size,
                     started_at=started,
                     attempts=attempts,
+                    retries=retries if not out.blocks else [],  # the round's, on its first
                     server_stats=stats.pop(arm, None),
                 )
             )

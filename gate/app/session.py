@@ -352,13 +352,20 @@ class ServerSession:
     # -- measurements --------------------------------------------------------------------
 
     def replay(
-        self, model: str, inputs: ReplayInputs, *, index: int, retries: int | None = None
+        self,
+        model: str,
+        inputs: ReplayInputs,
+        *,
+        index: int,
+        retries: int | None = None,
+        cap_last: bool = True,
     ) -> LatencyRun:
         """One replay of ``inputs`` to ``model``, per request latencies paired by index.
 
         Without a send schedule the replay keeps ``load.concurrency`` requests in flight
         (``replay_concurrency``); memory is sampled during it when the session measures it.
-        ``retries`` overrides ``measure.retries`` (0: the caller repeats what failed)."""
+        ``retries`` overrides ``measure.retries`` (0: the caller repeats what failed;
+        ``cap_last=False`` then bounds this attempt by its work, not ``measure.timeout_s``)."""
         cfg = self.cfg
         concurrency = replay_concurrency(cfg.load)
         spec = ReplaySpec(
@@ -372,6 +379,7 @@ class ServerSession:
             max_threads=max(cfg.measure.max_threads, concurrency),
             concurrency=concurrency,
             cpus=self.cpus.client,
+            cap_last=cap_last,
         )
         rec = self._memory.get(model)
         iv = list(inputs.intervals_us) if inputs.intervals_us is not None else None

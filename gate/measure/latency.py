@@ -50,6 +50,7 @@ class ReplaySpec:
     max_threads: int
     concurrency: int = 1  # requests in flight when the traffic has no schedule
     cpus: tuple[int, ...] = ()  # the cores perf_analyzer runs on (empty: any)
+    cap_last: bool = True  # False: the caller repeats the replay, see run_with_retries
 
     def invocation(self) -> Invocation:
         return invocation(
@@ -113,6 +114,7 @@ def replay(
         cap_s=spec.timeout_s,
         pace=pace,
         schedule_s=spec.inputs.schedule_s,
+        cap_last=spec.cap_last,
     )
     lat, offsets = got.value
     schedule = spec.inputs.intervals_us if intervals_us is None else intervals_us

@@ -241,9 +241,14 @@ def run_with_retries(
     pace: Pace | None = None,
     schedule_s: float = 0.0,
     what: str = "",
+    cap_last: bool = True,
 ) -> Measured[T]:
     """Run ``job`` until an attempt exits 0 and ``parse`` reads its export, at most
-    ``retries + 1`` times; MeasurementError (with every attempt's reason) when none does."""
+    ``retries + 1`` times; MeasurementError (with every attempt's reason) when none does.
+
+    ``cap_last``: the last attempt gets the whole cap. False where the caller repeats the
+    job itself (a live A/B round with ``retries=0``): its attempt is then bounded by the
+    work like any other, and only the caller's last repetition gets the cap."""
     env = pa.environ()
     pace = pace or Pace()
     failed: list[PerfAnalyzerRetry] = []
@@ -254,7 +259,7 @@ def run_with_retries(
             pace.work_s(job.requests, schedule_s),
             cap_s,
             timeouts_so_far=timeouts,
-            last=attempt == total,
+            last=cap_last and attempt == total,
         )
         export = work_dir / f"{name}-{attempt}-{time.monotonic_ns()}.json"
         argv = job.argv(pa, export)
@@ -277,12 +282,14 @@ def run_with_retries(
         failed.append(
             PerfAnalyzerRetry(attempt=attempt, reason=reason, seconds=seconds, timeout_s=timeout)
         )
-    raise MeasurementError(
+    error = MeasurementError(
         f"{what}perf_analyzer failed {total} time(s): attempt {total}: {failed[-1].reason}",
         hint="read the server log and perf_analyzer's stderr in the report; "
         "exit 3 is worth a retry",
         details="\n".join(f"attempt {r.attempt}: {r.reason}" for r in failed),
     )
+    error.attempts = tuple(failed)
+    raise error
 
 
 # --------------------------------------------------------------------------------------
