@@ -278,7 +278,11 @@ class Sampling(_Model):
     max_requests: int
     rho: float
     looks: list[SamplingLook] = Field(default_factory=list)
-    stopped: str = Field("", description="decided, blocked, or budget")
+    stopped: str = Field(
+        "",
+        description="decided, blocked, budget, or confirmed (a stored-mode failure judged "
+        "again on more runs did not hold)",
+    )
 
     @property
     def seconds(self) -> float:

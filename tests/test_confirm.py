@@ -6,6 +6,9 @@ the demo model that is slow only in the first server session it runs in (a marke
 outside the model folder says whether it ran before): what a co-tenant taking a core for the
 length of one candidate session does to an unchanged model on a shared runner. The second
 test's model is slow in every session: the confirmation must not clear a real regression.
+The tests without a server judge simulated runs with the real judge: stored-only mode stops
+at the first look where a check fails, and the confirming judgement is one final look on all
+candidate runs (``gate.app.confirm.judge_again``).
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import FIXTURES, alive
 from scenario import gate_run
 
-from gate.evidence import Evidence, LatencyRun, Samples
+from gate.config.policy import Policy
+from gate.evidence import Evidence, LatencyRun, Samples, Sampling, SamplingLook
 from gate.judge.families import Judgement
 from gate.judge.protocol import Family
 from gate.result import CheckResult, CheckStatus, Verdict
@@ -170,3 +175,77 @@ def test_only_session_level_failures_against_the_store_are_confirmed() -> None:
     assert session_failures(_evidence(ab=False, baseline=False), j) == []
     only_accuracy = Judgement(checks[1:2], Verdict.BLOCKED, families=fams[1:2])
     assert session_failures(_evidence(ab=False, baseline=True), only_accuracy) == []
+
+
+POLICY = Policy.model_validate(
+    {"latency": {"tails": []}, "memory": {"enabled": False}, "throughput": {"enabled": False}}
+)
+
+
+def _run(rng: np.random.Generator, i: int, level: float) -> LatencyRun:
+    lat = level * np.exp(rng.normal(0, 0.01)) * rng.lognormal(0, 0.2, 400)
+    return LatencyRun(index=i, started_at="t", latencies_us=lat.round(1).tolist())
+
+
+def _look(m: int) -> SamplingLook:
+    """The look after candidate run ``m`` of a 60 s budget, 10 s per run."""
+    return SamplingLook(round=m, t=m / 6, seconds=10.0 * m, requests=400 * m, units={"runs": m})
+
+
+def _stored(levels: list[float], looks: int) -> Evidence:
+    """K = 3 quiet baseline runs at 500 µs, candidate runs at ``levels``, ``looks`` looks."""
+    rng = np.random.default_rng(7)
+    base = tuple(_run(rng, i, 500.0) for i in range(3))
+    cand = tuple(_run(rng, i, lv) for i, lv in enumerate(levels))
+    sampling = Sampling(
+        mode="stored",
+        max_duration_s=60.0,
+        max_requests=10**6,
+        rho=1.0,
+        looks=[_look(m) for m in range(1, looks + 1)],
+    )
+    return Evidence(
+        candidate=Samples(runs=cand),
+        baseline=Samples(runs=base),
+        baseline_where="store/b.json.gz",
+        sampling=sampling,
+    )
+
+
+def test_one_slowed_session_fails_the_sequence_and_does_not_stand_when_judged_again() -> None:
+    """The first candidate run 3x slower (a co-tenant on its core), the second as the
+    baseline: the first look FAILs latency shift; judged once more on both runs (one final
+    look), the check no longer fails and the sampling says it was confirmed."""
+    from gate.app.confirm import judge_again, session_failures
+    from gate.judge.families import judge
+
+    first = _stored([1500.0], looks=1)
+    j1 = judge(POLICY, first)
+    assert j1.checks[0].status is CheckStatus.FAIL
+    assert session_failures(first, j1) == ["latency shift"]
+    both = _stored([1500.0, 500.0], looks=1)
+    evidence, again = judge_again(POLICY, both, _look(2))
+    (shift,) = again.checks
+    assert shift.status is not CheckStatus.FAIL, shift
+    assert shift.candidate_runs == 2 and shift.baseline_runs == 3
+    assert evidence.sampling is not None and evidence.sampling.stopped == "confirmed"
+    assert [lk.final for lk in evidence.sampling.looks] == [True]
+    assert judge(POLICY, evidence).checks == again.checks  # the saved run judges the same
+
+
+def test_the_same_sequence_with_one_more_look_would_keep_the_first_failure() -> None:
+    """Why the confirmation is a judgement of its own: in the sequence the first decided look
+    wins, so a second look on both runs cannot clear the first look's FAIL."""
+    from gate.judge.families import judge
+
+    (shift,) = judge(POLICY, _stored([1500.0, 500.0], looks=2)).checks
+    assert shift.status is CheckStatus.FAIL and shift.details["sequential"]["look"] == 1
+    assert shift.candidate_runs == 1  # decided on the first run
+
+
+def test_a_regression_in_every_run_is_still_blocked_when_judged_again() -> None:
+    from gate.app.confirm import judge_again
+
+    evidence, again = judge_again(POLICY, _stored([1500.0, 1500.0], looks=1), _look(2))
+    assert again.verdict is Verdict.BLOCKED and again.checks[0].status is CheckStatus.FAIL
+    assert evidence.sampling is not None and evidence.sampling.stopped == "blocked"

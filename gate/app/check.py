@@ -19,13 +19,14 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
 from gate.app import accuracy as acc_stage
+from gate.app.confirm import confirmation_warning, judge_again, replay_more, session_failures
 from gate.app.live_ab import measure_ab
 from gate.app.prepare import Prepared, prepare
 from gate.app.replays import FreshRuns, Measured
@@ -153,7 +154,8 @@ def collect(
 def _stored(
     run: Run, prep: Prepared, plan: CheckPlan, config_path: Path, allow_env_mismatch: bool
 ) -> tuple[Evidence, Baseline | None]:
-    """Candidate runs on fresh servers, one more after each look, against the stored runs."""
+    """Candidate runs on fresh servers, one more after each look, against the stored runs;
+    a session-level failure confirmed on more fresh servers (``gate.app.confirm``)."""
     policy = prep.policy
     with FreshRuns(run, prep, label="candidate") as fresh:
         t0 = time.monotonic()
@@ -171,33 +173,70 @@ def _stored(
             )
             st.detail = str(path)
         ab = policy.ab
-        sampling = Sampling(
-            mode="stored",
-            max_duration_s=ab.max_duration_s,
-            max_requests=ab.max_requests,
-            rho=ab.rho,
+        evidence = Evidence(
+            candidate=measured.samples,
+            baseline=baseline_samples(base),
+            baseline_where=str(path),
+            sampling=Sampling(
+                mode="stored",
+                max_duration_s=ab.max_duration_s,
+                max_requests=ab.max_requests,
+                rho=ab.rho,
+            ),
         )
-        while True:
-            sampling = _look(sampling, measured, fresh.seconds, time.monotonic() - t0, policy)
-            evidence = Evidence(
-                candidate=measured.samples,
-                baseline=baseline_samples(base),
-                baseline_where=str(path),
-                sampling=sampling,
-            )
-            stop = stop_reason(judge(policy, evidence).checks, sampling.looks[-1].final)
-            if stop:
-                break
-            fresh.add()
-            measured = fresh.measured()
+
+        def look(measured: Measured) -> SamplingLook:
+            return _look(measured, fresh.seconds, time.monotonic() - t0, policy)
+
+        measured, evidence, judgement = _sample(fresh, measured, evidence, look, policy)
+        failed = session_failures(evidence, judgement)
+        extra = prep.cfg.measure.confirm_runs
+        if evidence.sampling and evidence.sampling.stopped == "blocked" and failed and extra:
+            first = len(measured.runs)
+            more = replay_more(run, fresh, failed, extra)
+            if more is not None:
+                measured = more
+                with run.stage("judge again") as st:
+                    evidence, again = judge_again(
+                        policy, replace(evidence, candidate=more.samples), look(more)
+                    )
+                    st.detail = f"{len(more.runs)} candidate runs → {again.verdict.value}"
+                run.warn(confirmation_warning(failed, first, extra, again, len(more.runs)))
     measured.write_to(run.result)
-    run.result.sampling = sampling.model_copy(update={"stopped": stop})
-    return dataclasses.replace(evidence, sampling=run.result.sampling), base
+    run.result.sampling = evidence.sampling
+    return evidence, base
+
+
+def _sample(
+    fresh: FreshRuns,
+    measured: Measured,
+    evidence: Evidence,
+    look: Callable[[Measured], SamplingLook],
+    policy: Policy,
+) -> tuple[Measured, Evidence, Judgement]:
+    """Look after each candidate run and add one more until the checks decide, one fails,
+    or the budget is spent: the runs, the evidence (its sampling marked with why it
+    stopped) and the judgement at the last look."""
+    assert evidence.sampling is not None
+    sampling = evidence.sampling
+    while True:
+        lk = look(measured)
+        sampling = sampling.model_copy(update={"looks": [*sampling.looks, lk]})
+        evidence = replace(evidence, candidate=measured.samples, sampling=sampling)
+        judgement = judge(policy, evidence)
+        stop = stop_reason(judgement.checks, lk.final)
+        if stop:
+            sampling = sampling.model_copy(update={"stopped": stop})
+            return measured, replace(evidence, sampling=sampling), judgement
+        fresh.add()
+        measured = fresh.measured()
 
 
 def _look(
-    sampling: Sampling, measured: Measured, run_seconds: list[float], seconds: float, policy: Policy
-) -> Sampling:
+    measured: Measured, run_seconds: list[float], seconds: float, policy: Policy
+) -> SamplingLook:
+    """The look after the runs measured so far: the share of the budget they used, and
+    whether it is the last (one more run, as long as the last, would pass the budget)."""
     ab = policy.ab
     requests = sum(len(r.latencies_us) for r in measured.runs)
     t = min(1.0, max(seconds / ab.max_duration_s, requests / ab.max_requests))
@@ -207,7 +246,7 @@ def _look(
         or seconds + run_seconds[-1] > ab.max_duration_s
         or requests + per_run > ab.max_requests
     )
-    look = SamplingLook(
+    return SamplingLook(
         round=len(measured.runs),
         t=round(t, 6),
         final=final,
@@ -215,7 +254,6 @@ def _look(
         requests=requests,
         units={"runs": len(measured.runs)},
     )
-    return sampling.model_copy(update={"looks": [*sampling.looks, look]})
 
 
 def write_judgement(result: RunResult, judgement: Judgement) -> None:

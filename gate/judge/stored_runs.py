@@ -70,7 +70,7 @@ def _levels_check(
 ) -> CheckResult:
     counts = design.counts("runs", cand.size)
     details = {**details, "floor": _floor(base, design, margin)}
-    return sequential_check(
+    check = sequential_check(
         name=name,
         metric=metric,
         mode=mode,
@@ -84,6 +84,11 @@ def _levels_check(
         n=n,
         details=details,
     )
+    # the runs the check was decided on: those of its deciding look (or the last)
+    seq = check.details.get("sequential", {})
+    at = seq.get("look") if isinstance(seq, dict) else None
+    runs = counts[at - 1] if isinstance(at, int) and 0 < at <= len(counts) else cand.size
+    return check.model_copy(update={"baseline_runs": base.size, "candidate_runs": runs})
 
 
 def stored_latency_checks(

@@ -294,6 +294,11 @@ def _undecided_why(result: RunResult) -> str:
     if sampling is None or not sampling.looks:
         return "could not decide with this much data"
     last = sampling.looks[-1]
+    if sampling.stopped == "confirmed":
+        return (
+            f"stayed undecided when judged again on all {last.round} candidate runs after "
+            "another check failed (measure.confirm_runs)"
+        )
     return (
         f"stayed undecided when the budget was spent ({last.seconds:.0f} s of "
         f"{sampling.max_duration_s:g} s, {last.requests} of {sampling.max_requests} requests "
@@ -373,6 +378,7 @@ def sampling_line(result: RunResult) -> str | None:
         "decided": "every gating check decided",
         "blocked": "a gating check failed",
         "budget": "budget spent",
+        "confirmed": "a failure did not hold on more fresh runs (measure.confirm_runs)",
     }.get(sampling.stopped, sampling.stopped or "?")
     return (
         f"Sampling ({what}): {_plural(rounds, unit)} ({_plural(len(sampling.looks), 'look')}), "
