@@ -38,7 +38,8 @@ from gate.app.ab_rounds import (
 )
 from gate.app.prepare import Prepared
 from gate.app.run import Run
-from gate.app.session import LoadedModel, ServerSession
+from gate.app.server_models import LoadedModel
+from gate.app.session import ServerSession
 from gate.evidence import (
     ABInfo,
     ABThroughputPair,

@@ -20,19 +20,18 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from gate.app import accuracy as acc_stage
 from gate.app.environment import fingerprint
 from gate.app.prepare import Prepared
 from gate.app.run import Run
+from gate.app.server_models import LoadedModel, describe, load_concurrently, wait_unloaded
+from gate.app.session_setup import Tools, find_tools, log_dir, session_cpus
 from gate.config.policy import ThroughputPolicy
 from gate.errors import GateError
 from gate.evidence import AccuracyRecord, LatencyRun, MemoryRun, ThroughputRun
@@ -44,17 +43,7 @@ from gate.measure.perf_analyzer import Pace, PerfAnalyzerInputs, write_perf_anal
 from gate.measure.server_stats import Watch, watch
 from gate.measure.throughput import ThroughputSpec, measure_throughput
 from gate.servers import Launcher, open_server
-from gate.servers.affinity import CpuPlan, plan_cpus
-from gate.servers.tritonserver import Control
-from gate.tools import Tool, find_perf_analyzer, find_tritonserver
-
-
-@dataclass(frozen=True)
-class Tools:
-    """The binaries a session runs: tritonserver (local launcher only) and perf_analyzer."""
-
-    tritonserver: Tool | None
-    perf_analyzer: Tool
+from gate.servers.affinity import CpuPlan
 
 
 @dataclass(frozen=True)
@@ -63,19 +52,6 @@ class ReplayInputs:
 
     files: PerfAnalyzerInputs
     intervals_us: tuple[int, ...] | None
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A model loaded in the running server, with what the server says about it."""
-
-    name: str
-    metadata: dict[str, Any]
-    config: dict[str, Any]
-
-    @property
-    def max_batch_size(self) -> int:
-        return int(self.config.get("max_batch_size", 0))
 
 
 class ServerSession:
@@ -109,11 +85,11 @@ class ServerSession:
 
     def __enter__(self) -> ServerSession:
         with ExitStack() as stack:
-            self._tools = self._find_tools()
-            self.cpus = self._plan_cpus()
+            self._tools = find_tools(self.run, self.cfg)
+            self.cpus = session_cpus(self.cfg)
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="gate-session-"))
             self._work = Path(tmp)
-            self._log_dir()
+            log_dir(self.run)
             self._stack = stack.pop_all()
         return self
 
@@ -135,36 +111,6 @@ class ServerSession:
         """A private folder removed when the session ends."""
         assert self._work is not None, "enter the session first"
         return self._work
-
-    def _find_tools(self) -> Tools:
-        with self.run.stage("tools") as st:
-            cfg = self.cfg
-            local = cfg.launcher.kind == "local"
-            ts = find_tritonserver(cfg.launcher.tritonserver) if local else None
-            pa = find_perf_analyzer(cfg.measure.perf_analyzer)
-            where = f"{ts.path} ({ts.source})" if ts else f"{cfg.launcher.kind} launcher"
-            st.detail = f"tritonserver {where}; perf_analyzer {pa.version} ({pa.source})"
-        return Tools(ts, pa)
-
-    def _plan_cpus(self) -> CpuPlan:
-        """``measure.cpu_affinity`` for this launcher: a remote server runs on another
-        machine's cores, so nothing is pinned there."""
-        if self.cfg.launcher.kind == "remote":
-            return CpuPlan()
-        return plan_cpus(self.cfg.measure.cpu_affinity)
-
-    def _log_dir(self) -> Path:
-        """The run's log folder; a read-only or full reports disk must not stop measuring."""
-        try:
-            self.run.log_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            fallback = Path(tempfile.mkdtemp(prefix="gate-logs-"))
-            self.run.warn(
-                f"cannot create the log folder {self.run.log_dir} ({e.strerror}); "
-                f"server logs go to {fallback}"
-            )
-            self.run.log_dir = fallback
-        return self.run.log_dir
 
     # -- one server ----------------------------------------------------------------------
 
@@ -229,61 +175,23 @@ class ServerSession:
         if rec is not None:
             rec.after_load()
             self._memory[model] = rec
-        version = self.cfg.model.version or ""
-        return LoadedModel(
-            model, server.model_metadata(model, version), server.model_config(model, version)
-        )
+        return describe(server, model, self.cfg.model.version or "")
 
     def load_together(self, models: list[str]) -> list[LoadedModel]:
-        """Load several models at once (their loads overlap: a python-backend stub takes a
-        second to start). No memory step is recorded: the server's memory cannot be split
-        between loads that overlap."""
+        """Load several models at once (their loads overlap). No memory step is recorded:
+        the server's memory cannot be split between loads that overlap."""
         server = self.running
-        errors: list[BaseException] = []
-
-        def one(name: str) -> None:
-            try:
-                server.load_model(name)
-            except BaseException as e:  # re-raised below, in the caller's thread
-                errors.append(e)
-
-        threads = [threading.Thread(target=one, args=(m,), name=f"gate-load-{m}") for m in models]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
+        load_concurrently(server, models)
         self._loaded.update(models)
-        version = self.cfg.model.version or ""
-        return [
-            LoadedModel(m, server.model_metadata(m, version), server.model_config(m, version))
-            for m in models
-        ]
+        return [describe(server, m, self.cfg.model.version or "") for m in models]
 
     def unload(self, model: str) -> None:
         self.running.unload_model(model)
         self._memory.pop(model, None)
 
     def wait_unloaded(self, models: list[str], timeout_s: float = 30.0) -> None:
-        """Until the server has really unloaded ``models``: Triton answers an unload at once
-        and stops the model's processes (a python-backend stub) about a second later. A
-        launcher without a repository index to ask gets a fixed two seconds."""
-        control = getattr(self.running, "control", None)
-        if not isinstance(control, Control):
-            time.sleep(2.0)
-            return
-        names = set(models)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                index = control.call("repository index", "get_model_repository_index")
-            except GateError:
-                return
-            busy = ("READY", "LOADING", "UNLOADING")
-            if not any(m.get("name") in names and m.get("state") in busy for m in index):
-                return
-            time.sleep(0.05)
+        """Until the running server has really unloaded ``models`` (``server_models``)."""
+        wait_unloaded(self.running, models, timeout_s)
 
     def unload_all(self) -> None:
         """Unload every model of the running server and wait until they are gone, so that
@@ -295,7 +203,7 @@ class ServerSession:
         with contextlib.suppress(GateError):
             for name in names:
                 self.running.unload_model(name)
-            self.wait_unloaded(names, timeout_s=10.0)
+            wait_unloaded(self.running, names, timeout_s=10.0)
         self._loaded.clear()
 
     def check_traffic(self, loaded: LoadedModel, *, prefix: str = "") -> None:
