@@ -10,8 +10,9 @@ the memory of each arm's own processes sampled meanwhile (or, for a backend that
 the server, each arm's load step, load order alternated). After each round the pure judge
 (``gate.judge.families.judge``) looks at everything so far; the session stops when every
 gating check is decided, when one fails (the verdict is then BLOCKED whatever else happens),
-or when the budget (``ab.max_duration_s``, ``ab.max_requests``) is spent. A round measures
-only what an undecided check still needs.
+or when the budget (``ab.max_duration_s``, ``ab.max_requests``) is spent; a round part that
+would pass the time budget is not started (``gate.app.ab_budget``). A round measures only
+what an undecided check still needs.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Literal
 
 import numpy as np
 
+from gate.app.ab_budget import PartBudget, run_parts
 from gate.app.ab_memory import ArmMemory
 from gate.app.ab_repository import ARM_SUFFIX, make_ab_repository
 from gate.app.ab_rounds import (
@@ -150,6 +152,8 @@ class _Rounds:
         self.judgement = Judgement((), Verdict.INCONCLUSIVE)
         self.window: dict[int, int] = {}
         self.round_seconds: list[float] = []
+        self.budget = PartBudget(ab.max_duration_s, time.monotonic())
+        self.out_of_budget = False
 
     # -- what is measured once --------------------------------------------------------
 
@@ -191,6 +195,7 @@ class _Rounds:
         round's throughput windows. Every look is one more look of the spending design (its
         levels stay valid however many there are)."""
         t0 = time.monotonic()
+        self.budget = PartBudget(self.policy.ab.max_duration_s, t0)
         sources = self.memory.start()
         self.info = self.info.model_copy(update={"memory_sources": sources})
         if self.acc_b is not None and self._failed(0, t0):
@@ -241,22 +246,23 @@ class _Rounds:
         return tp.concurrency if tp.enabled else ()
 
     def _round(self, k: int, need: dict[str, bool], t0: float) -> list[str]:
-        """The parts of round ``k`` an undecided check needs, with a look after each part
-        that measured something (the round ends early when a gating check fails)."""
+        """The parts of round ``k`` an undecided check needs, each only if it fits in the
+        budget, with a look after each part that measured something (the round ends early
+        when a gating check fails, or when the next part would pass the budget)."""
         self.memory.round_index = k
-        steps: list[Callable[[], str]] = []
+        steps: list[tuple[str, Callable[[], str]]] = []
         if need["latency"] or not self.info.latencies_a_us:
-            steps.append(partial(self._latency, k, memory=need["memory"]))
+            steps.append(("latency", partial(self._latency, k, memory=need["memory"])))
         if need["memory"]:
-            steps.append(partial(self.memory.round, k))
-        steps += [partial(self._throughput, k, c) for c in self._levels() if need[f"c{c}"]]
-        parts: list[str] = []
-        for i, step in enumerate(steps):
-            parts.append(step())
-            if i < len(steps) - 1 and self._failed(k, t0):
-                parts.append("stopped: a gating check failed")
-                break
-        return parts
+            steps.append(("memory", partial(self.memory.round, k)))
+        steps += [
+            (f"throughput c={c}", partial(self._throughput, k, c))
+            for c in self._levels()
+            if need[f"c{c}"]
+        ]
+        got = run_parts(steps, self.budget, partial(self._failed, k, t0))
+        self.out_of_budget = got.out_of_budget
+        return got.details
 
     def _latency(self, k: int, *, memory: bool) -> str:
         spec = self._spec(k)
@@ -339,7 +345,10 @@ class _Rounds:
         last = self.round_seconds[-1] if self.round_seconds else 0.0
         per_round = requests / max(1, k)
         final = can_end and (
-            t >= 1.0 or seconds + last > ab.max_duration_s or requests + per_round > ab.max_requests
+            self.out_of_budget
+            or t >= 1.0
+            or seconds + last > ab.max_duration_s
+            or requests + per_round > ab.max_requests
         )
         units = {"blocks": self.pairs, **self.memory.units()}
         for c in self._levels():
