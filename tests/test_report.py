@@ -289,6 +289,25 @@ def test_summary_lines() -> None:
         "Sampling (live A/B): 12 rounds (1 look), 118.4 s of the 120 s budget, 4800 of 200000 "
         "requests per arm; stopped: budget spent."
     )
+    # stored mode, a failure judged again on more runs (measure.confirm_runs) did not hold
+    inconclusive.sampling = Sampling(
+        mode="stored",
+        max_duration_s=120.0,
+        max_requests=200_000,
+        rho=1.0,
+        looks=[SamplingLook(round=2, t=0.3, final=True, seconds=36.0, requests=800)],
+        stopped="confirmed",
+    )
+    assert summary_line(inconclusive) == (
+        "2 checks: 1 passed, 1 inconclusive. latency shift stayed undecided when all 2 "
+        "candidate runs were judged again after a failure (measure.confirm_runs), and the "
+        "policy blocks on that."
+    )
+    assert sampling_line(inconclusive) == (
+        "Sampling (candidate runs against the stored baseline): 2 runs (1 look), 36.0 s of the "
+        "120 s budget, 800 of 200000 requests per arm; stopped: a failure did not hold on more "
+        "fresh runs (measure.confirm_runs)."
+    )
 
 
 def test_console() -> None:

@@ -18,11 +18,13 @@ gating check still fails, else ``confirmed``).
 
 Why this keeps the false-alarm rate: a check can only block after confirmation if the
 sequence failed first, so under an unchanged model the chance of a final block is at most the
-chance of the sequence blocking, which its spending holds at the check's share of ``alpha``.
+chance of the sequence blocking, which its spending holds at ``alpha`` (each check at its
+Bonferroni share).
 A wrong PASS needs the second judgement's own safety test to be wrong, at most its alpha.
 When the confirming replay itself breaks, the first judgement stands (with a warning): a
 failure of the machine never loosens a block. A real regression shows in every session and
-still blocks; it costs ``confirm_runs`` replays, and only when something failed. Accuracy is
+still blocks; it costs ``confirm_runs`` replays, and only when something failed (even past
+the sampling budget: a block is worth the replays that confirm it). Accuracy is
 not re-measured (the eval set's answers do not depend on the machine's load), so an accuracy
 failure alone is never re-judged. The live A/B session needs none of this: its arms share
 every moment of one server, so a co-tenant slows both.

@@ -296,8 +296,8 @@ def _undecided_why(result: RunResult) -> str:
     last = sampling.looks[-1]
     if sampling.stopped == "confirmed":
         return (
-            f"stayed undecided when judged again on all {last.round} candidate runs after "
-            "another check failed (measure.confirm_runs)"
+            f"stayed undecided when all {last.round} candidate runs were judged again after "
+            "a failure (measure.confirm_runs)"
         )
     return (
         f"stayed undecided when the budget was spent ({last.seconds:.0f} s of "
