@@ -18,15 +18,15 @@ Every slot starts with warm-up requests (discarded), so both arms start each blo
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from gate.app.server_models import at_once
 from gate.app.session import ReplayInputs, ServerSession
-from gate.errors import GateError, MeasurementError
+from gate.errors import MeasurementError
 from gate.evidence import ABBlock, LatencyRun, PerfAnalyzerRetry
 from gate.inputs.traffic import Request, Traffic
 from gate.result import now_iso
@@ -225,28 +225,13 @@ def _together(
     the round (the round repeats itself, so a hang costs a few times the round's work, not
     ``measure.timeout_s``)."""
     got: dict[str, LatencyRun] = {}
-    errors: list[BaseException] = []
 
     def one(arm: str) -> None:
-        try:
-            got[arm] = session.replay(
-                models[arm],
-                inputs[arm],
-                index=2 * index + (arm == "B"),
-                retries=0,
-                cap_last=last,
-            )
-        except BaseException as e:  # re-raised in the caller's thread below
-            errors.append(e)
+        got[arm] = session.replay(
+            models[arm], inputs[arm], index=2 * index + (arm == "B"), retries=0, cap_last=last
+        )
 
-    threads = [threading.Thread(target=one, args=(arm,), name=f"gate-ab-{arm}") for arm in "AB"]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        gate_errors = [e for e in errors if isinstance(e, GateError)]
-        raise (gate_errors or errors)[0]
+    at_once(one, "AB", "gate-ab")
     return got
 
 

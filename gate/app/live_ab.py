@@ -18,7 +18,6 @@ what an undecided check still needs.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from gate.app.ab_rounds import (
 )
 from gate.app.prepare import Prepared
 from gate.app.run import Run
-from gate.app.server_models import LoadedModel
+from gate.app.server_models import LoadedModel, at_once
 from gate.app.session import ServerSession
 from gate.evidence import (
     ABInfo,
@@ -162,22 +161,12 @@ class _Rounds:
         if self.prep.accuracy is None:
             return
         got: dict[str, AccuracyRecord] = {}
-        errors: list[BaseException] = []
 
         def one(arm: str) -> None:
-            try:
-                got[arm] = self.session.evaluate(self.models[arm])
-            except BaseException as e:  # re-raised below, in the caller's thread
-                errors.append(e)
+            got[arm] = self.session.evaluate(self.models[arm])
 
         with self.run.stage("accuracy (A/B)") as st:
-            threads = [threading.Thread(target=one, args=(a,)) for a in "AB"]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            if errors:
-                raise errors[0]
+            at_once(one, "AB", "gate-accuracy")
             self.info = self.info.model_copy(update={"accuracy_a": got["A"]})
             self.acc_b = got["B"]
             st.detail = ", ".join(

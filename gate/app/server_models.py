@@ -1,5 +1,6 @@
 """Models in a running server: what the server says about a loaded model, loading several
-at once, and waiting until unloaded ones are really gone.
+at once (``at_once``: work in threads started together), and waiting until unloaded ones are
+really gone.
 
 Kept apart from ``gate.app.session`` (which decides *when* models load and what is measured
 on them) because these are plain exchanges with one running server (``Launcher``).
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from gate.errors import GateError
 from gate.servers import Launcher
@@ -37,24 +39,34 @@ def describe(server: Launcher, model: str, version: str) -> LoadedModel:
     )
 
 
-def load_concurrently(server: Launcher, models: list[str]) -> None:
-    """Load several models at once (their loads overlap: a python-backend stub takes a second
-    to start); the first failure is raised in the caller's thread once all have ended."""
+T = TypeVar("T")
+
+
+def at_once(work: Callable[[T], None], items: Iterable[T], name: str) -> None:
+    """``work(item)`` for every item, each in its own thread (``{name}-{item}``), all started
+    together. Once all have ended the first failure is raised in the caller's thread, a
+    ``GateError`` before any other (it is the one a reader can act on)."""
     errors: list[BaseException] = []
 
-    def one(name: str) -> None:
+    def one(item: T) -> None:
         try:
-            server.load_model(name)
+            work(item)
         except BaseException as e:  # re-raised below, in the caller's thread
             errors.append(e)
 
-    threads = [threading.Thread(target=one, args=(m,), name=f"gate-load-{m}") for m in models]
+    threads = [threading.Thread(target=one, args=(i,), name=f"{name}-{i}") for i in items]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     if errors:
-        raise errors[0]
+        raise ([e for e in errors if isinstance(e, GateError)] or errors)[0]
+
+
+def load_concurrently(server: Launcher, models: list[str]) -> None:
+    """Load several models at once (their loads overlap: a python-backend stub takes a second
+    to start)."""
+    at_once(server.load_model, models, "gate-load")
 
 
 def wait_unloaded(server: Launcher, models: list[str], timeout_s: float = 30.0) -> None:
