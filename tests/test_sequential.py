@@ -212,21 +212,17 @@ def test_run_sequence_stops_at_the_first_decided_look() -> None:
 def test_an_interval_too_wide_to_map_is_infinite_not_an_error() -> None:
     """Two units at a tiny alpha give a log-ratio bound in the hundreds: ``expm1`` of it
     overflows, and the check must still be judged (it was a 'math range error')."""
-    from gate.config.policy import Mode
-    from gate.judge.design import Design, sequential_check
+    from gate.config.policy import Mode, ThroughputPolicy
+    from gate.judge.design import Design, Scale, sequential_check
 
     design = Design(alpha=1e-6, rho=1.0, power=0.8, looks=(), alpha_safe=1e-6)
+    tp = ThroughputPolicy(mode=Mode.REGRESSION, tolerance=0.1, critical=False, blocking=True)
     check = sequential_check(
-        name="throughput c=4",
-        metric="throughput.c4",
-        mode=Mode.REGRESSION,
-        flags=(False, True),
-        tolerance=-0.1,
-        margin=math.log1p(-0.1),
-        worse=-1,
+        tp,
+        ("throughput c=4", "throughput.c4"),
+        Scale.log_ratio(-0.1),
         estimates=[Estimate(0.0, 5.0, 1.0, 2.0)],
         design=design,
-        effect=math.expm1,
         n=2,
         details={},
     )

@@ -114,19 +114,25 @@ def flags(spec: Judged) -> Flags:
     )
 
 
-def undecided(spec: Judged, names: tuple[str, str], **numbers: Any) -> CheckResult:
-    """A family's check before ``judge.decide`` settles its status (PASS until then): its
-    ``(name, metric)``, the policy's mode, critical and blocking, and ``numbers``, what its
-    test found."""
+def judged(
+    spec: Judged, names: tuple[str, str], status: CheckStatus, **numbers: Any
+) -> CheckResult:
+    """A family's check with ``status``: its ``(name, metric)``, the policy's mode, critical
+    and blocking, and ``numbers``, what its test found."""
     return CheckResult(
         name=names[0],
         metric=names[1],
-        status=CheckStatus.PASS,
+        status=status,
         mode=spec.mode.value,
         critical=spec.critical,
         blocking=spec.blocking,
         **numbers,
     )
+
+
+def undecided(spec: Judged, names: tuple[str, str], **numbers: Any) -> CheckResult:
+    """A family's check before ``judge.decide`` settles its status (PASS until then)."""
+    return judged(spec, names, CheckStatus.PASS, **numbers)
 
 
 def explained(c: CheckResult, words: Callable[[CheckResult], str]) -> CheckResult:

@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike
 
 from gate.config.policy import Mode, Policy
 from gate.evidence import Sampling, SamplingLook
+from gate.judge.common import Judged, judged
 from gate.judge.sequential import (
     Estimate,
     Look,
@@ -108,49 +109,66 @@ def prefix_estimates(
     return out
 
 
+@dataclass(frozen=True)
+class Scale:
+    """Where a check's estimate and its report meet: ``margin`` is the tolerance on the
+    estimate's scale, ``worse`` +1 when a higher estimate is worse (-1: lower), and
+    ``tolerance`` and ``effect`` (the estimate mapped) are on the report's scale."""
+
+    tolerance: float
+    margin: float
+    worse: int
+    effect: Callable[[float], float]
+
+    @classmethod
+    def log_ratio(cls, tolerance: float) -> Scale:
+        """An estimate that is a log ratio, reported as a relative change: ``tolerance`` >
+        0 is the rise allowed (latency), < 0 the drop allowed (throughput)."""
+        return cls(tolerance, math.log1p(tolerance), 1 if tolerance > 0 else -1, math.expm1)
+
+    @classmethod
+    def growth(cls, margin: float, scale: float) -> Scale:
+        """An estimate in bytes (memory), ``margin`` the growth allowed, reported relative to
+        ``scale`` (the baseline's memory)."""
+        return cls(margin / scale, margin, 1, lambda x: x / scale)
+
+
 def sequential_check(
+    spec: Judged,
+    names: tuple[str, str],
+    scale: Scale,
     *,
-    name: str,
-    metric: str,
-    mode: Mode,
-    flags: tuple[bool, bool],
-    tolerance: float,
-    margin: float,
-    worse: int,
     estimates: Sequence[Estimate | None],
     design: Design,
-    effect: Callable[[float], float],
     n: int,
     details: dict[str, Any],
 ) -> CheckResult:
-    """Judge one check's looks and report it: effect, interval and MDE mapped to the report's
-    scale by ``effect`` (e.g. ``math.expm1`` for a log ratio), status from the outcome.
+    """Judge one check's looks and report it on ``scale``: effect, interval and MDE mapped by
+    ``scale.effect`` (e.g. ``math.expm1`` for a log ratio), status from the outcome.
 
-    ``flags`` is (critical, blocking); ``tolerance`` is on the report's scale, ``margin`` on
-    the estimate's. A check with no estimate at any look (too few units) is INCONCLUSIVE when
-    the sampling has ended, else undecided."""
+    ``spec`` gives the mode, critical and blocking, ``names`` the (name, metric). A check
+    with no estimate at any look (too few units) is INCONCLUSIVE when the sampling has ended,
+    else undecided."""
     points = design.points
+    effect, margin = scale.effect, scale.margin
     if not any(e is not None for e in estimates):
-        return _too_few(name, metric, mode, flags, tolerance, design, details)
+        return _too_few(spec, names, scale.tolerance, design, details)
     look = judge_sequence(
         estimates,
         points,
         margin=margin,
-        worse=worse,
+        worse=scale.worse,
         spending=design.spending,
         safe_spending=design.safe_spending,
-        non_inferiority=mode is Mode.NON_INFERIORITY,
+        non_inferiority=spec.mode is Mode.NON_INFERIORITY,
         power=design.power,
     )
     seq = {**_sequential_details(look, design), "margin": margin, "estimate": look.estimate}
-    return CheckResult(
-        name=name,
-        metric=metric,
-        status=_STATUS[look.outcome],
-        mode=mode.value,
-        critical=flags[0],
-        blocking=flags[1],
-        tolerance=tolerance,
+    return judged(
+        spec,
+        names,
+        _STATUS[look.outcome],
+        tolerance=scale.tolerance,
         effect=effect(look.estimate),
         ci_low=_mapped(effect, look.ci_low),
         ci_high=_mapped(effect, look.ci_high),
@@ -202,24 +220,15 @@ def _sequential_details(look: Look, design: Design) -> dict[str, Any]:
 
 
 def _too_few(
-    name: str,
-    metric: str,
-    mode: Mode,
-    flags: tuple[bool, bool],
-    tolerance: float,
-    design: Design,
-    details: dict[str, Any],
+    spec: Judged, names: tuple[str, str], tolerance: float, design: Design, details: dict[str, Any]
 ) -> CheckResult:
     final = design.points[-1].final
-    return CheckResult(
-        name=name,
-        metric=metric,
-        status=CheckStatus.FAIL
-        if final and mode is Mode.NON_INFERIORITY
+    return judged(
+        spec,
+        names,
+        CheckStatus.FAIL
+        if final and spec.mode is Mode.NON_INFERIORITY
         else CheckStatus.INCONCLUSIVE,
-        mode=mode.value,
-        critical=flags[0],
-        blocking=flags[1],
         tolerance=tolerance,
         mde=math.inf,
         reason="too few units to estimate the noise (at least 2 are needed)",

@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from gate import stats
-from gate.config.policy import Mode, Policy, ShiftCheck, TailCheck
+from gate.config.policy import LatencyPolicy, Mode, Policy, ShiftCheck, TailCheck
 from gate.judge.decide import decide_policy
 from gate.judge.protocol import Noise, failed_check, guarded, power_warning
 from gate.result import CheckResult, CheckStatus, Verdict
@@ -236,6 +236,22 @@ def judge_latency(
     return checks, verdict, warnings + more
 
 
+def runs_problem(lp: LatencyPolicy, lengths: set[int], baseline_runs: int) -> str | None:
+    """Why stored runs (their ``lengths`` in requests, ``baseline_runs`` of them the
+    baseline's) cannot be compared on latency, or None."""
+    if len(lengths) != 1:
+        return f"runs differ in length ({sorted(lengths)}): they are not replays of one traffic"
+    if baseline_runs < lp.min_baseline_runs:
+        return (
+            f"baseline has {baseline_runs} run(s); {lp.min_baseline_runs} are needed to "
+            "estimate run-to-run drift (gate baseline record --runs)"
+        )
+    n = next(iter(lengths))
+    if n < lp.min_requests:
+        return f"{n} requests is below latency.min_requests={lp.min_requests}"
+    return None
+
+
 def latency_checks(
     policy: Policy, base: Samples, cand: Samples
 ) -> tuple[list[CheckResult], list[str]]:
@@ -244,17 +260,7 @@ def latency_checks(
     lp = policy.latency
     checks: list[CheckResult] = []
     base, cand = _arrays(base), _arrays(cand)  # one conversion, shared by every check
-    n_set = {len(r) for runs in (base, cand) for r in runs}
-    problem = None
-    if len(n_set) != 1:
-        problem = f"runs differ in length ({sorted(n_set)}): they are not replays of one traffic"
-    elif len(base) < lp.min_baseline_runs:
-        problem = (
-            f"baseline has {len(base)} run(s); {lp.min_baseline_runs} are needed to estimate "
-            "run-to-run drift (gate baseline record --runs)"
-        )
-    elif next(iter(n_set)) < lp.min_requests:
-        problem = f"{next(iter(n_set))} requests is below latency.min_requests={lp.min_requests}"
+    problem = runs_problem(lp, {len(r) for runs in (base, cand) for r in runs}, len(base))
     for name, metric, spec in latency_specs(policy):
         if problem is not None:
             res = failed_check(

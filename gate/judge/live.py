@@ -23,21 +23,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
 
 from gate.config.policy import MemoryPolicy, Policy, ShiftCheck, TailCheck, ThroughputPolicy
 from gate.evidence import ABInfo, ABMemorySample
-from gate.judge.design import Design, prefix_estimates, sequential_check
+from gate.judge import memory, throughput
+from gate.judge.common import flags
+from gate.judge.design import Design, Scale, prefix_estimates, sequential_check
 from gate.judge.latency import latency_specs
+from gate.judge.memory import Allowed, mib
 from gate.judge.protocol import guarded
 from gate.result import CheckResult
 from gate.stats.common import FloatArray
 
 #: Expected requests beyond a percentile in one unit of a tail check (per arm).
 TAIL_EXCEEDANCES = 10
-MIB = float(2**20)
 
 
 def tail_group(percentile: float, block_size: int) -> int:
@@ -51,17 +54,8 @@ def live_latency_checks(policy: Policy, ab: ABInfo, design: Design) -> list[Chec
     """Every latency check of the policy on the session's block pairs."""
     out: list[CheckResult] = []
     for name, metric, spec in latency_specs(policy):
-        out.append(
-            guarded(
-                partial(_latency_check, name, metric, spec, ab, design),
-                name=name,
-                metric=metric,
-                mode=spec.mode.value,
-                tolerance=spec.tolerance,
-                critical=spec.critical,
-                blocking=spec.blocking,
-            )
-        )
+        check = partial(_latency_check, (name, metric), spec, ab, design)
+        out.append(guarded(check, name=name, metric=metric, **flags(spec)))
     return out
 
 
@@ -76,8 +70,7 @@ def _arms(ab: ABInfo) -> tuple[FloatArray, FloatArray]:
 
 
 def _latency_check(
-    name: str,
-    metric: str,
+    names: tuple[str, str],
     spec: ShiftCheck | TailCheck,
     ab: ABInfo,
     design: Design,
@@ -111,16 +104,11 @@ def _latency_check(
         }
     }
     return sequential_check(
-        name=name,
-        metric=metric,
-        mode=spec.mode,
-        flags=(spec.critical, spec.blocking),
-        tolerance=spec.tolerance,
-        margin=math.log1p(spec.tolerance),
-        worse=1,
+        spec,
+        names,
+        Scale.log_ratio(spec.tolerance),
         estimates=estimates,
         design=design,
-        effect=math.expm1,
         n=n_used,
         details=details,
     )
@@ -142,18 +130,11 @@ def live_throughput_checks(policy: Policy, ab: ABInfo, design: Design) -> list[C
         return []
     out = []
     for c in tp.concurrency:
-        name, metric = f"throughput c={c}", f"throughput.c{c}"
-        out.append(
-            guarded(
-                partial(_throughput_check, c, tp, ab, design),
-                name=name,
-                metric=metric,
-                mode=tp.mode.value,
-                tolerance=-tp.tolerance,
-                critical=tp.critical,
-                blocking=tp.blocking,
-            )
-        )
+        name, metric = throughput.check_names(c)
+        check = partial(_throughput_check, c, tp, ab, design)
+        flag = flags(tp)
+        flag["tolerance"] = -tp.tolerance  # a drop: the report's tolerance is negative
+        out.append(guarded(check, name=name, metric=metric, **flag))
     return out
 
 
@@ -178,16 +159,11 @@ def _throughput_check(c: int, tp: ThroughputPolicy, ab: ABInfo, design: Design) 
         "live_ab": True,
     }
     return sequential_check(
-        name=f"throughput c={c}",
-        metric=f"throughput.c{c}",
-        mode=tp.mode,
-        flags=(tp.critical, tp.blocking),
-        tolerance=-tp.tolerance,
-        margin=math.log1p(-tp.tolerance),
-        worse=-1,
+        tp,
+        throughput.check_names(c),
+        Scale.log_ratio(-tp.tolerance),
         estimates=estimates,
         design=design,
-        effect=math.expm1,
         n=used,
         details=details,
     )
@@ -207,17 +183,9 @@ def live_memory_checks(policy: Policy, ab: ABInfo, design: Design) -> list[Check
         return []
     out = []
     for src in memory_sources(ab, mp):
-        name, metric = f"memory ({src})", f"memory.{src}"
-        out.append(
-            guarded(
-                partial(_memory_check, src, mp, ab.memory, design),
-                name=name,
-                metric=metric,
-                mode=mp.mode.value,
-                critical=mp.critical,
-                blocking=mp.blocking,
-            )
-        )
+        name, metric = memory.check_names(src)
+        check = partial(_memory_check, src, mp, ab.memory, design)
+        out.append(guarded(check, name=name, metric=metric, **flags(mp)))
     return out
 
 
@@ -229,9 +197,9 @@ def _memory_check(
     mine = [s for s in mine if s.kind == kind]
     a = np.array([s.a for s in mine], dtype=np.float64)
     b = np.array([s.b for s in mine], dtype=np.float64)
-    ref = float(np.median(a)) if a.size else 0.0  # no sample yet: the check is pending
-    scale = max(ref, MIB)
-    margin = mp.tolerance * max(ref, 0.0) + mp.slack_mib * MIB
+    # no sample yet: the check is pending
+    allowed = Allowed.of(mp, float(np.median(a)) if a.size else 0.0)
+    scale = Scale.growth(allowed.margin, allowed.scale)
     counts = design.counts(f"memory.{src}", len(mine))
     estimates = prefix_estimates(b - a, counts)
     used = _used(estimates, counts)
@@ -242,11 +210,11 @@ def _memory_check(
     )
     details = {
         "source": src,
-        "what": {"host": "host RSS", "gpu": "GPU memory"}.get(src, src),
+        "what": memory.LABEL.get(src, src),
         "kind": kind,
-        "baseline_mib": round(ref / MIB, 2),
-        "candidate_mib": round(float(np.median(b[: max(used, 1)])) / MIB, 2) if b.size else None,
-        "allowed_mib": round(margin / MIB, 2),
+        "baseline_mib": mib(allowed.ref),
+        "candidate_mib": mib(float(np.median(b[: max(used, 1)]))) if b.size else None,
+        "allowed_mib": mib(allowed.margin),
         "tolerance": mp.tolerance,
         "slack_mib": mp.slack_mib,
         "samples": used,
@@ -254,16 +222,11 @@ def _memory_check(
         "live_ab": True,
     }
     return sequential_check(
-        name=f"memory ({src})",
-        metric=f"memory.{src}",
-        mode=mp.mode,
-        flags=(mp.critical, mp.blocking),
-        tolerance=margin / scale if a.size else mp.tolerance,
-        margin=margin,
-        worse=1,
+        mp,
+        memory.check_names(src),
+        scale if a.size else replace(scale, tolerance=mp.tolerance),
         estimates=estimates,
         design=design,
-        effect=lambda x: x / scale,
         n=used,
         details=details,
     )

@@ -36,21 +36,23 @@ from gate.result import CheckResult, CheckStatus
 from gate.stats.twosample import shift_test
 
 MIB = float(2**20)
-_LABEL = {"host": "host RSS", "gpu": "GPU memory"}
+LABEL = {"host": "host RSS", "gpu": "GPU memory"}
 
 
-def _mib(x: float) -> float:
+def mib(x: float) -> float:
+    """Bytes as MiB, to two decimals, as the reports show them."""
     return round(x / MIB, 2)
 
 
-def _names(src: str, peak: bool) -> tuple[str, str]:
+def check_names(src: str, peak: bool = False) -> tuple[str, str]:
+    """(name, metric) of a source's check (``peak``: of its per-run peaks)."""
     if peak:
         return f"memory peak ({src})", f"memory.{src}.peak"
     return f"memory ({src})", f"memory.{src}"
 
 
 @dataclass(frozen=True)
-class _Allowed:
+class Allowed:
     """The growth a memory check allows, in bytes: ``tolerance · ref + slack`` from the
     baseline's median ``ref``; ``scale`` (``ref``, at least 1 MiB) makes what a check
     reports relative to the baseline."""
@@ -60,7 +62,7 @@ class _Allowed:
     margin: float
 
     @classmethod
-    def of(cls, mp: MemoryPolicy, ref: float) -> _Allowed:
+    def of(cls, mp: MemoryPolicy, ref: float) -> Allowed:
         return cls(ref, max(ref, MIB), mp.tolerance * max(ref, 0.0) + mp.slack_mib * MIB)
 
 
@@ -83,7 +85,7 @@ class _Source:
     def _result(
         self,
         peak: bool,
-        allowed: _Allowed,
+        allowed: Allowed,
         found: Layers,
         *,
         n: int,
@@ -95,7 +97,7 @@ class _Source:
         s = allowed.scale
         return undecided(
             self.mp,
-            _names(self.src, peak),
+            check_names(self.src, peak),
             tolerance=allowed.margin / s,
             effect=found.run.estimate / s,
             ci_low=found.ci_low / s,
@@ -114,7 +116,7 @@ class _Source:
         bser = [np.asarray(r.series[src].attributable, dtype=np.float64) for r in base]
         cser = [np.asarray(r.series[src].attributable, dtype=np.float64) for r in cand]
         bpool, cpool = np.concatenate(bser), np.concatenate(cser)
-        allowed = _Allowed.of(mp, float(np.median(bpool)))
+        allowed = Allowed.of(mp, float(np.median(bpool)))
         margin = allowed.margin
         alt = self.alt
         series = shift_test(cpool, bpool, margin, alpha, alt)
@@ -134,21 +136,21 @@ class _Source:
             mde=margin + noise if math.isfinite(noise) else None,
             details={
                 "source": src,
-                "what": _LABEL.get(src, src),
+                "what": LABEL.get(src, src),
                 "probe": cand[0].series[src].detail,
-                "baseline_mib": _mib(allowed.ref),
-                "candidate_mib": _mib(float(np.median(cpool))),
-                "allowed_mib": _mib(margin),
+                "baseline_mib": mib(allowed.ref),
+                "candidate_mib": mib(float(np.median(cpool))),
+                "allowed_mib": mib(margin),
                 "tolerance": mp.tolerance,
                 "slack_mib": mp.slack_mib,
-                "shift_mib": _mib(series.estimate),
-                "baseline_loaded_mib": [_mib(x) for x in bl],
-                "candidate_loaded_mib": [_mib(x) for x in cl],
-                "baseline_peak_mib": [_mib(x) for x in bp],
-                "candidate_peak_mib": [_mib(x) for x in cpk],
-                "baseline_run_medians_mib": [_mib(x) for x in lb],
-                "candidate_run_medians_mib": [_mib(x) for x in lc],
-                "run_to_run_sd_mib": _mib(run.sd_run),
+                "shift_mib": mib(series.estimate),
+                "baseline_loaded_mib": [mib(x) for x in bl],
+                "candidate_loaded_mib": [mib(x) for x in cl],
+                "baseline_peak_mib": [mib(x) for x in bp],
+                "candidate_peak_mib": [mib(x) for x in cpk],
+                "baseline_run_medians_mib": [mib(x) for x in lb],
+                "candidate_run_medians_mib": [mib(x) for x in lc],
+                "run_to_run_sd_mib": mib(run.sd_run),
                 "p_series": series.p_value,
                 "p_between_runs": run.p_value,
                 "samples": {"baseline": int(bpool.size), "candidate": int(cpool.size)},
@@ -161,7 +163,7 @@ class _Source:
         src, mp, alpha = self.src, self.mp, self.alpha
         bp = np.array([r.series[src].peak for r in self.base])
         cp = np.array([r.series[src].peak for r in self.cand])
-        allowed = _Allowed.of(mp, float(np.median(bp)))
+        allowed = Allowed.of(mp, float(np.median(bp)))
         margin = allowed.margin
         alt = self.alt
         run = run_level(cp, bp, margin, alpha, alt)
@@ -174,18 +176,54 @@ class _Source:
             mde=margin + noise,
             details={
                 "source": src,
-                "what": _LABEL.get(src, src) + " peak",
-                "baseline_mib": _mib(allowed.ref),
-                "candidate_mib": _mib(float(np.median(cp))),
-                "allowed_mib": _mib(margin),
+                "what": LABEL.get(src, src) + " peak",
+                "baseline_mib": mib(allowed.ref),
+                "candidate_mib": mib(float(np.median(cp))),
+                "allowed_mib": mib(margin),
                 "tolerance": mp.tolerance,
                 "slack_mib": mp.slack_mib,
-                "baseline_peak_mib": [_mib(x) for x in bp],
-                "candidate_peak_mib": [_mib(x) for x in cp],
-                "run_to_run_sd_mib": _mib(run.sd_run),
+                "baseline_peak_mib": [mib(x) for x in bp],
+                "candidate_peak_mib": [mib(x) for x in cp],
+                "run_to_run_sd_mib": mib(run.sd_run),
                 "test": "t-test on per-run peaks (attributable), run-to-run spread as noise",
             },
         )
+
+
+def source_unjudged(
+    src: str,
+    mp: MemoryPolicy,
+    base: Sequence[MemoryRun],
+    cand: Sequence[MemoryRun],
+    names: tuple[str, str],
+) -> CheckResult | None:
+    """Why a source's stored-baseline check ``names`` cannot be judged: SKIPPED when neither
+    side sampled the source, ERROR when one side (or some runs) lack its samples; None when
+    every run has them."""
+    b_has = sum(src in r.series for r in base)
+    c_has = sum(src in r.series for r in cand)
+    notes = sorted({n for r in cand for n in r.notes if n.startswith(src + ":")})
+    name, metric = names
+    if not cand or not base:
+        problem = "no memory samples" + (" in the baseline" if not base else "")
+    elif b_has == 0 and c_has == 0:
+        why = (notes[0] if notes else f"{src}: no samples") + " (in the baseline and in this run)"
+        return CheckResult(
+            name=name, metric=metric, status=CheckStatus.SKIPPED, mode=mp.mode.value, reason=why
+        )
+    elif c_has < len(cand):
+        problem = (
+            f"{c_has} of {len(cand)} candidate runs have {src} samples but the "
+            f"baseline has them: {notes[0] if notes else 'no samples'}"
+        )
+    elif b_has < len(base):
+        problem = (
+            f"only {b_has} of {len(base)} baseline runs have {src} samples; "
+            "record the baseline again"
+        )
+    else:
+        return None
+    return failed_check(name=name, metric=metric, mode=mp.mode.value, reason=problem)
 
 
 def memory_checks(
@@ -199,41 +237,11 @@ def memory_checks(
     checks: list[CheckResult] = []
     for src in mp.sources:
         kinds = [False, True] if mp.peak else [False]
-        b_has = sum(src in r.series for r in base)
-        c_has = sum(src in r.series for r in cand)
         for peak in kinds:
-            name, metric = _names(src, peak)
-            problem = None
-            if not cand or not base:
-                problem = "no memory samples" + (" in the baseline" if not base else "")
-            elif b_has == 0 and c_has == 0:
-                notes = sorted({n for r in cand for n in r.notes if n.startswith(src + ":")})
-                checks.append(
-                    CheckResult(
-                        name=name,
-                        metric=metric,
-                        status=CheckStatus.SKIPPED,
-                        mode=mp.mode.value,
-                        reason=(notes[0] if notes else f"{src}: no samples")
-                        + " (in the baseline and in this run)",
-                    )
-                )
-                continue
-            elif c_has < len(cand):
-                notes = sorted({n for r in cand for n in r.notes if n.startswith(src + ":")})
-                problem = (
-                    f"{c_has} of {len(cand)} candidate runs have {src} samples but the "
-                    f"baseline has them: {notes[0] if notes else 'no samples'}"
-                )
-            elif b_has < len(base):
-                problem = (
-                    f"only {b_has} of {len(base)} baseline runs have {src} samples; "
-                    "record the baseline again"
-                )
-            if problem is not None:
-                checks.append(
-                    failed_check(name=name, metric=metric, mode=mp.mode.value, reason=problem)
-                )
+            name, metric = check_names(src, peak)
+            unjudged = source_unjudged(src, mp, base, cand, (name, metric))
+            if unjudged is not None:
+                checks.append(unjudged)
                 continue
             source = _Source(src, mp, base, cand, policy.alpha, policy.power)
             checks.append(

@@ -18,22 +18,23 @@ baseline runs, or use live A/B (``baseline.model_dir``), which has no such floor
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from gate.config.policy import MemoryPolicy, Mode, Policy, ShiftCheck, TailCheck
+from gate.config.policy import MemoryPolicy, Policy, ShiftCheck, TailCheck
 from gate.evidence import LatencyRun, MemoryRun, ThroughputRun
-from gate.judge.design import Design, sequential_check
-from gate.judge.latency import latency_specs
+from gate.judge import memory, throughput
+from gate.judge.common import Judged, flags
+from gate.judge.design import Design, Scale, sequential_check
+from gate.judge.latency import latency_specs, runs_problem
+from gate.judge.memory import Allowed, mib
 from gate.judge.protocol import failed_check, guarded
 from gate.judge.sequential import Estimate, difference_of_levels
-from gate.result import CheckResult, CheckStatus
+from gate.result import CheckResult
 from gate.stats.common import FloatArray
-
-MIB = float(2**20)
 
 
 def _estimates(cand: FloatArray, base: FloatArray, counts: Sequence[int]) -> list[Estimate | None]:
@@ -53,34 +54,24 @@ def _floor(base: FloatArray, design: Design, margin_gap: float) -> dict[str, Any
 
 
 def _levels_check(
+    spec: Judged,
+    names: tuple[str, str],
+    scale: Scale,
     *,
-    name: str,
-    metric: str,
-    mode: Mode,
-    flags: tuple[bool, bool],
-    tolerance: float,
-    margin: float,
-    worse: int,
     cand: FloatArray,
     base: FloatArray,
     design: Design,
-    effect: Callable[[float], float],
     n: int,
     details: dict[str, Any],
 ) -> CheckResult:
     counts = design.counts("runs", cand.size)
-    details = {**details, "floor": _floor(base, design, margin)}
+    details = {**details, "floor": _floor(base, design, scale.margin)}
     check = sequential_check(
-        name=name,
-        metric=metric,
-        mode=mode,
-        flags=flags,
-        tolerance=tolerance,
-        margin=margin,
-        worse=worse,
+        spec,
+        names,
+        scale,
         estimates=_estimates(cand, base, counts),
         design=design,
-        effect=effect,
         n=n,
         details=details,
     )
@@ -95,32 +86,15 @@ def stored_latency_checks(
     policy: Policy, base: Sequence[LatencyRun], cand: Sequence[LatencyRun], design: Design
 ) -> list[CheckResult]:
     """Every latency check of the policy on run levels."""
-    lp = policy.latency
-    sizes = {len(r.latencies_us) for r in [*base, *cand]}
-    problem = None
-    if len(sizes) != 1:
-        problem = f"runs differ in length ({sorted(sizes)}): they are not replays of one traffic"
-    elif len(base) < lp.min_baseline_runs:
-        problem = (
-            f"baseline has {len(base)} run(s); {lp.min_baseline_runs} are needed to estimate "
-            "run-to-run drift (gate baseline record --runs)"
-        )
-    elif next(iter(sizes)) < lp.min_requests:
-        problem = f"{next(iter(sizes))} requests is below latency.min_requests={lp.min_requests}"
+    lengths = {len(r.latencies_us) for r in [*base, *cand]}
+    problem = runs_problem(policy.latency, lengths, len(base))
     out = []
     for name, metric, spec in latency_specs(policy):
-        kw: dict[str, Any] = {
-            "name": name,
-            "metric": metric,
-            "mode": spec.mode.value,
-            "tolerance": spec.tolerance,
-            "critical": spec.critical,
-            "blocking": spec.blocking,
-        }
         if problem is not None:
-            out.append(failed_check(reason=problem, **kw))
+            out.append(failed_check(name=name, metric=metric, reason=problem, **flags(spec)))
             continue
-        out.append(guarded(partial(_latency, name, metric, spec, base, cand, design), **kw))
+        check = partial(_latency, (name, metric), spec, base, cand, design)
+        out.append(guarded(check, name=name, metric=metric, **flags(spec)))
     return out
 
 
@@ -132,8 +106,7 @@ def _level(run: LatencyRun, q: float) -> float:
 
 
 def _latency(
-    name: str,
-    metric: str,
+    names: tuple[str, str],
     spec: ShiftCheck | TailCheck,
     base: Sequence[LatencyRun],
     cand: Sequence[LatencyRun],
@@ -151,17 +124,12 @@ def _latency(
         "sequential over candidate runs",
     }
     return _levels_check(
-        name=name,
-        metric=metric,
-        mode=spec.mode,
-        flags=(spec.critical, spec.blocking),
-        tolerance=spec.tolerance,
-        margin=math.log1p(spec.tolerance),
-        worse=1,
+        spec,
+        names,
+        Scale.log_ratio(spec.tolerance),
         cand=lc,
         base=lb,
         design=design,
-        effect=math.expm1,
         n=len(cand[0].latencies_us) if cand else 0,
         details=details,
     )
@@ -176,16 +144,11 @@ def stored_throughput_checks(
         return []
     out = []
     for c in tp.concurrency:
-        name, metric = f"throughput c={c}", f"throughput.c{c}"
+        name, metric = throughput.check_names(c)
         kw: dict[str, Any] = {"name": name, "metric": metric, "mode": tp.mode.value}
-        missing = [r for r in base if r.level(c) is None] or [r for r in cand if r.level(c) is None]
-        if not base or not cand or missing:
-            where = (
-                "the baseline"
-                if (not base or any(r.level(c) is None for r in base))
-                else "this run"
-            )
-            out.append(failed_check(reason=f"no throughput windows at c={c} in {where}", **kw))
+        missing = throughput.missing_windows(c, base, cand)
+        if missing is not None:
+            out.append(failed_check(reason=missing, **kw))
             continue
 
         def levels(runs: Sequence[ThroughputRun], c: int = c) -> FloatArray:
@@ -194,10 +157,7 @@ def stored_throughput_checks(
         lb, lc = levels(base), levels(cand)
         details = {
             "concurrency": c,
-            "baseline_ips": round(float(np.exp(np.mean(lb))), 2),
-            "candidate_ips": round(float(np.exp(np.mean(lc))), 2),
-            "baseline_run_ips": [round(float(np.exp(v)), 2) for v in lb],
-            "candidate_run_ips": [round(float(np.exp(v)), 2) for v in lc],
+            **throughput.run_ips(lb, lc),
             "run_to_run_sd": math.expm1(float(np.std(lb, ddof=1))) if lb.size > 1 else 0.0,
             "windows_per_run": tp.windows,
             "window_requests": tp.window_requests,
@@ -205,17 +165,12 @@ def stored_throughput_checks(
         }
         check = partial(
             _levels_check,
-            name=name,
-            metric=metric,
-            mode=tp.mode,
-            flags=(tp.critical, tp.blocking),
-            tolerance=-tp.tolerance,
-            margin=math.log1p(-tp.tolerance),
-            worse=-1,
+            tp,
+            (name, metric),
+            Scale.log_ratio(-tp.tolerance),
             cand=lc,
             base=lb,
             design=design,
-            effect=math.expm1,
             n=len(cand),
             details=details,
         )
@@ -232,42 +187,14 @@ def stored_memory_checks(
         return []
     out = []
     for src in mp.sources:
-        name, metric = f"memory ({src})", f"memory.{src}"
-        kw: dict[str, Any] = {"name": name, "metric": metric, "mode": mp.mode.value}
-        b_has = sum(src in r.series for r in base)
-        c_has = sum(src in r.series for r in cand)
-        if cand and base and b_has == 0 and c_has == 0:
-            notes = sorted({n for r in cand for n in r.notes if n.startswith(src + ":")})
-            why = (
-                notes[0] if notes else f"{src}: no samples"
-            ) + " (in the baseline and in this run)"
-            out.append(CheckResult(status=CheckStatus.SKIPPED, reason=why, **kw))
+        name, metric = memory.check_names(src)
+        unjudged = memory.source_unjudged(src, mp, base, cand, (name, metric))
+        if unjudged is not None:
+            out.append(unjudged)
             continue
-        problem = _memory_problem(src, base, cand, b_has, c_has)
-        if problem is not None:
-            out.append(failed_check(reason=problem, **kw))
-            continue
-        out.append(guarded(partial(_memory, src, mp, base, cand, design), **kw))
+        check = partial(_memory, src, mp, base, cand, design)
+        out.append(guarded(check, name=name, metric=metric, mode=mp.mode.value))
     return out
-
-
-def _memory_problem(
-    src: str, base: Sequence[MemoryRun], cand: Sequence[MemoryRun], b_has: int, c_has: int
-) -> str | None:
-    if not cand or not base:
-        return "no memory samples" + (" in the baseline" if not base else "")
-    if c_has < len(cand):
-        notes = sorted({n for r in cand for n in r.notes if n.startswith(src + ":")})
-        return (
-            f"{c_has} of {len(cand)} candidate runs have {src} samples but the baseline has "
-            f"them: {notes[0] if notes else 'no samples'}"
-        )
-    if b_has < len(base):
-        return (
-            f"only {b_has} of {len(base)} baseline runs have {src} samples; "
-            "record the baseline again"
-        )
-    return None
 
 
 def _memory(
@@ -275,37 +202,30 @@ def _memory(
 ) -> CheckResult:
     lb = np.array([float(np.median(r.series[src].attributable)) for r in base])
     lc = np.array([float(np.median(r.series[src].attributable)) for r in cand])
-    ref = float(np.median(lb))
-    scale = max(ref, MIB)
-    margin = mp.tolerance * max(ref, 0.0) + mp.slack_mib * MIB
+    allowed = Allowed.of(mp, float(np.median(lb)))
     details = {
         "source": src,
-        "what": {"host": "host RSS", "gpu": "GPU memory"}.get(src, src),
+        "what": memory.LABEL.get(src, src),
         "probe": cand[0].series[src].detail,
-        "baseline_mib": round(ref / MIB, 2),
-        "candidate_mib": round(float(np.median(lc)) / MIB, 2),
-        "allowed_mib": round(margin / MIB, 2),
+        "baseline_mib": mib(allowed.ref),
+        "candidate_mib": mib(float(np.median(lc))),
+        "allowed_mib": mib(allowed.margin),
         "tolerance": mp.tolerance,
         "slack_mib": mp.slack_mib,
-        "baseline_loaded_mib": [round(r.series[src].loaded / MIB, 2) for r in base],
-        "candidate_loaded_mib": [round(r.series[src].loaded / MIB, 2) for r in cand],
-        "baseline_peak_mib": [round(r.series[src].peak / MIB, 2) for r in base],
-        "candidate_peak_mib": [round(r.series[src].peak / MIB, 2) for r in cand],
-        "run_to_run_sd_mib": round(float(np.std(lb, ddof=1)) / MIB, 2) if lb.size > 1 else 0.0,
+        "baseline_loaded_mib": [mib(r.series[src].loaded) for r in base],
+        "candidate_loaded_mib": [mib(r.series[src].loaded) for r in cand],
+        "baseline_peak_mib": [mib(r.series[src].peak) for r in base],
+        "candidate_peak_mib": [mib(r.series[src].peak) for r in cand],
+        "run_to_run_sd_mib": mib(float(np.std(lb, ddof=1))) if lb.size > 1 else 0.0,
         "test": "pooled t on run levels (median attributable memory per run), sequential",
     }
     return _levels_check(
-        name=f"memory ({src})",
-        metric=f"memory.{src}",
-        mode=mp.mode,
-        flags=(mp.critical, mp.blocking),
-        tolerance=margin / scale,
-        margin=margin,
-        worse=1,
+        mp,
+        memory.check_names(src),
+        Scale.growth(allowed.margin, allowed.scale),
         cand=lc,
         base=lb,
         design=design,
-        effect=lambda x: x / scale,
         n=sum(len(r.series[src].values) for r in cand),
         details=details,
     )

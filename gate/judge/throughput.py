@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -26,11 +27,24 @@ from gate.evidence import ThroughputRun
 from gate.judge.common import alternative, explained, stored_runs_test, undecided
 from gate.judge.protocol import Noise, failed_check, guarded, power_warning
 from gate.result import CheckResult, CheckStatus
+from gate.stats.common import FloatArray
 from gate.stats.twosample import welch_test
 
 
-def _names(c: int) -> tuple[str, str]:
+def check_names(c: int) -> tuple[str, str]:
+    """(name, metric) of the check at concurrency ``c``."""
     return f"throughput c={c}", f"throughput.c{c}"
+
+
+def run_ips(lb: FloatArray, lc: FloatArray) -> dict[str, Any]:
+    """What a check's details say of inferences/s from the runs' levels (mean log
+    inferences/s per run) of the baseline ``lb`` and the candidate ``lc``."""
+    return {
+        "baseline_ips": round(float(np.exp(np.mean(lb))), 2),
+        "candidate_ips": round(float(np.exp(np.mean(lc))), 2),
+        "baseline_run_ips": [round(float(np.exp(v)), 2) for v in lb],
+        "candidate_run_ips": [round(float(np.exp(v)), 2) for v in lc],
+    }
 
 
 def _level_check(
@@ -53,7 +67,7 @@ def _level_check(
     run, noise = both.run, both.noise
     return undecided(
         tp,
-        _names(c),
+        check_names(c),
         tolerance=-tp.tolerance,
         effect=math.expm1(run.estimate),
         ci_low=math.expm1(both.ci_low),
@@ -66,10 +80,7 @@ def _level_check(
         mde=math.expm1(margin - noise) if math.isfinite(noise) else None,
         details={
             "concurrency": c,
-            "baseline_ips": round(float(np.exp(np.mean(lb))), 2),
-            "candidate_ips": round(float(np.exp(np.mean(lc))), 2),
-            "baseline_run_ips": [round(float(np.exp(v)), 2) for v in lb],
-            "candidate_run_ips": [round(float(np.exp(v)), 2) for v in lc],
+            **run_ips(lb, lc),
             "windows_per_run": tp.windows,
             "window_requests": tp.window_requests,
             "run_to_run_sd": math.expm1(run.sd_run),
@@ -78,6 +89,19 @@ def _level_check(
             "test": "Welch t on log inferences/s per window ∩ t-test on run levels",
         },
     )
+
+
+def missing_windows(
+    c: int, base: Sequence[ThroughputRun], cand: Sequence[ThroughputRun]
+) -> str | None:
+    """Why stored runs cannot be compared at concurrency ``c`` (a side without runs, or a
+    run without that level), or None."""
+    missing_b = sum(r.level(c) is None for r in base)
+    missing_c = sum(r.level(c) is None for r in cand)
+    if base and cand and not missing_b and not missing_c:
+        return None
+    where = "the baseline" if (not base or missing_b) else "this run"
+    return f"no throughput windows at c={c} in {where}"
 
 
 def throughput_checks(
@@ -89,12 +113,9 @@ def throughput_checks(
         return [], []
     checks: list[CheckResult] = []
     for c in tp.concurrency:
-        name, metric = _names(c)
-        missing_b = sum(r.level(c) is None for r in base)
-        missing_c = sum(r.level(c) is None for r in cand)
-        if not base or not cand or missing_b or missing_c:
-            where = "the baseline" if (not base or missing_b) else "this run"
-            reason = f"no throughput windows at c={c} in {where}"
+        name, metric = check_names(c)
+        reason = missing_windows(c, base, cand)
+        if reason is not None:
             checks.append(failed_check(name=name, metric=metric, mode=tp.mode.value, reason=reason))
             continue
         chk = guarded(
