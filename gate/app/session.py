@@ -31,7 +31,7 @@ from gate.app.environment import fingerprint
 from gate.app.prepare import Prepared
 from gate.app.run import Run
 from gate.app.server_models import LoadedModel, describe, load_concurrently, wait_unloaded
-from gate.app.session_setup import Tools, find_tools, log_dir, session_cpus
+from gate.app.session_setup import Tools, find_tools, log_dir, session_cpus, throughput_cpus
 from gate.config.policy import ThroughputPolicy
 from gate.errors import GateError
 from gate.evidence import AccuracyRecord, LatencyRun, MemoryRun, ThroughputRun
@@ -43,7 +43,7 @@ from gate.measure.perf_analyzer import Pace, PerfAnalyzerInputs, write_perf_anal
 from gate.measure.server_stats import Watch, watch
 from gate.measure.throughput import ThroughputSpec, measure_throughput
 from gate.servers import Launcher, open_server
-from gate.servers.affinity import CpuPlan
+from gate.servers.affinity import CpuPlan, pinned_tree
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,7 @@ class ServerSession:
         self._memory: dict[str, MemoryRecorder] = {}
         self._pace = Pace()  # perf_analyzer's seconds per request here: bounds its hangs
         self.cpus = CpuPlan()  # measure.cpu_affinity, planned once the session is entered
+        self.throughput_cpus = CpuPlan()  # the split for throughput windows only
         self._loaded: set[str] = set()
 
     # -- the session ---------------------------------------------------------------------
@@ -87,6 +88,7 @@ class ServerSession:
         with ExitStack() as stack:
             self._tools = find_tools(self.run, self.cfg)
             self.cpus = session_cpus(self.cfg)
+            self.throughput_cpus = throughput_cpus(self.cfg, self.cpus)
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="gate-session-"))
             self._work = Path(tmp)
             log_dir(self.run)
@@ -238,6 +240,8 @@ class ServerSession:
                 env["concurrency"] = concurrency
             if self.cpus.pinned:
                 env["cpu_affinity"] = self.cpus.describe()
+            elif self.throughput_cpus.pinned:
+                env["cpu_affinity"] = "throughput windows: " + self.throughput_cpus.describe()
             self.environment = env
         return self.environment
 
@@ -335,11 +339,13 @@ class ServerSession:
             timeout_s=cfg.measure.timeout_s,
             retries=cfg.measure.retries,
             max_threads=cfg.measure.max_threads,
-            cpus=self.cpus.client,
+            cpus=self.cpus.client or self.throughput_cpus.client,
         )
         pa = self.tools.perf_analyzer
         policy = policy or self.prep.policy.throughput
-        with self._diagnosed("throughput measurement"):
+        pid = getattr(self.running, "pid", None)  # local and docker launchers have one
+        pinned = pinned_tree(pid, self.throughput_cpus.server)
+        with self._diagnosed("throughput measurement"), pinned:
             return measure_throughput(
                 pa,
                 spec,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gate.app.run import Run
 from gate.config.config import GateConfig
-from gate.servers.affinity import CpuPlan, plan_cpus
+from gate.servers.affinity import CpuPlan, plan_cpus, throughput_plan
 from gate.tools import Tool, find_perf_analyzer, find_tritonserver
 
 
@@ -42,6 +42,14 @@ def session_cpus(cfg: GateConfig) -> CpuPlan:
     if cfg.launcher.kind == "remote":
         return CpuPlan()
     return plan_cpus(cfg.measure.cpu_affinity)
+
+
+def throughput_cpus(cfg: GateConfig, session: CpuPlan) -> CpuPlan:
+    """The split while a throughput level is measured, when the session is not split
+    already (``gate.servers.affinity``: on 2-3 cores ``auto`` splits only then)."""
+    if cfg.launcher.kind == "remote" or session.pinned:
+        return CpuPlan()
+    return throughput_plan(cfg.measure.cpu_affinity)
 
 
 def log_dir(run: Run) -> Path:
