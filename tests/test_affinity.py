@@ -54,3 +54,50 @@ def test_children_inherit_disjoint_masks_and_the_parent_keeps_its_own() -> None:
         for p in procs:
             p.kill()
             p.wait()
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two usable cores")
+def test_pinned_tree_moves_every_thread_of_a_process_tree_and_puts_them_back() -> None:
+    """A real parent with a thread and a child process: inside ``pinned_tree`` every thread
+    of both is on the given core, after it every thread (one started inside included) is
+    back on the parent's mask from before."""
+    from gate.servers.affinity import pinned_tree, throughput_plan
+
+    code = (
+        "import subprocess, sys, threading, time\n"
+        "threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+        "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+        "sys.stdin.readline()\n"
+        "threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+        "print('started', flush=True)\n"
+        "sys.stdin.readline(); c.kill()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    root = psutil.Process(proc.pid)
+    before = set(os.sched_getaffinity(proc.pid))
+
+    def masks() -> list[set[int]]:
+        procs = [root, *root.children(recursive=True)]
+        return [set(os.sched_getaffinity(t.id)) for p in procs for t in p.threads()]
+
+    try:
+        for _ in range(100):  # the child and the first thread are up
+            if root.children() and root.num_threads() >= 2:
+                break
+            psutil.wait_procs([], timeout=0.05)
+        core = throughput_plan("on").server[:1]
+        with pinned_tree(proc.pid, core):
+            assert all(m == set(core) for m in masks()) and len(masks()) >= 3
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline().strip() == "started"
+        assert all(m == before for m in masks()) and len(masks()) >= 4
+        assert not throughput_plan("off").pinned and throughput_plan("auto", [0, 1]).pinned
+    finally:
+        for child in root.children(recursive=True):
+            child.kill()
+        proc.kill()
+        proc.wait()

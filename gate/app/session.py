@@ -41,7 +41,7 @@ from gate.measure.perf_analyzer import Pace, PerfAnalyzerInputs, write_perf_anal
 from gate.measure.server_stats import Watch, watch
 from gate.measure.throughput import ThroughputSpec, measure_throughput
 from gate.servers import Launcher, open_server
-from gate.servers.affinity import CpuPlan, plan_cpus
+from gate.servers.affinity import CpuPlan, pinned_tree, plan_cpus, throughput_plan
 from gate.tools import Tool, find_perf_analyzer, find_tritonserver
 
 
@@ -99,13 +99,14 @@ class ServerSession:
         self._memory: dict[str, MemoryRecorder] = {}
         self._pace = Pace()  # perf_analyzer's seconds per request here: bounds its hangs
         self.cpus = CpuPlan()  # measure.cpu_affinity, planned once the session is entered
+        self.throughput_cpus = CpuPlan()  # the split for throughput windows only
 
     # -- the session ---------------------------------------------------------------------
 
     def __enter__(self) -> ServerSession:
         with ExitStack() as stack:
             self._tools = self._find_tools()
-            self.cpus = self._plan_cpus()
+            self.cpus, self.throughput_cpus = self._plan_cpus()
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="gate-session-"))
             self._work = Path(tmp)
             self._log_dir()
@@ -141,12 +142,15 @@ class ServerSession:
             st.detail = f"tritonserver {where}; perf_analyzer {pa.version} ({pa.source})"
         return Tools(ts, pa)
 
-    def _plan_cpus(self) -> CpuPlan:
-        """``measure.cpu_affinity`` for this launcher: a remote server runs on another
-        machine's cores, so nothing is pinned there."""
+    def _plan_cpus(self) -> tuple[CpuPlan, CpuPlan]:
+        """``measure.cpu_affinity`` for this launcher, for the whole session and for
+        throughput windows only (on 2-3 cores ``auto`` splits only then, see
+        ``gate.servers.affinity``); a remote server runs on another machine's cores."""
+        mode = self.cfg.measure.cpu_affinity
         if self.cfg.launcher.kind == "remote":
-            return CpuPlan()
-        return plan_cpus(self.cfg.measure.cpu_affinity)
+            return CpuPlan(), CpuPlan()
+        whole = plan_cpus(mode)
+        return whole, CpuPlan() if whole.pinned else throughput_plan(mode)
 
     def _log_dir(self) -> Path:
         """The run's log folder; a read-only or full reports disk must not stop measuring."""
@@ -263,6 +267,8 @@ class ServerSession:
                 env["concurrency"] = concurrency
             if self.cpus.pinned:
                 env["cpu_affinity"] = self.cpus.describe()
+            elif self.throughput_cpus.pinned:
+                env["cpu_affinity"] = "throughput windows: " + self.throughput_cpus.describe()
             self.environment = env
         return self.environment
 
@@ -341,10 +347,12 @@ class ServerSession:
             timeout_s=cfg.measure.timeout_s,
             retries=cfg.measure.retries,
             max_threads=cfg.measure.max_threads,
-            cpus=self.cpus.client,
+            cpus=self.cpus.client or self.throughput_cpus.client,
         )
         pa, policy = self.tools.perf_analyzer, self.prep.policy.throughput
-        with self._diagnosed("throughput measurement"):
+        pid = getattr(self.running, "pid", None)  # local and docker launchers have one
+        pinned = pinned_tree(pid, self.throughput_cpus.server)
+        with self._diagnosed("throughput measurement"), pinned:
             return measure_throughput(
                 pa,
                 spec,

@@ -9,7 +9,8 @@ Layout of a store (a local folder or any fsspec URL, see ``gate.baselines.backen
 
 ``envkey`` is a hash of the **hard** environment keys (``HARD_ENV_KEYS``): GPU model, count
 and driver, CUDA, Triton, perf_analyzer, CPU model, container image digest, launcher,
-protocol and concurrency. Measurements taken where any of them differs are not comparable:
+protocol, concurrency and the CPU split (``measure.cpu_affinity``: throughput on one core
+of two is not throughput on both). Measurements taken where any of them differs are not comparable:
 the judge refuses them (exit 2) unless ``gate check --allow-env-mismatch`` says otherwise, and
 then the RunResult carries the differences (``baseline_env_mismatch``) for the report.
 
@@ -60,6 +61,7 @@ HARD_ENV_KEYS = (
     "protocol",
     "concurrency",
     "max_threads",
+    "cpu_affinity",
 )
 
 StoreLike = str | Path | Store

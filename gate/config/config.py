@@ -231,7 +231,8 @@ class MeasureConfig(Strict):
         "auto",
         description="tritonserver and perf_analyzer on disjoint cores (local and docker "
         "launchers): on = whenever there are 2 cores or more, auto = from 4 (on 2 cores the "
-        "A/A spread grew), off = never",
+        "A/A latency spread grew) and on 2-3 cores only while throughput is measured (there "
+        "the split quieted it), off = never",
     )
 
     @field_validator("cpu_affinity", mode="before")

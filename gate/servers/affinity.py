@@ -10,6 +10,15 @@ rest. ``on`` splits whenever there are two cores or more; ``auto`` only from
 threads, its scheduler and every model's stub, and the A/A benchmark
 (``benchmarks/ab_noise.py``) measured a larger spread there, not a smaller one.
 
+Throughput at saturation is the exception on small machines: with tritonserver, its stubs
+and perf_analyzer free to move over 2 cores, each perf_analyzer process settles into its own
+level of inferences/s (measured A/A, the demo model at c=4, window pairs of one server: the
+spread of a pair's log ratio 0.09–0.14 per pair-mean of 6 unpinned against 0.02–0.04 with
+the split), so below ``AUTO_MIN_CORES`` ``auto`` splits the cores only while a throughput
+level is measured (``throughput_plan`` and ``pinned_tree``, which moves every thread of the
+running server and its stubs and puts them back after), and the latency replays run as
+before.
+
 A child inherits the CPU mask of the thread that starts it, so ``inherited_affinity`` pins
 the calling thread for the moment of the start and restores it: no ``preexec_fn`` (unsafe
 with threads), no ``taskset`` binary, and every thread and process the child starts later
@@ -83,6 +92,49 @@ def plan_cpus(mode: AffinityMode, available: Sequence[int] | None = None) -> Cpu
         return CpuPlan(note=f"{len(cores)} usable core(s); {mode} pins from {need}")
     n_client = max(1, len(cores) // 4)
     return CpuPlan(server=cores[n_client:], client=cores[:n_client])
+
+
+def throughput_plan(mode: AffinityMode, available: Sequence[int] | None = None) -> CpuPlan:
+    """The split for throughput windows: ``off`` never, else whenever there are 2 cores."""
+    return CpuPlan() if mode == "off" else plan_cpus("on", available)
+
+
+@contextlib.contextmanager
+def pinned_tree(pid: int | None, cores: Sequence[int]) -> Iterator[None]:
+    """Every thread of process ``pid`` and of its descendants on ``cores`` for the body, then
+    every thread of them (those started meanwhile too) back on the process's mask from
+    before. A process or thread that ends meanwhile is skipped; no-op without a pid."""
+    if pid is None or not cores:
+        yield
+        return
+    try:
+        before = os.sched_getaffinity(pid)
+    except OSError:  # the server is gone: whatever measures next reports it
+        yield
+        return
+    _pin_tree(pid, cores)
+    try:
+        yield
+    finally:
+        _pin_tree(pid, tuple(before))
+
+
+def _pin_tree(pid: int, cores: Sequence[int]) -> None:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return
+    for proc in procs:
+        try:
+            tids = [t.id for t in proc.threads()]
+        except psutil.Error:
+            continue
+        for tid in tids:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, cores)
 
 
 @contextlib.contextmanager
