@@ -24,7 +24,7 @@ from enum import Enum
 from pathlib import Path
 
 from gate.app import accuracy as acc_stage
-from gate.app.confirm import confirm, session_failures
+from gate.app.confirm import confirm
 from gate.app.live_ab import measure_ab, model_dir_from_store
 from gate.app.prepare import Prepared, prepare
 from gate.app.replays import measure_runs
@@ -94,8 +94,7 @@ def run_check(
             st.detail = (
                 f"{plan.latency.value}, {len(judgement.checks)} checks → {judgement.verdict.value}"
             )
-        if session_failures(evidence, judgement) and prep.cfg.measure.confirm_runs:
-            evidence, judgement = confirm(run, prep, evidence, judgement)
+        evidence, judgement = confirm(run, prep, evidence, judgement)  # when a block needs it
         write_judgement(run.result, judgement)
         if base is not None:
             run.result.comparison = _comparison(prep.policy, base, run.result)
