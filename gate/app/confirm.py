@@ -48,11 +48,11 @@ def session_failures(evidence: Evidence, judgement: Judgement) -> list[str]:
     """The names of the failed checks whose evidence is one server session's against the
     stored baseline's (what a busy machine can move): memory, throughput, and latency when
     it was not judged from live A/B."""
+    if evidence.baseline is None:
+        return []
     families = [Family.MEMORY, Family.THROUGHPUT]
     if evidence.ab is None:
         families.append(Family.LATENCY)
-    if evidence.baseline is None:
-        return []
     return [c.name for c in judgement.failed(*families)]
 
 
