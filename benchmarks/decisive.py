@@ -24,7 +24,7 @@ relative to v1's service time) and v1 itself:
 Modes: ``quiet`` (the machine as it is) and ``loaded`` (a one-core busy loop this script
 starts, bounded in time so it ends even if this script is killed, and stops by its PID at
 the end, whatever happens). Runs are interleaved: run k of every case before run k+1 of any,
-so slow drifts of the machine's load fall on every case alike.
+and of every mode, so slow drifts of the machine's load fall on every cell alike.
 
 Replay time is what a verdict costs in measuring: the stages between the server's model
 load and its stop (the server start and stop, signatures and judging excluded), from the
@@ -47,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -221,6 +222,10 @@ def summary(
                 "hits": sum(hit(case, o) for o in got),
                 "verdicts": {v: sum(o.verdict == v for o in got) for v in VERDICTS},
                 "failed_checks": sorted({m for o in got for m in o.failed}),
+                # which checks the undecided runs left open, and in how many runs each
+                "inconclusive_checks": dict(
+                    sorted(Counter(m for o in got for m in o.inconclusive).items())
+                ),
                 "replay_s_median": _median([o.replay_s for o in got if o.replay_s is not None]),
                 "replay_s_max": max(
                     (o.replay_s for o in got if o.replay_s is not None), default=None
@@ -415,6 +420,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="1 run of unchanged and slower-10x, quiet, 400 requests",
     )
     ap.add_argument("--timeout", type=float, default=900, help="seconds one gate check may take")
+    ap.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0,
+        help="start no further run k after this many minutes (0: no limit); the table counts "
+        "the runs made",
+    )
     ap.add_argument("--seed", type=int, default=11, help="shuffles the case order within a run")
     ap.add_argument(
         "--out", type=Path, help="JSON file of every run (the table goes beside it as .md)"
@@ -433,52 +445,62 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def write(args: argparse.Namespace, argv: Sequence[str] | None, outcomes: list[Outcome]) -> str:
+    """The table, and with ``--out`` the JSON of every run so far and the table beside it:
+    written after every run, so a run stopped early (``--max-minutes``, Ctrl-C) keeps what
+    it measured."""
+    text = table(outcomes, args.cases, args.modes)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+            "requests": args.requests,
+            "runs": args.runs,
+            "cases": args.cases,
+            "modes": args.modes,
+            "summary": summary(outcomes, args.cases, args.modes),
+            "outcomes": [asdict(o) for o in outcomes],
+        }
+        args.out.write_text(json.dumps(record, indent=1) + "\n")
+        args.out.with_suffix(".md").write_text(text)
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     rng = random.Random(args.seed)
     outcomes: list[Outcome] = []
+    deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else None
     with contextlib.ExitStack() as stack:
         work = args.keep or Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="decisive-"))
         )
         work.mkdir(parents=True, exist_ok=True)
         traffic = make_traffic(work / "traffic.jsonl.gz", args.requests)
-        bound = args.timeout * len(args.cases) * args.runs + 60
-        for mode in args.modes:
-            with load(mode, bound) as busy:
-                for run in range(1, args.runs + 1):
+        bound = args.timeout * len(args.cases) + 60
+        # run k of every case in every mode before run k+1 of any: a drift of the machine
+        # falls on every cell alike, and a run stopped early has a balanced table
+        for run in range(1, args.runs + 1):
+            if deadline is not None and time.monotonic() >= deadline:
+                print(f"--max-minutes reached: {run - 1} runs", file=sys.stderr)
+                break
+            for mode in args.modes:
+                with load(mode, bound) as busy:
                     for key in rng.sample(args.cases, len(args.cases)):
                         if busy is not None:
                             busy.ensure()
                         o = run_one(CASES[key], mode, run, work, traffic, args.timeout)
                         outcomes.append(o)
+                        write(args, argv, outcomes)
                         print(
                             f"{mode} run {run} {key}: exit {o.exit_code} {o.verdict} "
-                            f"failed={o.failed} replay={_secs(o.replay_s)} wall={o.wall_s:.1f} s"
+                            f"failed={o.failed} undecided={o.inconclusive} "
+                            f"replay={_secs(o.replay_s)} wall={o.wall_s:.1f} s"
                             + (f" error: {o.error}" if o.error else ""),
                             file=sys.stderr,
                             flush=True,
                         )
-    text = table(outcomes, args.cases, args.modes)
-    print(text, end="")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(
-            json.dumps(
-                {
-                    "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
-                    "requests": args.requests,
-                    "runs": args.runs,
-                    "cases": args.cases,
-                    "modes": args.modes,
-                    "summary": summary(outcomes, args.cases, args.modes),
-                    "outcomes": [asdict(o) for o in outcomes],
-                },
-                indent=1,
-            )
-            + "\n"
-        )
-        args.out.with_suffix(".md").write_text(text)
+    print(write(args, argv, outcomes), end="")
     # verdicts are the measurement, never a failure; a run that crashed (no verdict) is
     crashed = [o for o in outcomes if o.verdict == "ERROR"]
     for o in crashed:
