@@ -81,7 +81,7 @@ def wait_unloaded(server: Launcher, models: list[str], timeout_s: float = 30.0) 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            index = control.call("repository index", "get_model_repository_index")
+            index = control.repository_index()
         except GateError:
             return
         busy = ("READY", "LOADING", "UNLOADING")

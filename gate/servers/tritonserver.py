@@ -95,6 +95,14 @@ class Control:
         except ServerError:
             return False
 
+    def repository_index(self) -> list[dict[str, Any]]:
+        """The models the server knows, each ``{"name", "version", "state"}`` as the HTTP
+        client lists them (the gRPC client answers a protobuf message holding ``models``)."""
+        if not self.grpc:
+            return [dict(m) for m in self.call("repository index", "get_model_repository_index")]
+        got = self.call("repository index", "get_model_repository_index", as_json=True)
+        return [dict(m) for m in dict(got).get("models", [])]
+
     def json(self, what: str, fn: str, *args: Any) -> dict[str, Any]:
         """An answer as the HTTP client gives it (gRPC's protobuf as JSON, shapes as ints)."""
         if not self.grpc:
