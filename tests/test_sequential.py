@@ -21,12 +21,13 @@ from gate.judge.sequential import (
     judge_sequence,
     mean_of_units,
     run_sequence,
+    trimmed_mean_of_units,
 )
 from gate.result import CheckStatus
 from gate.stats.boundaries import upper_boundaries
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from sequential_simulation import Noise, one_session
+from sequential_simulation import Noise, one_session, pair_units
 
 
 def test_spending_spends_alpha_exactly_over_any_partition_of_the_budget() -> None:
@@ -68,6 +69,35 @@ def _est(value: float, se: float = 0.01, df: float = 30) -> Estimate:
 def _one(est: Estimate, *, t: float = 1.0, final: bool, **kw: object) -> Look:
     """One look at information fraction ``t``."""
     return judge_sequence([est], [LookPoint(t, final=final)], **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("n", [5, 7, 22, 60, 1001])
+def test_trimmed_mean_and_its_standard_error_match_scipy(n: int) -> None:
+    rng = np.random.default_rng(n)
+    u = rng.standard_t(2, n) * 0.1 + 0.03
+    est = trimmed_mean_of_units(u)
+    assert est.value == pytest.approx(sps.trim_mean(u, 0.2), rel=1e-12)
+    assert est.se == pytest.approx(float(sps.mstats.trimmed_stde(u, limits=(0.2, 0.2))))
+    assert est.df == n - 2 * int(0.2 * n) - 1 and est.information == n
+    # unit order does not matter; fewer than five units: nothing to cut, the plain mean
+    assert trimmed_mean_of_units(u[::-1]).value == pytest.approx(est.value)
+    small = trimmed_mean_of_units(u[:4])
+    assert (small.value, small.se, small.df) == pytest.approx(
+        tuple(getattr(mean_of_units(u[:4]), k) for k in ("value", "se", "df"))
+    )
+
+
+def test_trimmed_mean_is_not_moved_by_a_few_disturbed_units() -> None:
+    """Three window pairs in twenty disturbed by a co-tenant (as seen here): the plain mean's
+    standard error triples, the trimmed mean's grows by half and stays under half of it."""
+    rng = np.random.default_rng(4)
+    u = rng.normal(0.0, 0.05, 20)
+    bad = u.copy()
+    bad[[3, 9, 15]] = [0.45, -0.4, 0.5]
+    assert mean_of_units(bad).se > 2.5 * mean_of_units(u).se
+    assert trimmed_mean_of_units(bad).se < 2 * trimmed_mean_of_units(u).se
+    assert trimmed_mean_of_units(bad).se < 0.5 * mean_of_units(bad).se
+    assert abs(trimmed_mean_of_units(bad).value) < 0.03
 
 
 def test_a_look_decides_three_ways_and_the_last_look_says_inconclusive() -> None:
@@ -228,3 +258,25 @@ def test_an_interval_too_wide_to_map_is_infinite_not_an_error() -> None:
     )
     assert check.status is CheckStatus.INCONCLUSIVE
     assert check.ci_high == math.inf and check.ci_low == pytest.approx(-1.0)  # -100%
+
+
+def test_simulated_throughput_pairs_keep_alpha_and_decide_more_with_the_trimmed_mean() -> None:
+    """Window pairs with one in five disturbed (``pair_units``), tolerance 10%, two pairs a
+    round for 15 rounds: at the tolerance neither estimator blocks or passes more often than
+    alpha; an unchanged model is passed more often with the trimmed mean than the plain one
+    (sims in ``benchmarks/sequential_simulation.py --pairs 2``)."""
+    sims, alpha = 300, 0.0125
+    tol = math.log1p(0.10)
+    se = 3 * math.sqrt(alpha * (1 - alpha) / sims)
+    kw = {"n": 1, "block": 1, "rounds": 15, "margin": tol, "spending": Spending(alpha)}
+    passed = {}
+    for how in ("trimmed", "mean"):
+        rng = np.random.default_rng(9)
+        aa = [one_session(rng, Noise(), 0.0, estimator=how, pairs=2, **kw) for _ in range(sims)]  # type: ignore[arg-type]
+        assert sum(o is Outcome.FAIL for o, *_ in aa) / sims <= alpha + se
+        passed[how] = sum(o is Outcome.PASS for o, *_ in aa) / sims
+        edge = [one_session(rng, Noise(), tol, estimator=how, pairs=2, **kw) for _ in range(sims)]  # type: ignore[arg-type]
+        assert sum(o is Outcome.FAIL for o, *_ in edge) / sims <= alpha + se
+        assert sum(o is Outcome.PASS for o, *_ in edge) / sims <= alpha + se
+    assert passed["trimmed"] > passed["mean"] + 0.1
+    assert pair_units(np.random.default_rng(0), 0.0, 1000).std() > 0.1  # contaminated, as meant

@@ -31,6 +31,7 @@ from gate.judge.sequential import (
     Spending,
     judge_sequence,
     split_alpha,
+    trimmed_mean_of_units,
 )
 from gate.result import CheckResult, CheckStatus
 
@@ -89,24 +90,13 @@ class Design:
 def prefix_estimates(
     units: ArrayLike, counts: Sequence[int], *, min_units: int = 2
 ) -> list[Estimate | None]:
-    """The mean of the first ``counts[k]`` units at each look (None below ``min_units``),
-    from running sums: one pass over the units for all looks."""
+    """The robust mean (``trimmed_mean_of_units``) of the first ``counts[k]`` units at each
+    look (None below ``min_units``). A look re-sorts its prefix: units are block pairs or
+    window pairs, hundreds to tens of thousands, and looks a few dozen."""
     u = np.asarray(units, dtype=np.float64).ravel()
     if not np.all(np.isfinite(u)):
         raise ValueError("units must be finite")
-    c1 = np.concatenate([[0.0], np.cumsum(u)])
-    centre = float(np.median(u)) if u.size else 0.0  # sums of squares about a fixed centre
-    c2 = np.concatenate([[0.0], np.cumsum((u - centre) ** 2)])
-    out: list[Estimate | None] = []
-    for n in counts:
-        if n < max(2, min_units):
-            out.append(None)
-            continue
-        mean = c1[n] / n
-        ss = max(0.0, c2[n] - n * (mean - centre) ** 2)
-        se = math.sqrt(ss / (n - 1) / n)
-        out.append(Estimate(float(mean), se, float(n - 1), float(n)))
-    return out
+    return [trimmed_mean_of_units(u[:n]) if n >= max(2, min_units) else None for n in counts]
 
 
 @dataclass(frozen=True)

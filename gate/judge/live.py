@@ -94,7 +94,7 @@ def _latency_check(
     q = 50.0 if isinstance(spec, ShiftCheck) else spec.percentile
     details = {
         "live_ab": {
-            "test": f"t on units: {what} (sequential, {ab.replay} replay)",
+            "test": f"20%-trimmed t on units: {what} (sequential, {ab.replay} replay)",
             "units": int(units.size),
             "block_size": size,
             "group": group,
@@ -155,7 +155,8 @@ def _throughput_check(c: int, tp: ThroughputPolicy, ab: ABInfo, design: Design) 
         "pairs": used,
         "pair_effects": [math.expm1(float(v)) for v in units[:200]],
         "windows_per_run": len(pairs[0].a.windows) if pairs else 0,
-        "test": "t on interleaved window pairs: mean ln(inferences/s) of B minus A (sequential)",
+        "test": "20%-trimmed t on interleaved window pairs: mean ln(inferences/s) of B minus A "
+        "(sequential)",
         "live_ab": True,
     }
     return sequential_check(

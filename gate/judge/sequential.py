@@ -161,6 +161,33 @@ def mean_of_units(units: ArrayLike) -> Estimate:
     )
 
 
+#: Share cut from each end of the units before their mean: 20%, the usual robust choice,
+#: loses little when the units are normal and much less than the mean when a few are far
+#: out (a throughput window pair disturbed by a co-tenant, a block pair beside a burst).
+TRIM = 0.2
+
+
+def trimmed_mean_of_units(units: ArrayLike, trim: float = TRIM) -> Estimate:
+    """The ``trim``-trimmed mean of independent units and its Tukey–McLaughlin standard error
+    (the winsorized standard deviation over ``(1 - 2·trim)·sqrt(n)``, ``n - 2g - 1`` degrees
+    of freedom with ``g = floor(trim·n)`` units cut from each end; as ``scipy.stats.trim_mean``
+    and ``scipy.stats.mstats.trimmed_stde`` compute them). Units in these sessions are
+    heavy-tailed: on this machine one throughput window pair in five or so is disturbed
+    (a pair's log ratio of ±0.4 among pairs within ±0.1), and the plain mean's standard error
+    is then two to three times the trimmed mean's. With fewer than five units nothing is cut
+    and this is ``mean_of_units``."""
+    u = np.sort(np.asarray(units, dtype=np.float64).ravel())
+    n = u.size
+    g = int(trim * n)
+    if g == 0:
+        return mean_of_units(u)
+    if not np.all(np.isfinite(u)):
+        raise ValueError("units must be finite")
+    w = np.clip(u, u[g], u[n - g - 1])
+    se = float(w.std(ddof=1) / ((1.0 - 2.0 * trim) * math.sqrt(n)))
+    return Estimate(float(u[g : n - g].mean()), se, float(n - 2 * g - 1), float(n))
+
+
 def difference_of_levels(cand: ArrayLike, base: ArrayLike) -> Estimate:
     """Candidate run levels minus baseline run levels (one number per freshly started
     server), pooled-variance t: the stored-baseline design, where the run-to-run drift is the
