@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import alive, run_gate
-from scenario import AA_POLICY, gate_run
+from scenario import SHORT_AA_POLICY, gate_run
 
 from gate.baselines.store import find_baselines, load_baseline, save_baseline
 
@@ -32,7 +32,7 @@ def test_env_mismatch_is_exit_2_unless_allowed(
     store = tmp_path / "store"
     _foreign_store(recorded, store)
 
-    r = gate_run(tmp_path, store=store, policy=AA_POLICY)
+    r = gate_run(tmp_path, store=store, policy=SHORT_AA_POLICY)
     assert r.returncode == 2, r.output
     assert "gpu_model: NVIDIA H100 80GB HBM3 → " in r.output
     assert "gpu_driver: 550.54.15 → " in r.output

@@ -27,7 +27,7 @@ import numpy as np
 import psutil
 import pytest
 from conftest import FIXTURES, ROOT, alive, gate_cmd, watch_children, write_config
-from scenario import AA_POLICY, GateRun, gate_run, gate_yaml
+from scenario import AA_POLICY, SHORT_AA_POLICY, GateRun, gate_run, gate_yaml
 
 pytestmark = pytest.mark.server
 
@@ -161,7 +161,7 @@ def _pa_run(
         *command,
         timeout=timeout,
         store=store,
-        policy=AA_POLICY,
+        policy=SHORT_AA_POLICY,
         edit={
             "timeout_s: 120": f"timeout_s: {timeout_s}",
             "retries: 2": f"retries: {retries}",
@@ -199,10 +199,13 @@ def test_perf_analyzer_hang_in_one_ab_block_is_bounded_and_reported(
     round's first block and the run's warnings. A round's process used to get the whole
     cap: it repeats the round itself, so each process attempt counted as the last."""
     wrapper = pa_wrapper(tmp_path, fault="hang", calls=(3,))
+    # 20 s of sampling, not the default 120: enough for round 2 to start (a round takes ~5 s
+    # here; the last look is the one after which another round would pass the budget)
     r = gate_run(
         tmp_path,
         timeout=280,
-        policy=AA_POLICY + "throughput: {enabled: false}\nmemory: {enabled: false}\n",
+        policy=AA_POLICY
+        + "throughput: {enabled: false}\nmemory: {enabled: false}\nab: {max_duration_s: 20}\n",
         baseline=f"model_dir: {FIXTURES / 'models' / 'v1' / 'demo'}\nab_block_size: 100",
         edit={
             "timeout_s: 120": "timeout_s: 300",
@@ -341,7 +344,7 @@ def test_full_disk_while_writing_reports_is_exit_3(
             for _ in range(64):
                 fh.write(b"x" * 4096)
                 fh.flush()
-        r = gate_run(tmp_path, store=store, reports=full / "r", policy=AA_POLICY)
+        r = gate_run(tmp_path, store=store, reports=full / "r", policy=SHORT_AA_POLICY)
     assert r.returncode == 3, r.output  # even a PASS is exit 3 without its reports
     assert "No space left on device" in r.completed.stderr
     kept = _kept_result(r.completed.stderr)
@@ -372,7 +375,7 @@ def test_two_checks_in_parallel(recorded_baseline: tuple[Path, Path], tmp_path: 
             name=f"gate{i}.yaml",
             store=store,
             reports=tmp_path / f"r{i}",
-            policy=AA_POLICY,
+            policy=SHORT_AA_POLICY,
         )
         for i in (1, 2)
     ]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, ROOT, run_gate
-from scenario import AA_POLICY, GateRun, gate_run, gate_yaml
+from scenario import SHORT_AA_POLICY, GateRun, gate_run, gate_yaml
 
 STRICT = f"""
 signatures:
@@ -80,7 +80,7 @@ def test_signed_model_passes_the_stage_and_is_reported(
     recorded_baseline: tuple[Path, Path], tmp_path: Path
 ) -> None:
     store, _ = recorded_baseline
-    r = gate_run(tmp_path, store=store, policy=AA_POLICY, extra=STRICT)
+    r = gate_run(tmp_path, store=store, policy=SHORT_AA_POLICY, extra=STRICT)
     assert r.returncode == 0, r.output
     run = r.run
     assert run["stages"][1]["name"] == "signatures"

@@ -184,11 +184,11 @@ def test_gate_check_with_an_s3_store(
 ) -> None:
     """baseline.store: s3://… in gate.yaml, end to end with the real server: the URL is
     kept as is by the config loader and the check finds its baseline in the bucket."""
-    from scenario import AA_POLICY, gate_run
+    from scenario import SHORT_AA_POLICY, gate_run
 
     recorded, _ = recorded_baseline
     (key,) = find_baselines(recorded, "demo")
     save_baseline(s3_store, load_baseline(key))
-    r = gate_run(tmp_path, store=s3_store, policy=AA_POLICY)
+    r = gate_run(tmp_path, store=s3_store, policy=SHORT_AA_POLICY)
     assert r.returncode == 0, r.output
     assert r.run["baseline"]["path"].startswith(s3_store + "/demo/baseline-")
