@@ -140,6 +140,26 @@ def test_the_last_look_spends_what_is_left_when_the_budget_ends_early() -> None:
     assert two.look == 2 and left < two.nominal < 0.025
 
 
+def test_a_look_without_new_units_spends_nothing() -> None:
+    """A live session looks between a round's parts too, so a check often sees a look with
+    no new units of its own (round 1 looked at twice). Such a look is skipped: the alpha of
+    its share of the budget is carried to the check's next look with new units, never lost,
+    and the outcome is the one the check would reach without that look."""
+    sp = Spending(0.025)
+    first, second = Estimate(0.02, 0.02, math.inf, 4.0), Estimate(0.01, 0.01, math.inf, 16.0)
+    kw = {"margin": 0.05, "worse": 1, "spending": sp}
+    without = judge_sequence([first, second], [LookPoint(0.3), LookPoint(1.0, final=True)], **kw)
+    repeated = judge_sequence(
+        [first, first, None, second],
+        [LookPoint(0.3), LookPoint(0.35), LookPoint(0.5), LookPoint(1.0, final=True)],
+        **kw,
+    )
+    assert repeated.outcome is without.outcome
+    assert repeated.nominal == pytest.approx(without.nominal)
+    assert (repeated.ci_low, repeated.ci_high) == pytest.approx((without.ci_low, without.ci_high))
+    assert repeated.look == 4 and without.look == 2  # the look's index among all looks
+
+
 def test_exact_boundaries_match_pocock_and_obrien_fleming_constants() -> None:
     """Two equally spaced looks, one-sided 0.025: Pocock-type spending of 0.0125 + rest gives
     the Lan-DeMets boundaries; the crossing probabilities are checked by seeded Monte Carlo."""
