@@ -18,9 +18,11 @@ from scenario import gate_run, gate_yaml
 
 from gate import stats
 from gate.app.ab_repository import ab_schedule, make_ab_repository
+from gate.app.live_ab import block_size
 from gate.config.policy import Policy, ShiftCheck
 from gate.errors import ConfigError
 from gate.inputs.model import resolve_baseline_model
+from gate.inputs.traffic import Request, TensorSpec, Traffic
 from gate.judge.decide import decide
 from gate.judge.live_ab import ab_checks, ab_shift_check
 from gate.result import CheckStatus, Verdict
@@ -162,6 +164,24 @@ def test_walsh_selection_is_exact_above_the_enumeration_size() -> None:
 # --------------------------------------------------------------------------------------
 # Real tritonserver
 # --------------------------------------------------------------------------------------
+
+
+def _traffic(gap_us: int | None, n: int = 50) -> Traffic:
+    x = np.zeros((1, 16), dtype=np.float32)
+    reqs = tuple(Request(None if gap_us is None else i * gap_us, {"INPUT0": x}) for i in range(n))
+    return Traffic("demo", (TensorSpec("INPUT0", "FP32", (16,)),), reqs)
+
+
+def test_default_block_lasts_about_a_fifth_of_a_second_of_timed_traffic() -> None:
+    """The arms' latency level wanders on a one-second scale, so by default a block holds
+    about ``BLOCK_S`` of the recorded traffic (20 requests at 100 req/s), bounded to 10..100;
+    untimed traffic (one perf_analyzer per block) keeps blocks of 100; a configured size wins."""
+    assert block_size(None, _traffic(10_000)) == 20  # 100 req/s
+    assert block_size(None, _traffic(4_000)) == 50  # 250 req/s
+    assert block_size(None, _traffic(100)) == 100  # 10,000 req/s: capped
+    assert block_size(None, _traffic(200_000)) == 10  # 5 req/s: at least 10
+    assert block_size(None, _traffic(None)) == 100  # untimed
+    assert block_size(37, _traffic(10_000)) == 37
 
 
 #: live A/B against v1, blocks of 100 (the demo traffic: 400 requests, 4 blocks per arm)

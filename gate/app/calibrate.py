@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from gate.app.live_ab import measure_ab
+from gate.app.live_ab import block_size, measure_ab
 from gate.app.prepare import Prepared, prepare
 from gate.app.replays import measure_runs
 from gate.app.run import Progress, Run, new_run
@@ -201,7 +201,7 @@ def _live_ab(run: Run, prep: Prepared, config_path: Path, runs: int) -> dict[str
         checks, verdict, _ = decide_policy(checks, policy)
         judged.append((checks, verdict))
     return {
-        "block_size": prep.cfg.baseline.ab_block_size,
+        "block_size": block_size(prep.cfg.baseline.ab_block_size, prep.traffic),
         "test": policy.ab.test,
         "batch": policy.ab.batch,
         "arm_medians_us": [

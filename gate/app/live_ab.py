@@ -52,6 +52,7 @@ from gate.evidence import (
     SamplingLook,
 )
 from gate.inputs.model import model_digest
+from gate.inputs.traffic import Traffic
 from gate.judge.design import is_pending, stop_reason
 from gate.judge.families import Judgement, judge
 from gate.result import Verdict, now_iso
@@ -61,6 +62,16 @@ from gate.result import Verdict, now_iso
 ROUND_S = 4.0
 #: Guard between the slots of two arms, at least (µs).
 GUARD_US = 20_000
+#: How long one arm's slot of timed traffic lasts by default (s). measured here (A/A, 100
+#: req/s, 4 sessions of 40 s per size, interleaved): the arms' latency level wanders on a
+#: one-second scale (10-request chunk medians correlate 0.40 at a lag of 20 requests, 0.13
+#: at 90), so a pair whose blocks are a second apart no longer shares it. The shift
+#: estimate's variance times the seconds replayed (x1e-4; lower decides sooner): blocks of
+#: 20 requests (0.2 s) 49-94, of 40 32-192, of 100 119-628.
+BLOCK_S = 0.2
+#: Bounds of the default block (requests): a median of fewer is mostly noise; more would
+#: last longer than ``BLOCK_S`` at any rate worth gating.
+BLOCK_MIN, BLOCK_MAX = 10, 100
 #: A throughput window run is sized to end before perf_analyzer's one-second poll.
 THROUGHPUT_RUN_S = 0.8
 
@@ -107,7 +118,7 @@ def measure_ab(run: Run, prep: Prepared, baseline_dir: Path) -> LiveAB:
                 model_b=arms[1].name,
                 baseline_model_dir=str(baseline_dir),
                 baseline_digest=model_digest(baseline_dir),
-                block_size=prep.cfg.baseline.ab_block_size,
+                block_size=block_size(prep.cfg.baseline.ab_block_size, prep.traffic),
                 block_warmup=prep.cfg.baseline.ab_block_warmup,
                 replay=_replay_kind(prep),
             )
@@ -116,6 +127,19 @@ def measure_ab(run: Run, prep: Prepared, baseline_dir: Path) -> LiveAB:
             rounds.sample()
             session.unload_all()
     return rounds.result(env)
+
+
+def block_size(configured: int | None, traffic: Traffic) -> int:
+    """Requests per A/B block: ``configured`` (``baseline.ab_block_size``), else about
+    ``BLOCK_S`` of the recorded traffic (timed), else ``BLOCK_MAX``: untimed blocks are one
+    perf_analyzer process each, whose start and one-second poll a short block would not
+    repay."""
+    if configured is not None:
+        return configured
+    if not traffic.timed:
+        return BLOCK_MAX
+    per_block = round(BLOCK_S * 1e6 / median_gap(traffic))
+    return min(BLOCK_MAX, max(BLOCK_MIN, per_block))
 
 
 def _replay_kind(prep: Prepared) -> Literal["blocks", "slotted", "together"]:

@@ -326,8 +326,12 @@ class BaselineConfig(Strict):
         description="without model_dir: use the folder the stored baseline was recorded from "
         "as the baseline model, if its files still hash to the stored model digest",
     )
-    ab_block_size: int = Field(
-        100, ge=10, le=100_000, description="requests per interleaved A/B block"
+    ab_block_size: int | None = Field(
+        None,
+        ge=10,
+        le=100_000,
+        description="requests per interleaved A/B block; default: about 0.2 s of the recorded "
+        "traffic (10 to 100 requests), or 100 when the traffic is untimed",
     )
     ab_block_warmup: int = Field(
         5, ge=0, le=10_000, description="warm-up requests before each A/B block (discarded)"
