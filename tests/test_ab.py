@@ -181,6 +181,7 @@ def test_default_block_lasts_about_a_fifth_of_a_second_of_timed_traffic() -> Non
     assert block_size(None, _traffic(100)) == 100  # 10,000 req/s: capped
     assert block_size(None, _traffic(200_000)) == 10  # 5 req/s: at least 10
     assert block_size(None, _traffic(None)) == 100  # untimed
+    assert block_size(None, _traffic(0)) == 100  # all at one instant: no rate to go by
     assert block_size(37, _traffic(10_000)) == 37
 
 

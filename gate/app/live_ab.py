@@ -136,9 +136,10 @@ def block_size(configured: int | None, traffic: Traffic) -> int:
     repay."""
     if configured is not None:
         return configured
-    if not traffic.timed:
+    n = len(traffic.requests)
+    if not traffic.timed or n < 2 or traffic.duration_s <= 0:
         return BLOCK_MAX
-    per_block = round(BLOCK_S * 1e6 / median_gap(traffic))
+    per_block = round(BLOCK_S * (n - 1) / traffic.duration_s)  # at the mean rate
     return min(BLOCK_MAX, max(BLOCK_MIN, per_block))
 
 
