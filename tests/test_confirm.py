@@ -80,7 +80,7 @@ def test_a_failure_of_one_slowed_session_is_not_a_block(
     recorded_baseline: tuple[Path, Path], tmp_path: Path
 ) -> None:
     """The first candidate session is 2 ms per request slower (several times the demo's
-    latency): the first judgement fails latency and throughput; the confirming session on a
+    latency): the first judgement fails latency or throughput; the confirming session on a
     fresh server is the unchanged model, and judged on both runs the shift and throughput
     checks no longer fail (the CI runner's false block was throughput c=4 −21%)."""
     store, _ = recorded_baseline
@@ -95,7 +95,13 @@ def test_a_failure_of_one_slowed_session_is_not_a_block(
     first, second = (sum(x["latencies_us"]) / len(x["latencies_us"]) for x in run["runs"])
     assert first > 2 * second, (first, second)  # the first session really was slowed
     confirmed = [w for w in run["warnings"] if "measure.confirm_runs" in w]
-    assert len(confirmed) == 1 and "latency shift" in confirmed[0], run["warnings"]
+    # which checks the first judgement names depends on which failed by the look that
+    # stopped it: stored-only sampling stops at the first look where a gating check fails
+    # (a CI run saw throughput c=1 and c=4 fail there while the run-level latency shift, on
+    # one candidate run, was still undecided)
+    assert len(confirmed) == 1, run["warnings"]
+    named = ("latency shift", "throughput c=1", "throughput c=4")
+    assert any(name in confirmed[0].split(" failed on ")[0] for name in named), confirmed
     assert r.checks["latency shift"]["candidate_runs"] == 2
     # the sessions' own spread is now part of the run-level tests: one slowed session alone
     # does not show a shift or a throughput drop (p95 is left out: on a machine busy with
