@@ -4,6 +4,8 @@
     .venv/bin/python benchmarks/decisive.py --runs 5 --cases unchanged,slower-20pct \\
         --modes quiet --out reports/decisive.json
     .venv/bin/python benchmarks/decisive.py --smoke          # CI: 1 run of 2 cases, quiet
+    .venv/bin/python benchmarks/decisive.py --runs 20 --max-minutes 90 --resume \\
+        --out benchmarks/results/decisive.json               # a table over several sittings
 
 Each run is the real CLI, ``python -m gate check``, on a fresh ``gate.yaml``: live A/B with
 ``baseline.model_dir`` = ``fixtures/models/v1``, the built-in default policy
@@ -30,8 +32,11 @@ Replay time is what a verdict costs in measuring: the stages between the server'
 load and its stop (the server start and stop, signatures and judging excluded), from the
 run's ``run.json``. Written: a Markdown table of counts (x/N, every verdict listed) beside
 the issue's targets, and a JSON file of every run (exit code, verdict, failed checks,
-stage times). Exit status: 0 whatever the verdicts (they are what is measured), 1 when a
-``gate check`` crashed (ERROR: no verdict), so CI's ``--smoke`` fails only on a crash.
+stage times). ``--resume`` reads ``--out`` first and makes only the runs it lacks (the
+same case order as one long sitting), so a 20-run table on one version of the code can be
+measured over several sittings of ``--max-minutes``. Exit status: 0 whatever the verdicts
+(they are what is measured), 1 when a ``gate check`` crashed (ERROR: no verdict), so CI's
+``--smoke`` fails only on a crash.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -376,6 +382,8 @@ def run_one(
 ) -> Outcome:
     """One ``gate check`` of ``case`` in a folder of its own."""
     folder = work / mode / case.key / f"run-{run}"
+    if folder.exists():  # a sitting stopped inside this run (--resume --keep): start afresh
+        shutil.rmtree(folder)
     folder.mkdir(parents=True)
     config = folder / "gate.yaml"
     config.write_text(
@@ -432,6 +440,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--out", type=Path, help="JSON file of every run (the table goes beside it as .md)"
     )
     ap.add_argument("--keep", type=Path, help="keep every run's folder (gate.yaml, reports) here")
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="read --out first and make only the runs it lacks (same --requests)",
+    )
     args = ap.parse_args(argv)
     if args.smoke:
         args.runs, args.cases, args.modes, args.requests = 1, ",".join(SMOKE_CASES), "quiet", 400
@@ -442,18 +455,46 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ]
     if bad or args.runs < 1:
         ap.error(f"unknown case or mode: {', '.join(bad)}" if bad else "--runs must be >= 1")
+    if args.resume and args.out is None:
+        ap.error("--resume reads and extends --out: give --out FILE")
     return args
 
 
-def write(args: argparse.Namespace, argv: Sequence[str] | None, outcomes: list[Outcome]) -> str:
+def resumed(path: Path, requests: int) -> tuple[list[str], list[Outcome]]:
+    """The commands and runs of an earlier sitting's ``--out`` file (none if it does not
+    exist yet). Runs made with other recorded traffic would not count alike: refused."""
+    if not path.is_file():
+        return [], []
+    record = json.loads(path.read_text())
+    if record.get("requests") != requests:
+        raise SystemExit(
+            f"{path}: made with --requests {record.get('requests')}, not {requests}: "
+            "give the same --requests, or a new --out"
+        )
+    commands = record.get("commands") or [record["command"]]
+    outcomes = [
+        Outcome(**{**o, "stages": [tuple(s) for s in o.get("stages", [])]})
+        for o in record["outcomes"]
+    ]
+    return list(commands), outcomes
+
+
+def write(
+    args: argparse.Namespace,
+    argv: Sequence[str] | None,
+    outcomes: list[Outcome],
+    earlier: Sequence[str] = (),
+) -> str:
     """The table, and with ``--out`` the JSON of every run so far and the table beside it:
     written after every run, so a run stopped early (``--max-minutes``, Ctrl-C) keeps what
     it measured."""
     text = table(outcomes, args.cases, args.modes)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
+        command = " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])])
         record = {
-            "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+            "command": command,
+            "commands": [*earlier, command],
             "requests": args.requests,
             "runs": args.runs,
             "cases": args.cases,
@@ -469,7 +510,8 @@ def write(args: argparse.Namespace, argv: Sequence[str] | None, outcomes: list[O
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     rng = random.Random(args.seed)
-    outcomes: list[Outcome] = []
+    earlier, outcomes = resumed(args.out, args.requests) if args.resume else ([], [])
+    done = {(o.run, o.mode, o.case) for o in outcomes}
     deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else None
     with contextlib.ExitStack() as stack:
         work = args.keep or Path(
@@ -485,13 +527,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"--max-minutes reached: {run - 1} runs", file=sys.stderr)
                 break
             for mode in args.modes:
+                # drawn for every run, made or not, so a resumed table has one sitting's order
+                order = rng.sample(args.cases, len(args.cases))
+                todo = [key for key in order if (run, mode, key) not in done]
+                if not todo:
+                    continue
                 with load(mode, bound) as busy:
-                    for key in rng.sample(args.cases, len(args.cases)):
+                    for key in todo:
                         if busy is not None:
                             busy.ensure()
                         o = run_one(CASES[key], mode, run, work, traffic, args.timeout)
                         outcomes.append(o)
-                        write(args, argv, outcomes)
+                        write(args, argv, outcomes, earlier)
                         print(
                             f"{mode} run {run} {key}: exit {o.exit_code} {o.verdict} "
                             f"failed={o.failed} undecided={o.inconclusive} "
@@ -500,7 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             file=sys.stderr,
                             flush=True,
                         )
-    print(write(args, argv, outcomes), end="")
+    print(write(args, argv, outcomes, earlier), end="")
     # verdicts are the measurement, never a failure; a run that crashed (no verdict) is
     crashed = [o for o in outcomes if o.verdict == "ERROR"]
     for o in crashed:

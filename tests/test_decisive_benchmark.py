@@ -8,7 +8,9 @@ and the replay time must exclude server start and model loads. Runs of the real 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -105,3 +107,44 @@ def test_smoke_arguments(bench: Any) -> None:
     )
     with pytest.raises(SystemExit):
         bench.parse_args(["--cases", "nope"])
+
+
+def test_resume_makes_only_the_runs_the_file_lacks_in_one_sittings_order(
+    bench: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 20-run table over several sittings: the second sitting reads the first's ``--out``,
+    keeps its runs, and makes the rest in the order one long sitting would have. ``run_one``
+    and the traffic are replaced by recorders here (this tests the scheduling, not gate);
+    ``.ci/run``'s ``--smoke`` runs the real CLI."""
+    made: list[tuple[int, str, str]] = []
+
+    def fake_run(case: Any, mode: str, run: int, *_: Any) -> Any:
+        made.append((run, mode, case.key))
+        return bench.Outcome(case.key, mode, run, 0, "PASS", stages=[("round 1 (A/B)", 1.0)])
+
+    monkeypatch.setattr(bench, "run_one", fake_run)
+    monkeypatch.setattr(bench, "make_traffic", lambda path, count: path)
+    monkeypatch.setattr(bench, "load", lambda mode, bound: contextlib.nullcontext())
+    out = tmp_path / "d.json"
+    base = ["--cases", "unchanged,aa", "--modes", "quiet,loaded", "--out", str(out)]
+    base += ["--keep", str(tmp_path / "keep")]
+    assert bench.main(["--runs", "3", *base]) == 0
+    one_sitting = list(made)
+    assert len(one_sitting) == 12
+
+    # the first sitting stops after its first three runs; the second resumes to 3 runs
+    partial = json.loads(out.read_text())
+    partial["outcomes"] = partial["outcomes"][:3]
+    out.write_text(json.dumps(partial))
+    made.clear()
+    assert bench.main(["--runs", "3", "--resume", *base]) == 0
+    assert made == one_sitting[3:]
+    record = json.loads(out.read_text())
+    assert len(record["outcomes"]) == 12
+    assert len(record["commands"]) == 2 and "--resume" in record["commands"][1]
+    assert {(o["run"], o["mode"], o["case"]) for o in record["outcomes"]} == set(one_sitting)
+    assert record["outcomes"][0]["stages"] == [["round 1 (A/B)", 1.0]]
+
+    # other recorded traffic would not count alike
+    with pytest.raises(SystemExit, match="--requests 1200, not 400"):
+        bench.main(["--runs", "3", "--resume", "--requests", "400", *base])
