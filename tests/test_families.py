@@ -160,3 +160,58 @@ def test_one_power_warning_with_the_verdicts_test() -> None:
     assert power_warning(noisy.model_copy(update={"details": seq}), noise, 0.8) is None
     undecided = noisy.model_copy(update={"details": seq, "status": CheckStatus.INCONCLUSIVE})
     assert power_warning(undecided, noise, 0.8) == w
+
+
+def test_an_undecided_live_session_says_what_would_decide_it() -> None:
+    """A live A/B session that ran out of budget warns in its own terms: the request pairs
+    and run pairs it had, and a larger budget as the way to decide (its rounds cycle the
+    traffic, so longer traffic would add nothing); never stored-mode words such as
+    "None baseline runs"."""
+    from gate.evidence import ABThroughputPair, Sampling, SamplingLook, ThroughputLevel
+
+    rng = np.random.default_rng(6)
+    a = rng.lognormal(6.2, 0.6, 120)
+
+    def level(ips: float) -> ThroughputLevel:
+        return ThroughputLevel(
+            concurrency=1, windows=[ips] * 5, window_requests=200, requests=1050, seconds=1.0
+        )
+
+    pairs = [
+        ABThroughputPair(concurrency=1, round=k, first="A", a=level(1000.0), b=level(1000.0 * f))
+        for k, f in enumerate((0.7, 1.25, 0.8, 1.15), start=1)
+    ]
+    ab = ABInfo(
+        model_a="demo__A",
+        model_b="demo__B",
+        baseline_model_dir="v1",
+        block_size=20,
+        block_warmup=2,
+        latencies_a_us=a.tolist(),
+        latencies_b_us=(a * np.exp(rng.normal(0.0, 0.6, a.size))).tolist(),
+        throughput=pairs,
+    )
+    look = SamplingLook(
+        round=4,
+        t=1.0,
+        final=True,
+        seconds=120.0,
+        requests=120,
+        units={"blocks": 6, "throughput.c1": 4},
+    )
+    sampling = Sampling(mode="live", max_duration_s=120.0, max_requests=200_000, rho=1.0)
+    sampling = sampling.model_copy(update={"looks": [look]})
+    policy = Policy(
+        latency={"tails": []},
+        memory=MemoryPolicy(enabled=False),
+        throughput=ThroughputPolicy(concurrency=(1,)),
+    )
+    ev = Evidence(candidate=Samples(runs=_runs(1, 120, 0)), ab=ab, sampling=sampling)
+    got = judge(policy, ev)
+    undecided = {c.metric for c in got.checks if c.status is CheckStatus.INCONCLUSIVE}
+    assert {"latency.shift", "throughput.c1"} <= undecided
+    shift = next(w for w in got.warnings if w.startswith("latency shift:"))
+    tput = next(w for w in got.warnings if w.startswith("throughput c=1:"))
+    assert "120 request pairs" in shift and "4 interleaved run pairs" in tput
+    for w in (shift, tput):
+        assert "ab.max_duration_s" in w and "None" not in w and "longer traffic" not in w

@@ -23,7 +23,7 @@ from gate import stats
 from gate.config.policy import Mode, Policy, ShiftCheck, TailCheck
 from gate.judge.common import flags, undecided
 from gate.judge.latency import latency_specs
-from gate.judge.protocol import Noise, guarded
+from gate.judge.protocol import BUDGET_HINT, Noise, guarded
 from gate.result import CheckResult
 
 
@@ -301,9 +301,12 @@ def _ab_check(
 
 
 def ab_noise(c: CheckResult) -> Noise:
-    """The power warning's words for a latency check of a live A/B replay."""
+    """The power warning's words for a latency check of a live A/B replay: a sequential
+    session decides with more rounds, a fixed replay with longer traffic."""
     return Noise(
         "slowdown",
         f"{c.n} request pairs",
-        "use longer traffic (gate calibrate shows what this machine supports)",
+        BUDGET_HINT
+        if "sequential" in c.details
+        else "use longer traffic (gate calibrate shows what this machine supports)",
     )

@@ -62,6 +62,14 @@ class Noise:
     points: bool = False
 
 
+#: What tightens a check of a sequential live session: more rounds, i.e. a larger budget
+#: (the rounds cycle the recorded traffic, so longer traffic alone does not add any).
+BUDGET_HINT = (
+    "raise ab.max_duration_s / ab.max_requests for more rounds "
+    "(gate calibrate shows the budget this machine needs)"
+)
+
+
 class CheckFamily(Protocol):
     """One family of checks (in the spirit of a classifier per metric)."""
 

@@ -25,7 +25,7 @@ import numpy as np
 from gate.config.policy import Mode, Policy, ThroughputPolicy
 from gate.evidence import ThroughputRun
 from gate.judge.common import alternative, explained, stored_runs_test, undecided
-from gate.judge.protocol import Noise, failed_check, guarded, power_warning
+from gate.judge.protocol import BUDGET_HINT, Noise, failed_check, guarded, power_warning
 from gate.result import CheckResult, CheckStatus
 from gate.stats.common import FloatArray
 from gate.stats.twosample import welch_test
@@ -134,7 +134,10 @@ def throughput_checks(
 
 
 def throughput_noise(c: CheckResult, policy: Policy) -> Noise:
-    """The power warning's words for a throughput check."""
+    """The power warning's words for a throughput check: of a live A/B session (its run
+    pairs, and a budget that gives more), or of stored runs (windows and baseline runs)."""
+    if "live_ab" in c.details:
+        return Noise("drop", f"{c.n or 0} interleaved run pairs", BUDGET_HINT)
     return Noise(
         "drop",
         f"{policy.throughput.windows} windows per run and {c.baseline_runs} baseline runs",
