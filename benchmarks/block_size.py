@@ -116,9 +116,18 @@ def variant(label: str) -> dict[str, Any]:
     return got
 
 
-def run(labels: list[str], runs: int, out_dir: Path, *, loaded: bool = False) -> None:
+def run(
+    labels: list[str],
+    runs: int,
+    out_dir: Path,
+    *,
+    loaded: bool = False,
+    candidate: Path | None = None,
+) -> None:
     """``runs`` rounds of one session per variant, in turn; run.json files into out_dir.
-    ``loaded``: with ``benchmarks/decisive.py``'s one-core busy loop beside each session."""
+    ``loaded``: with ``benchmarks/decisive.py``'s one-core busy loop beside each session;
+    ``candidate``: a model folder to replay as arm B instead of v1's copy (an effect's
+    estimate per variant: does a variant shrink it?)."""
     from decisive import BusyLoop  # benchmarks/ is this script's folder
 
     variants = [variant(v) for v in labels]
@@ -127,7 +136,7 @@ def run(labels: list[str], runs: int, out_dir: Path, *, loaded: bool = False) ->
     try:
         for arm in ("repo", "base"):
             shutil.copytree(
-                ROOT / "fixtures" / "models" / "v1" / "demo",
+                candidate if arm == "repo" and candidate else ROOT / "fixtures/models/v1/demo",
                 work / arm / "demo",
                 ignore=shutil.ignore_patterns("*.sig", "__pycache__"),
             )
@@ -203,6 +212,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=4)
     ap.add_argument("--sizes", default="20,40,100", help="block sizes, each with options")
     ap.add_argument("--loaded", action="store_true", help="a one-core busy loop beside")
+    ap.add_argument("--candidate", type=Path, help="arm B's model folder (default: v1)")
     ap.add_argument("--from", dest="src", type=Path, help="summarize run.json files of a run")
     ap.add_argument("--keep", type=Path, help="where the sessions' run.json files go")
     ap.add_argument("--out", type=Path, required=True)
@@ -210,7 +220,13 @@ def main() -> None:
     folder = args.src
     if folder is None:
         folder = args.keep or Path(tempfile.mkdtemp(prefix="gate-block-size-runs-"))
-        run(args.sizes.split(","), args.runs, folder, loaded=args.loaded)
+        run(
+            args.sizes.split(","),
+            args.runs,
+            folder,
+            loaded=args.loaded,
+            candidate=args.candidate,
+        )
     result = summarize(folder)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for size, row in result["by_block_size"].items():
