@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from decisive import KEY, MODELS, load, make_traffic  # type: ignore[import-not-found]
 
 from gate.app.ab_repository import ARM_SUFFIX, ab_schedule, make_ab_repository
-from gate.app.live_ab import measure_ab
+from gate.app.live_ab import block_warmup, measure_ab
 from gate.app.prepare import prepare
 from gate.app.run import new_run
 from gate.app.session import ServerSession
@@ -89,7 +89,11 @@ def together(config: Path, block: int) -> tuple[list[float], list[float]]:
             starts = [s for arm, s, _ in ab_schedule(n, block) if arm == "A"]
             for k, start in enumerate(starts):
                 stop = min(n, start + block)
-                warm = cfg.traffic.warmup_requests if k == 0 else cfg.baseline.ab_block_warmup
+                warm = (
+                    cfg.traffic.warmup_requests
+                    if k == 0
+                    else block_warmup(cfg.baseline.ab_block_warmup, traffic)
+                )
                 sub = dataclasses.replace(traffic, requests=traffic.requests[start:stop])
                 inputs = session.inputs(f"b{start}", sub, warmup=warm, max_batch_size=mbs)
                 arms = ("A", "B") if k % 2 == 0 else ("B", "A")

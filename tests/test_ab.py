@@ -18,7 +18,7 @@ from scenario import gate_run, gate_yaml
 
 from gate import stats
 from gate.app.ab_repository import ab_schedule, make_ab_repository
-from gate.app.live_ab import block_size
+from gate.app.live_ab import block_size, block_warmup
 from gate.config.policy import Policy, ShiftCheck
 from gate.errors import ConfigError
 from gate.inputs.model import resolve_baseline_model
@@ -183,6 +183,16 @@ def test_default_block_lasts_about_a_fifth_of_a_second_of_timed_traffic() -> Non
     assert block_size(None, _traffic(None)) == 100  # untimed
     assert block_size(None, _traffic(0)) == 100  # all at one instant: no rate to go by
     assert block_size(37, _traffic(10_000)) == 37
+
+
+def test_default_warm_up_is_two_requests_a_slot_and_five_a_block_process() -> None:
+    """Timed slots warm up with 2 requests (5 left more noise per second of replay in
+    benchmarks/block_size.py); an untimed block is a perf_analyzer process of its own, whose
+    first requests also open its connection: 5. A configured count wins, 0 included."""
+    assert block_warmup(None, _traffic(10_000)) == 2
+    assert block_warmup(None, _traffic(None)) == 5
+    assert block_warmup(0, _traffic(10_000)) == 0
+    assert block_warmup(7, _traffic(None)) == 7
 
 
 #: live A/B against v1, blocks of 100 (the demo traffic: 400 requests, 4 blocks per arm)

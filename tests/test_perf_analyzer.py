@@ -75,7 +75,10 @@ def test_the_timeout_follows_the_work_and_the_cap_bounds_it() -> None:
     # more work: a multiple of it, doubled after each attempt that timed out
     assert attempt_timeout(20, 300, timeouts_so_far=0, last=False) == FACTOR * 20
     assert attempt_timeout(20, 300, timeouts_so_far=1, last=False) == 2 * FACTOR * 20
-    assert attempt_timeout(20, 100, timeouts_so_far=1, last=False) == 100
+    assert (
+        attempt_timeout(20, 2 * FACTOR * 20 - 1, timeouts_so_far=1, last=False)
+        == 2 * FACTOR * 20 - 1
+    )
     # the cap is the whole bound for the last attempt and for work nothing estimates
     assert attempt_timeout(0.5, 300, timeouts_so_far=0, last=True) == 300
     assert attempt_timeout(None, 300, timeouts_so_far=0, last=False) == 300

@@ -72,6 +72,14 @@ BLOCK_S = 0.2
 #: Bounds of the default block (requests): a median of fewer is mostly noise; more would
 #: last longer than ``BLOCK_S`` at any rate worth gating.
 BLOCK_MIN, BLOCK_MAX = 10, 100
+#: Warm-up requests before each block by default (discarded): timed traffic in slotted
+#: blocks, untimed traffic (a perf_analyzer process per block, whose first requests open its
+#: connection). measured here (benchmarks/block_size.py, A/A at 100 req/s, blocks of 20, 3
+#: sessions of 40 s each, SE² x seconds x1e4, lower decides sooner): quiet, 5 warm-ups
+#: 62-105, 1: 52-65; one core busy, 5: 112-130, 1: 53-89, 2: 51-78. The slot's own first
+#: requests see what the other arm left as much as warm-ups do, and the block's median
+#: shrugs off a slow first request.
+BLOCK_WARMUP_TIMED, BLOCK_WARMUP_UNTIMED = 2, 5
 #: A throughput window run is sized to end before perf_analyzer's one-second poll.
 THROUGHPUT_RUN_S = 0.8
 
@@ -119,7 +127,7 @@ def measure_ab(run: Run, prep: Prepared, baseline_dir: Path) -> LiveAB:
                 baseline_model_dir=str(baseline_dir),
                 baseline_digest=model_digest(baseline_dir),
                 block_size=block_size(prep.cfg.baseline.ab_block_size, prep.traffic),
-                block_warmup=prep.cfg.baseline.ab_block_warmup,
+                block_warmup=block_warmup(prep.cfg.baseline.ab_block_warmup, prep.traffic),
                 replay=_replay_kind(prep),
             )
             rounds = _Rounds(run, session, info, arms, repo)
@@ -141,6 +149,14 @@ def block_size(configured: int | None, traffic: Traffic) -> int:
         return BLOCK_MAX
     per_block = round(BLOCK_S * (n - 1) / traffic.duration_s)  # at the mean rate
     return min(BLOCK_MAX, max(BLOCK_MIN, per_block))
+
+
+def block_warmup(configured: int | None, traffic: Traffic) -> int:
+    """Warm-up requests before each A/B block: ``configured``
+    (``baseline.ab_block_warmup``), else ``BLOCK_WARMUP_TIMED`` or ``BLOCK_WARMUP_UNTIMED``."""
+    if configured is not None:
+        return configured
+    return BLOCK_WARMUP_TIMED if traffic.timed else BLOCK_WARMUP_UNTIMED
 
 
 def _replay_kind(prep: Prepared) -> Literal["blocks", "slotted", "together"]:
@@ -318,13 +334,14 @@ class _Rounds:
         if self.info.latencies_b_us:
             tail = np.percentile(self.info.latencies_a_us + self.info.latencies_b_us, 99)
             guard = max(GUARD_US, int(2 * tail))
-        lead = cfg.traffic.warmup_requests if k == 1 else max(cfg.baseline.ab_block_warmup, 10)
+        warmup = self.info.block_warmup
+        lead = cfg.traffic.warmup_requests if k == 1 else max(warmup, 10)
         return RoundSpec(
             first_pair=self.pairs,
             start=self.position,
             pairs=pairs,
             size=size,
-            warmup=cfg.baseline.ab_block_warmup,
+            warmup=warmup,
             lead_warmup=lead,
             guard_us=guard,
         )

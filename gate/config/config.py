@@ -333,8 +333,12 @@ class BaselineConfig(Strict):
         description="requests per interleaved A/B block; default: about 0.2 s of the recorded "
         "traffic (10 to 100 requests), or 100 when the traffic is untimed",
     )
-    ab_block_warmup: int = Field(
-        5, ge=0, le=10_000, description="warm-up requests before each A/B block (discarded)"
+    ab_block_warmup: int | None = Field(
+        None,
+        ge=0,
+        le=10_000,
+        description="warm-up requests before each A/B block (discarded); default: 2 for "
+        "timed traffic, 5 for untimed (each block is then a perf_analyzer process of its own)",
     )
     ab_together: bool = Field(
         False,
