@@ -13,6 +13,7 @@ candidate runs (``gate.app.confirm.judge_again``).
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -90,22 +91,32 @@ def test_a_failure_of_one_slowed_session_is_not_a_block(
     run = r.run
     assert r.returncode in (0, 1), r.output  # a verdict, not an error
     stages = [s["name"] for s in run["stages"]]
-    assert "server start #2" in stages and "judge again" in stages, stages
-    assert len(run["runs"]) == 2 and len(run["throughput"]) == 2
-    first, second = (sum(x["latencies_us"]) / len(x["latencies_us"]) for x in run["runs"])
-    assert first > 2 * second, (first, second)  # the first session really was slowed
+    first = sum(run["runs"][0]["latencies_us"]) / len(run["runs"][0]["latencies_us"])
     confirmed = [w for w in run["warnings"] if "measure.confirm_runs" in w]
-    # which checks the first judgement names depends on which failed by the look that
-    # stopped it: stored-only sampling stops at the first look where a gating check fails
-    # (a CI run saw throughput c=1 and c=4 fail there while the run-level latency shift, on
-    # one candidate run, was still undecided)
-    assert len(confirmed) == 1, run["warnings"]
-    named = ("latency shift", "throughput c=1", "throughput c=4")
-    assert any(name in confirmed[0].split(" failed on ")[0] for name in named), confirmed
-    assert r.checks["latency shift"]["candidate_runs"] == 2
-    # the sessions' own spread is now part of the run-level tests: one slowed session alone
-    # does not show a shift or a throughput drop (p95 is left out: on a machine busy with
-    # other work the unchanged session's tail can be far off the baseline's too)
+    if confirmed:
+        # which checks the first judgement names depends on which failed by the look that
+        # stopped it: stored-only sampling stops at the first look where a gating check fails
+        # (a CI run saw throughput c=1 and c=4 fail there while the run-level latency shift,
+        # on one candidate run, was still undecided)
+        assert len(confirmed) == 1, run["warnings"]
+        named = ("latency shift", "throughput c=1", "throughput c=4")
+        assert any(name in confirmed[0].split(" failed on ")[0] for name in named), confirmed
+        runs = _first_runs(confirmed[0]) + 1
+        assert "server start #2" in stages and "judge again" in stages, stages
+        assert len(run["runs"]) == runs and len(run["throughput"]) == runs
+        assert r.checks["latency shift"]["candidate_runs"] == runs
+        later = [sum(x["latencies_us"]) / len(x["latencies_us"]) for x in run["runs"][1:]]
+        assert first > 2 * max(later), (first, later)  # only the first session was slowed
+    else:
+        # the first look did not fail: its interval on one candidate run against the stored
+        # runs (a t with few degrees of freedom at the first look's share of alpha) can be
+        # too wide on a noisy machine even for this slowdown (a CI runner: no second server
+        # at all); then nothing is confirmed and the sampling went on, or the budget ended it
+        assert "judge again" not in stages, stages
+        assert run["sampling"]["stopped"] != "blocked", run["sampling"]
+    # the sessions' own spread is part of the run-level tests: one slowed session alone does
+    # not show a shift or a throughput drop (p95 is left out: on a machine busy with other
+    # work the unchanged session's tail can be far off the baseline's too)
     for name in ("latency shift", "throughput c=1", "throughput c=4"):
         assert r.status[name] != "fail", (name, r.output)
     assert not alive(r.children)
@@ -121,10 +132,14 @@ def test_a_regression_in_every_session_is_still_blocked(
     assert r.returncode == 1, r.output
     run = r.run
     assert run["verdict"] == "BLOCKED"
-    assert len(run["runs"]) == 2, "the block was confirmed on a second fresh server"
+    confirmed = [w for w in run["warnings"] if "measure.confirm_runs" in w]
+    assert len(confirmed) == 1, run["warnings"]
+    # the first look that fails may come after one candidate run or, on a noisy machine,
+    # after more (a CI runner: two); the confirmation is one run more on a fresh server
+    runs = _first_runs(confirmed[0]) + 1
+    assert len(run["runs"]) == runs, "the block was confirmed on one more fresh server"
     assert r.status["latency shift"] == "fail"
-    assert r.checks["latency shift"]["candidate_runs"] == 2
-    assert any("measure.confirm_runs" in w for w in run["warnings"])
+    assert r.checks["latency shift"]["candidate_runs"] == runs
     assert not alive(r.children)
 
 
@@ -140,8 +155,20 @@ def test_confirm_runs_0_blocks_on_the_first_runs(
         edit={"retries: 2": "retries: 2\n  confirm_runs: 0"},
     )
     assert r.returncode == 1, r.output
-    assert len(r.run["runs"]) == 1
+    sampling = r.run["sampling"]
+    assert sampling["stopped"] == "blocked", sampling
+    # no run after the look that blocked (usually the first; a noisy machine may need two)
+    assert len(r.run["runs"]) == sampling["looks"][-1]["round"]
     assert not any("measure.confirm_runs" in w for w in r.run["warnings"])
+    assert "judge again" not in [s["name"] for s in r.run["stages"]]
+
+
+def _first_runs(warning: str) -> int:
+    """How many candidate runs the first (failed) judgement had, from the confirmation
+    warning (``gate.app.confirm.confirmation_warning``)."""
+    m = re.search(r"failed on the first (\d+) candidate run", warning)
+    assert m, warning
+    return int(m.group(1))
 
 
 def _check(name: str, metric: str, status: CheckStatus) -> CheckResult:
