@@ -5,14 +5,23 @@
 
 The demo model in both arms of one server (``fixtures/models/v1``; the arms are two copies,
 as live A/B loads them), gate's own ``ServerSession``; per session ``--epochs`` epochs of
-``--pairs`` closed-loop window pairs at one concurrency (arms alternate which goes first).
+``--pairs`` closed-loop window pairs at one concurrency (arms alternate which goes first),
+their windows sized as live A/B sizes them (after each pair, so that a run fills
+``gate.app.live_ab.THROUGHPUT_RUN_S``).
 A pair's unit is the difference of the arms' mean ln(inferences/s), as the judge reads it.
 Modes, each a fresh server, rotated so the machine's drifts fall on all alike:
 
 * ``unsplit``: nothing pinned (``measure.cpu_affinity: off``);
 * ``split``: tritonserver and its stubs on one set of cores, perf_analyzer on the other,
   while the windows run (``auto`` on 2-3 cores, ``gate.servers.affinity.pinned_tree``);
-* ``client``: only perf_analyzer pinned (is it the client's placement that matters?).
+* ``client``: only perf_analyzer pinned (is it the client's placement that matters?);
+* ``common``: as ``together``, but each arm's run sized to its own speed and the windows cut
+  on one clock from the span both ran in (``gate.measure.throughput.measure_together``), as
+  live A/B does with ``baseline.ab_throughput_together``;
+* ``MODE:R`` (e.g. ``split:0.4``): each arm's run sized to R seconds;
+* ``together``: nothing pinned, and the arms' windows run at the same moment (a
+  perf_analyzer process per arm, started together) instead of one after the other: the
+  server's speed over that second is then shared by both arms.
 
 Printed per mode: the mean over epochs of the standard error of an epoch's mean unit (what
 a judge's interval grows with) and the spread of the epoch means (a level that persists over
@@ -28,6 +37,7 @@ import math
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +47,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gate.app.ab_repository import ARM_SUFFIX, make_ab_repository
+from gate.app.live_ab import THROUGHPUT_RUN_S
 from gate.app.prepare import prepare
 from gate.app.run import new_run
+from gate.app.server_models import at_once
 from gate.app.session import ServerSession
 from gate.config.config import load_config
 from gate.servers.affinity import CpuPlan, plan_cpus
@@ -55,11 +67,17 @@ signatures:
   rules: [{{method: cosign-key, key: {root}/fixtures/keys/TEST-ONLY-cosign.pub}}]
 reports: {{dir: {work}/reports}}
 """
-MODES = ("unsplit", "split", "client")
+MODES = ("unsplit", "split", "client", "together", "common")
 
 
-def session(mode: str, work: Path, c: int, epochs: int, pairs: int) -> list[list[float]]:
-    """One fresh server in ``mode``: per epoch, the units of its window pairs."""
+def session(
+    mode: str, work: Path, c: int, epochs: int, pairs: int, candidate: Path | None = None
+) -> tuple[list[list[float]], float]:
+    """One fresh server in ``mode``: per epoch, the units of its window pairs; and the
+    seconds the pairs took. ``mode:R`` sizes each arm's run to R seconds instead of
+    ``THROUGHPUT_RUN_S``."""
+    mode, _, run_s = mode.partition(":")
+    fill_s = float(run_s) if run_s else THROUGHPUT_RUN_S
     config = work / f"{mode}.yaml"
     affinity = "auto" if mode == "split" else "off"
     config.write_text(CONFIG.format(root=ROOT, work=work, affinity=affinity))
@@ -73,32 +91,78 @@ def session(mode: str, work: Path, c: int, epochs: int, pairs: int) -> list[list
     with ServerSession(run, prep) as s:
         if mode == "client":
             s.cpus, s.throughput_cpus = CpuPlan(), CpuPlan(client=plan_cpus("on").client)
-        elif mode == "unsplit":
+        elif mode in ("unsplit", "together", "common"):
             s.cpus, s.throughput_cpus = CpuPlan(), CpuPlan()
         demo = ROOT / "fixtures" / "models" / "v1" / "demo"
-        repo = make_ab_repository(s.work, "demo", demo, demo)
+        repo = make_ab_repository(s.work, "demo", demo, candidate or demo)
         with s.server(f"({mode})", log_name=f"server-{mode}.log", repository=repo):
             mbs = 0
             for arm in "AB":
                 mbs = s.load(names[arm]).max_batch_size
             inputs = s.inputs("throughput", prep.traffic, warmup=0, max_batch_size=mbs)
+            window = level.window_requests
+            per_arm: dict[str, int] = {}
+            t0 = time.monotonic()
             for _ in range(epochs):
                 units = []
                 for k in range(pairs):
                     first = "A" if k % 2 == 0 else "B"
-                    got = {}
-                    for arm in (first, "B" if first == "A" else "A"):
-                        level_run = s.throughput(names[arm], inputs, index=k).levels[0]
+                    got: dict[str, float] = {}
+
+                    ips: dict[str, float] = {}
+                    lv = level.model_copy(update={"window_requests": window})
+
+                    def one(
+                        arm: str,
+                        k: int = k,
+                        got: dict[str, float] = got,
+                        ips: dict[str, float] = ips,
+                        lv: Any = lv,
+                    ) -> None:
+                        level_run = s.throughput(names[arm], inputs, index=k, policy=lv).levels[0]
                         got[arm] = float(np.mean(np.log(level_run.windows)))
+                        ips[arm] = float(np.mean(level_run.windows))
+
+                    if mode == "common":
+                        order = (first, "B" if first == "A" else "A")
+                        pol = {
+                            arm: level.model_copy(
+                                update={"window_requests": per_arm.get(arm, window)}
+                            )
+                            for arm in order
+                        }
+                        lvs = s.throughput_together(
+                            {arm: names[arm] for arm in order}, inputs, index=k, policies=pol
+                        )
+                        for arm, lvl in lvs.items():
+                            got[arm] = float(np.mean(np.log(lvl.windows)))
+                            ips[arm] = float(np.mean(lvl.windows))
+                            per_arm[arm] = min(
+                                1_000_000,
+                                max(level.window_requests, int(fill_s * ips[arm] / level.windows)),
+                            )
+                    elif mode == "together":
+                        at_once(one, "AB", "gate-together")
+                    else:
+                        for arm in (first, "B" if first == "A" else "A"):
+                            one(arm)
                     units.append(got["B"] - got["A"])
+                    # as live A/B sizes its windows: the run fills THROUGHPUT_RUN_S
+                    fill = int(fill_s * min(ips.values()) / max(1, level.windows))
+                    window = min(1_000_000, max(level.window_requests, fill))
                 out.append(units)
-    return out
+            seconds = time.monotonic() - t0
+    return out, seconds
 
 
-def summarise(epochs: list[list[float]]) -> dict[str, float]:
+def summarise(epochs: list[list[float]], seconds: float) -> dict[str, float]:
     means = [statistics.fmean(u) for u in epochs]
     se = [statistics.stdev(u) / math.sqrt(len(u)) for u in epochs]
+    units = [x for u in epochs for x in u]
     return {
+        "seconds_per_pair": seconds / len(units),
+        # the variance one second of pairs leaves (x1e4): lower decides sooner
+        "se2_s": statistics.variance(units) * seconds / len(units) * 1e4,
         "epoch_mean_se": statistics.fmean(se),
         "epoch_means_sd": statistics.stdev(means) if len(means) > 1 else 0.0,
         "unit_sd": statistics.fmean(statistics.stdev(u) for u in epochs),
@@ -113,6 +177,12 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--pairs", type=int, default=6)
     ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument(
+        "--candidate",
+        type=Path,
+        help="arm B's model folder (default: v1, an A/A); e.g. "
+        "fixtures/models/slower-20pct/demo, to see whether a mode keeps the true ratio",
+    )
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     modes = [m for m in args.modes.split(",") if m]
@@ -120,18 +190,22 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gate-split-") as tmp:
         for k in range(args.sessions):
             for mode in modes[k % len(modes) :] + modes[: k % len(modes)]:
-                epochs = session(mode, Path(tmp), args.concurrency, args.epochs, args.pairs)
-                row = {"mode": mode, "session": k, "epochs": epochs, **summarise(epochs)}
+                epochs, seconds = session(
+                    mode, Path(tmp), args.concurrency, args.epochs, args.pairs, args.candidate
+                )
+                row = {"mode": mode, "session": k, "epochs": epochs, **summarise(epochs, seconds)}
                 runs.append(row)
                 print(
                     f"{mode:8s} session {k}: epoch-mean SE {row['epoch_mean_se']:.3f}, "
-                    f"sd of epoch means {row['epoch_means_sd']:.3f}, unit sd {row['unit_sd']:.3f}",
+                    f"sd of epoch means {row['epoch_means_sd']:.3f}, unit sd {row['unit_sd']:.3f}, "
+                    f"mean unit {row['mean_unit']:+.3f}, {row['seconds_per_pair']:.2f} s a pair, "
+                    f"SE²·s {row['se2_s']:.0f}",
                     flush=True,
                 )
     summary = {
         m: {
             key: statistics.fmean(r[key] for r in runs if r["mode"] == m)
-            for key in ("epoch_mean_se", "epoch_means_sd", "unit_sd")
+            for key in ("epoch_mean_se", "epoch_means_sd", "unit_sd", "seconds_per_pair", "se2_s")
         }
         for m in modes
     }

@@ -191,8 +191,10 @@ class ABBlock(_Model):
 
 
 class ABThroughputPair(_Model):
-    """One interleaved pair of closed-loop throughput windows at one concurrency level: both
-    arms measured back to back (``first`` went first; the order alternates between pairs)."""
+    """One pair of closed-loop throughput windows at one concurrency level: both arms
+    measured back to back (``first`` went first; the order alternates between pairs), or at
+    the same moment on one clock (a level in ``ABInfo.throughput_together``; ``first`` was
+    started first)."""
 
     concurrency: int
     round: int
@@ -239,6 +241,12 @@ class ABInfo(_Model):
         description="blocks: one perf_analyzer process per block, in turn; slotted: one "
         "process per arm and round, each arm sending only in its own time slots; together: "
         "one process per arm and round, both sending the same requests at the same moments",
+    )
+    throughput_together: list[int] = Field(
+        default_factory=list,
+        description="the concurrency levels whose window pairs were measured with both arms "
+        "at the same moment, windows cut on one clock (baseline.ab_throughput_together); "
+        "the others one arm after the other",
     )
     blocks: list[ABBlock] = Field(default_factory=list)
     latencies_a_us: list[float] = Field(default_factory=list)

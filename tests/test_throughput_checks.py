@@ -20,7 +20,7 @@ from gate.errors import MeasurementError
 from gate.evidence import ThroughputLevel, ThroughputRun
 from gate.judge.decide import decide
 from gate.judge.throughput import explain, throughput_checks
-from gate.measure.throughput import plan, windows_from_completions
+from gate.measure.throughput import common_windows, plan, windows_from_completions
 from gate.result import CheckStatus
 
 ALPHA = 0.05
@@ -60,6 +60,46 @@ def test_windows_from_completions() -> None:
     with pytest.raises(MeasurementError):
         windows_from_completions(t[:500], warmup=100, windows=4, window_requests=200)
     assert plan(ThroughputPolicy(), 4) == (50 + 5 * 200 + 8, 8)
+
+
+def _completions(start_s: float, rate: float, n: int) -> np.ndarray:
+    """``n`` completion timestamps (ns) at ``rate`` per second from ``start_s`` on."""
+    return (start_s + np.arange(n) / rate) * 1e9
+
+
+def test_common_windows_measure_both_arms_over_the_same_moments() -> None:
+    """Arm A starts first and ends first; B then runs alone and twice as fast (the server is
+    its own): windows of each arm's own requests would credit B with that tail, the common
+    windows see only the span both ran in, where each has its true rate."""
+    a = _completions(0.0, 1000.0, 1100)  # 0 .. 1.1 s
+    b = np.concatenate([_completions(0.01, 800.0, 900), _completions(1.135, 1600.0, 400)])
+    wins, secs = common_windows({"A": a, "B": b}, warmup=50, cooldown=8, windows=5)
+    assert len(wins["A"]) == len(wins["B"]) == 5
+    assert np.mean(wins["A"]) == pytest.approx(1000.0, rel=0.02)
+    assert np.mean(wins["B"]) == pytest.approx(800.0, rel=0.02)
+    # from B's 50th completion (0.07 s) to A's 1091st (1.09 s)
+    assert secs == pytest.approx(1.02, abs=0.01)
+    # each arm's own windows (what one arm after the other measures) would not be paired:
+    # B's own mean rate includes its fast tail
+    own_b, _ = windows_from_completions(b, warmup=50, windows=5, window_requests=240)
+    assert np.mean(own_b) > 1.1 * 800.0
+
+
+def test_common_windows_fewer_when_an_arm_is_slow_and_none_without_overlap() -> None:
+    fast = _completions(0.0, 5000.0, 5000)  # 1 s
+    slow = _completions(0.0, 20.0, 20)  # a 250x slower arm: 19 completions in that second
+    wins, _ = common_windows({"A": fast, "B": slow}, warmup=2, cooldown=2, windows=5)
+    assert 1 <= len(wins["B"]) < 5 and all(w > 0 for w in wins["B"])
+    assert np.mean(wins["A"]) / np.mean(wins["B"]) == pytest.approx(250.0, rel=0.2)
+    with pytest.raises(MeasurementError, match="did not overlap"):
+        common_windows(
+            {"A": _completions(0.0, 1000.0, 500), "B": _completions(2.0, 1000.0, 500)},
+            warmup=10,
+            cooldown=2,
+            windows=5,
+        )
+    with pytest.raises(MeasurementError, match="too few"):
+        common_windows({"A": fast, "B": slow[:3]}, warmup=2, cooldown=2, windows=5)
 
 
 def test_aa_false_alarm_rate_at_most_alpha_over_1000_runs() -> None:

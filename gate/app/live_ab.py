@@ -129,6 +129,7 @@ def measure_ab(run: Run, prep: Prepared, baseline_dir: Path) -> LiveAB:
                 block_size=block_size(prep.cfg.baseline.ab_block_size, prep.traffic),
                 block_warmup=block_warmup(prep.cfg.baseline.ab_block_warmup, prep.traffic),
                 replay=_replay_kind(prep),
+                throughput_together=sorted(set(prep.cfg.baseline.ab_throughput_together)),
             )
             rounds = _Rounds(run, session, info, arms, repo)
             rounds.evaluate()
@@ -190,7 +191,7 @@ class _Rounds:
         self.memory = ArmMemory(session, self.models, repo, info)
         self.position, self.pairs = 0, 0
         self.judgement = Judgement((), Verdict.INCONCLUSIVE)
-        self.window: dict[int, int] = {}
+        self.window: dict[int | tuple[int, str], int] = {}
         self.round_seconds: list[float] = []
         self.budget = PartBudget(ab.max_duration_s, time.monotonic())
         self.out_of_budget = False
@@ -354,15 +355,29 @@ class _Rounds:
             "throughput", self.prep.traffic, warmup=0, max_batch_size=self.mbs
         )
         first = "A" if (k + c) % 2 == 0 else "B"
+        order = (first, "B" if first == "A" else "A")
         got = {}
-        for arm in (first, "B" if first == "A" else "A"):
-            r = self.session.throughput(self.models[arm], inputs, index=k, policy=level)
-            got[arm] = r.levels[0]
+        if c in self.info.throughput_together:
+            # each arm's run sized to its own speed, so that both end near the same moment
+            policies = {
+                arm: level.model_copy(
+                    update={"window_requests": self.window.get((c, arm), tp.window_requests)}
+                )
+                for arm in order
+            }
+            models = {arm: self.models[arm] for arm in order}
+            got = self.session.throughput_together(models, inputs, index=k, policies=policies)
+        else:
+            for arm in order:
+                r = self.session.throughput(self.models[arm], inputs, index=k, policy=level)
+                got[arm] = r.levels[0]
         pair = ABThroughputPair(concurrency=c, round=k, first=first, a=got["A"], b=got["B"])
         self.info = self.info.model_copy(update={"throughput": [*self.info.throughput, pair]})
-        ips = min(float(np.mean(got[a].windows)) for a in "AB")
-        fill = int(THROUGHPUT_RUN_S * ips / max(1, tp.windows))
-        self.window[c] = min(1_000_000, max(tp.window_requests, fill))
+        for arm in "AB":
+            fill = int(THROUGHPUT_RUN_S * float(np.mean(got[arm].windows)) / max(1, tp.windows))
+            self.window[(c, arm)] = min(1_000_000, max(tp.window_requests, fill))
+        # one after the other: both arms' runs sized by the slower, to fit the poll
+        self.window[c] = min(self.window[(c, "A")], self.window[(c, "B")])
         return f"c={c}: A {np.mean(got['A'].windows):.0f}/s, B {np.mean(got['B'].windows):.0f}/s"
 
     # -- looks ------------------------------------------------------------------------

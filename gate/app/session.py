@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,14 +34,14 @@ from gate.app.server_models import LoadedModel, describe, load_concurrently, wai
 from gate.app.session_setup import Tools, find_tools, log_dir, session_cpus, throughput_cpus
 from gate.config.policy import ThroughputPolicy
 from gate.errors import GateError
-from gate.evidence import AccuracyRecord, LatencyRun, MemoryRun, ThroughputRun
+from gate.evidence import AccuracyRecord, LatencyRun, MemoryRun, ThroughputLevel, ThroughputRun
 from gate.inputs.load import replay_concurrency
 from gate.inputs.traffic import Traffic, validate_against_model
 from gate.measure.latency import ReplaySpec, replay
 from gate.measure.memory import MemoryRecorder, server_args
 from gate.measure.perf_analyzer import Pace, PerfAnalyzerInputs, write_perf_analyzer_inputs
 from gate.measure.server_stats import Watch, watch
-from gate.measure.throughput import ThroughputSpec, measure_throughput
+from gate.measure.throughput import ThroughputSpec, measure_throughput, measure_together
 from gate.servers import Launcher, open_server
 from gate.servers.affinity import CpuPlan, pinned_tree
 
@@ -354,6 +354,46 @@ class ServerSession:
                 index=index,
                 pace=self._pace,
                 watch=lambda: self.server_stats(model),
+            )
+
+    def throughput_together(
+        self,
+        models: Mapping[str, str],
+        inputs: ReplayInputs,
+        *,
+        index: int,
+        policies: Mapping[str, ThroughputPolicy],
+    ) -> dict[str, ThroughputLevel]:
+        """One closed-loop level of several models at the same moment, on one clock
+        (``gate.measure.throughput.measure_together``): ``models`` and ``policies`` by arm,
+        started in ``models``' order."""
+        cfg = self.cfg
+        specs = {
+            arm: ThroughputSpec(
+                model=model,
+                version=cfg.model.version,
+                url=self.url[cfg.measure.protocol],
+                protocol=cfg.measure.protocol,
+                input_data=inputs.files.input_data,
+                batch_size=inputs.files.batch_size,
+                timeout_s=cfg.measure.timeout_s,
+                retries=cfg.measure.retries,
+                max_threads=cfg.measure.max_threads,
+                cpus=self.cpus.client or self.throughput_cpus.client,
+            )
+            for arm, model in models.items()
+        }
+        pid = getattr(self.running, "pid", None)
+        pinned = pinned_tree(pid, self.throughput_cpus.server)
+        with self._diagnosed("throughput measurement"), pinned:
+            return measure_together(
+                self.tools.perf_analyzer,
+                specs,
+                policies,
+                self.work / "pa",
+                index=index,
+                pace=self._pace,
+                watch=self.server_stats,
             )
 
     def server_stats(self, model: str) -> AbstractContextManager[Watch]:

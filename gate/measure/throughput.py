@@ -14,8 +14,9 @@ the last ones drain).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+import threading
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -137,3 +138,155 @@ def _windows(policy: ThroughputPolicy, total: int, export: Path) -> tuple[list[f
         policy.windows,
         policy.window_requests,
     )
+
+
+#: A common window holds at least this many completions of the slower arm on average (fewer
+#: windows are cut when the overlap is short), so that no window is empty.
+MIN_PER_WINDOW = 5
+
+
+def common_windows(
+    done_ns: Mapping[str, np.ndarray[Any, Any]], warmup: int, cooldown: int, windows: int
+) -> tuple[dict[str, list[float]], float]:
+    """Inferences/s of each arm in the same wall-clock windows (and their seconds in all).
+
+    Two closed-loop runs started together never end together: request-count runs of equal
+    size end when the faster arm's count is done, and the other then runs alone, faster. So
+    the windows are cut from the span where every arm was past its ``warmup`` completions and
+    not yet in its last ``cooldown`` (fewer requests in flight while they drain), and each
+    arm's inferences/s in a window is its completions there over the window's length: both
+    arms are measured over the very same moments. Up to ``windows`` windows, fewer when the
+    slower arm would have under ``MIN_PER_WINDOW`` completions in one on average; a window
+    with no completion of an arm raises MeasurementError (as does a span that is empty)."""
+    t = {arm: np.sort(np.asarray(d, dtype=np.float64)) for arm, d in done_ns.items()}
+    if any(x.size < warmup + cooldown + 2 for x in t.values()):
+        raise MeasurementError("a throughput run completed too few requests to measure")
+    start = max(float(x[warmup]) for x in t.values())
+    end = min(float(x[x.size - cooldown - 1]) for x in t.values())
+    if not end > start:
+        raise MeasurementError(
+            "the arms' throughput runs did not overlap (one ended before the other was warmed up)"
+        )
+    inside = min(int(np.count_nonzero((x > start) & (x <= end))) for x in t.values())
+    n = max(1, min(windows, inside // MIN_PER_WINDOW))
+    edges = np.linspace(start, end, n + 1)
+    spans = np.diff(edges) / 1e9
+    out: dict[str, list[float]] = {}
+    for arm, x in t.items():
+        counts, _ = np.histogram(x[(x > start) & (x <= end)], bins=edges)
+        if np.any(counts == 0):
+            raise MeasurementError(
+                f"arm {arm} completed no request in a common throughput window of "
+                f"{spans[0] * 1e3:.0f} ms"
+            )
+        out[arm] = (counts / spans).tolist()
+    return out, (end - start) / 1e9
+
+
+def measure_together(
+    pa: Tool,
+    specs: Mapping[str, ThroughputSpec],
+    policies: Mapping[str, ThroughputPolicy],
+    work_dir: Path,
+    *,
+    index: int,
+    pace: Pace | None = None,
+    watch: Callable[[str], AbstractContextManager[Watch]] | None = None,
+) -> dict[str, ThroughputLevel]:
+    """One concurrency level of every arm, measured at the same moment: a closed-loop
+    perf_analyzer process per arm (``specs[arm]``, ``policies[arm]``: one level each, its
+    ``window_requests`` sizing that arm's run), all started together (in ``specs``' order),
+    and the windows cut on a common clock (:func:`common_windows`). Each process is retried
+    as ``measure_throughput`` retries it; when a retry leaves the runs without a common span
+    the pair is measured again once, then MeasurementError."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    arms = list(specs)
+    levels = {arm: policies[arm].concurrency[0] for arm in arms}
+    if len(set(levels.values())) != 1:
+        raise ValueError("arms measured together share one concurrency level")
+    c = levels[arms[0]]
+    plans = {arm: plan(policies[arm], c) for arm in arms}
+    error: MeasurementError | None = None
+    for _ in range(2):
+        got: dict[str, Any] = {}
+
+        def one(arm: str, got: dict[str, Any] = got) -> None:
+            spec, total = specs[arm], plans[arm][0]
+            job = invocation(
+                spec,
+                spec.input_data,
+                total,
+                batch_size=spec.batch_size,
+                max_threads=max(spec.max_threads, c),
+                concurrency=c,
+                cpus=spec.cpus,
+            )
+            got[arm] = run_with_retries(
+                pa,
+                job,
+                work_dir,
+                partial(_completions, total),
+                name=f"throughput-c{c}-{arm}",
+                retries=spec.retries,
+                cap_s=spec.timeout_s,
+                pace=pace,
+                what=f"throughput at concurrency {c} (arm {arm}): ",
+            )
+
+        with ExitStack() as stack:
+            stats = {
+                arm: stack.enter_context(watch(specs[arm].model) if watch else nullcontext(Watch()))
+                for arm in arms
+            }
+            _at_once(one, arms)
+        warmup = max(policies[arm].warmup_requests for arm in arms)
+        try:
+            wins, seconds = common_windows(
+                {arm: got[arm].value for arm in arms},
+                warmup,
+                plans[arms[0]][1],
+                max(policies[arm].windows for arm in arms),
+            )
+        except MeasurementError as e:
+            error = e
+            continue
+        return {
+            arm: ThroughputLevel(
+                concurrency=c,
+                windows=wins[arm],
+                window_requests=max(1, round(float(np.mean(wins[arm])) * seconds / len(wins[arm]))),
+                requests=plans[arm][0],
+                seconds=seconds,
+                perf_analyzer_args=got[arm].argv[1:],
+                attempts=got[arm].attempts,
+                retries=got[arm].retries,
+                server_stats=stats[arm].stats,
+            )
+            for arm in arms
+        }
+    assert error is not None
+    raise error
+
+
+def _completions(total: int, export: Path) -> np.ndarray[Any, Any]:
+    return read_export(export, total)[1]
+
+
+def _at_once(work: Callable[[str], None], arms: list[str]) -> None:
+    """``work(arm)`` for every arm, each in its own thread, started in ``arms``' order; the
+    first failure re-raised once all have ended."""
+    errors: list[BaseException] = []
+
+    def one(arm: str) -> None:
+        try:
+            work(arm)
+        except BaseException as e:  # re-raised below, in the caller's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=one, args=(a,), name=f"gate-throughput-{a}") for a in arms]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise errors[0]
