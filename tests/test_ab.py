@@ -223,6 +223,18 @@ def test_live_ab_same_model_passes(tmp_path: Path, tools_ready: None) -> None:
     assert "Sampling (live A/B):" in r.output and "of the 30 s budget" in r.output
     assert all(r.status[c] != "fail" for c in r.status)
     assert any("identical" in w for w in run["warnings"])
+    # throughput at c=1 with both arms at the same moment, on one clock (the default); c=4
+    # one arm after the other
+    assert ab["throughput_together"] == [1]
+    c1 = [p for p in ab["throughput"] if p["concurrency"] == 1]
+    c4 = [p for p in ab["throughput"] if p["concurrency"] == 4]
+    assert c1 and c4  # the first round measures every level
+    for p in c1:
+        assert len(p["a"]["windows"]) == len(p["b"]["windows"]) >= 1
+        assert p["a"]["seconds"] == p["b"]["seconds"] > 0  # the same span of time
+    assert any(p["a"]["seconds"] != p["b"]["seconds"] for p in c4)
+    assert r.checks["throughput c=1"]["details"]["together"] is True
+    assert r.checks["throughput c=4"]["details"]["together"] is False
     assert not (tmp_path / "store").exists()  # nothing stored, nothing needed
     assert not alive(r.children)
 

@@ -10,7 +10,8 @@ units that share their moment (``gate.evidence.ABInfo``):
   requests beyond the percentile per arm (200 requests for p95), the log ratio of the group's
   percentiles: a percentile of a few dozen requests is mostly noise;
 * **throughput** at each concurrency: one unit per pair of closed-loop windows measured back
-  to back, ``mean ln(inferences/s)`` of B minus A's;
+  to back, or at the same moment on one clock (the levels of ``ABInfo.throughput_together``),
+  ``mean ln(inferences/s)`` of B minus A's;
 * **memory** per source: one unit per sample of both arms (B minus A, bytes): the resident
   memory of each arm's own processes, or the step of the server's memory when each arm was
   loaded (order alternated).
@@ -140,6 +141,8 @@ def live_throughput_checks(policy: Policy, ab: ABInfo, design: Design) -> list[C
 
 def _throughput_check(c: int, tp: ThroughputPolicy, ab: ABInfo, design: Design) -> CheckResult:
     pairs = [p for p in ab.throughput if p.concurrency == c]
+    # inferences/s beside the other arm's load: lower than either arm alone
+    together = c in ab.throughput_together
     la = np.array([float(np.mean(np.log(p.a.windows))) for p in pairs])
     lb = np.array([float(np.mean(np.log(p.b.windows))) for p in pairs])
     units = lb - la
@@ -155,8 +158,10 @@ def _throughput_check(c: int, tp: ThroughputPolicy, ab: ABInfo, design: Design) 
         "pairs": used,
         "pair_effects": [math.expm1(float(v)) for v in units[:200]],
         "windows_per_run": len(pairs[0].a.windows) if pairs else 0,
-        "test": "20%-trimmed t on interleaved window pairs: mean ln(inferences/s) of B minus A "
-        "(sequential)",
+        "test": "20%-trimmed t on window pairs "
+        + ("measured together, on one clock" if together else "interleaved")
+        + ": mean ln(inferences/s) of B minus A (sequential)",
+        "together": together,
         "live_ab": True,
     }
     return sequential_check(

@@ -108,7 +108,9 @@ def absolute(check: CheckResult, result: RunResult) -> str | None:
     if family == "throughput":
         pair = (_num(d.get("baseline_ips")), _num(d.get("candidate_ips")))
         if pair[0] is not None and pair[1] is not None:
-            return f"{pair[0]:,.0f} → {pair[1]:,.0f} inferences/s"
+            # measured at the same moment, each arm beside the other's load
+            together = " (arms together)" if d.get("together") else ""
+            return f"{pair[0]:,.0f} → {pair[1]:,.0f} inferences/s{together}"
     if family == "accuracy":
         b, c = _num(d.get("baseline_accuracy")), _num(d.get("candidate_accuracy"))
         if b is not None and c is not None:
