@@ -50,10 +50,10 @@ from gate.app.ab_repository import ARM_SUFFIX, make_ab_repository
 from gate.app.live_ab import THROUGHPUT_RUN_S
 from gate.app.prepare import prepare
 from gate.app.run import new_run
-from gate.app.server_models import at_once
 from gate.app.session import ServerSession
 from gate.config.config import load_config
 from gate.servers.affinity import CpuPlan, plan_cpus
+from gate.threads import at_once
 
 CONFIG = """\
 version: 1
@@ -132,7 +132,7 @@ def session(
                             for arm in order
                         }
                         lvs = s.throughput_together(
-                            {arm: names[arm] for arm in order}, inputs, index=k, policies=pol
+                            {arm: names[arm] for arm in order}, inputs, policies=pol
                         )
                         for arm, lvl in lvs.items():
                             got[arm] = float(np.mean(np.log(lvl.windows)))

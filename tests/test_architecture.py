@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
         "gate.progress",
         "gate.signals",
         "gate.redact",
+        "gate.threads",
     ),
     ("gate.config", "gate.stats"),
     ("gate.judge",),

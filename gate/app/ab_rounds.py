@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gate.app.server_models import at_once
 from gate.app.session import ReplayInputs, ServerSession
 from gate.errors import MeasurementError
 from gate.evidence import ABBlock, LatencyRun, PerfAnalyzerRetry
 from gate.inputs.traffic import Request, Traffic
 from gate.result import now_iso
+from gate.threads import at_once
 
 #: When the first slot of a round starts, after one request of each arm at the start (µs):
 #: two processes started together begin their schedules within a few ms of each other.

@@ -39,7 +39,7 @@ from gate.app.ab_rounds import (
 )
 from gate.app.prepare import Prepared
 from gate.app.run import Run
-from gate.app.server_models import LoadedModel, at_once
+from gate.app.server_models import LoadedModel
 from gate.app.session import ServerSession
 from gate.evidence import (
     ABInfo,
@@ -56,6 +56,7 @@ from gate.inputs.traffic import Traffic
 from gate.judge.design import is_pending, stop_reason
 from gate.judge.families import Judgement, judge
 from gate.result import Verdict, now_iso
+from gate.threads import at_once
 
 #: A round sends at most this much recorded schedule (both arms): rounds of long traffic
 #: are parts of a pass, so the judge still looks every few seconds.
@@ -366,7 +367,7 @@ class _Rounds:
                 for arm in order
             }
             models = {arm: self.models[arm] for arm in order}
-            got = self.session.throughput_together(models, inputs, index=k, policies=policies)
+            got = self.session.throughput_together(models, inputs, policies=policies)
         else:
             for arm in order:
                 r = self.session.throughput(self.models[arm], inputs, index=k, policy=level)

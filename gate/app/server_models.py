@@ -1,6 +1,6 @@
 """Models in a running server: what the server says about a loaded model, loading several
-at once (``at_once``: work in threads started together), and waiting until unloaded ones are
-really gone.
+at once (``gate.threads.at_once``: work in threads started together), and waiting until
+unloaded ones are really gone.
 
 Kept apart from ``gate.app.session`` (which decides *when* models load and what is measured
 on them) because these are plain exchanges with one running server (``Launcher``).
@@ -8,15 +8,14 @@ on them) because these are plain exchanges with one running server (``Launcher``
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from gate.errors import GateError
 from gate.servers import Launcher
 from gate.servers.tritonserver import Control
+from gate.threads import at_once
 
 
 @dataclass(frozen=True)
@@ -37,30 +36,6 @@ def describe(server: Launcher, model: str, version: str) -> LoadedModel:
     return LoadedModel(
         model, server.model_metadata(model, version), server.model_config(model, version)
     )
-
-
-T = TypeVar("T")
-
-
-def at_once(work: Callable[[T], None], items: Iterable[T], name: str) -> None:
-    """``work(item)`` for every item, each in its own thread (``{name}-{item}``), all started
-    together. Once all have ended the first failure is raised in the caller's thread, a
-    ``GateError`` before any other (it is the one a reader can act on)."""
-    errors: list[BaseException] = []
-
-    def one(item: T) -> None:
-        try:
-            work(item)
-        except BaseException as e:  # re-raised below, in the caller's thread
-            errors.append(e)
-
-    threads = [threading.Thread(target=one, args=(i,), name=f"{name}-{i}") for i in items]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise ([e for e in errors if isinstance(e, GateError)] or errors)[0]
 
 
 def load_concurrently(server: Launcher, models: list[str]) -> None:

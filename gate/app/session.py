@@ -361,7 +361,6 @@ class ServerSession:
         models: Mapping[str, str],
         inputs: ReplayInputs,
         *,
-        index: int,
         policies: Mapping[str, ThroughputPolicy],
     ) -> dict[str, ThroughputLevel]:
         """One closed-loop level of several models at the same moment, on one clock
@@ -391,7 +390,6 @@ class ServerSession:
                 specs,
                 policies,
                 self.work / "pa",
-                index=index,
                 pace=self._pace,
                 watch=self.server_stats,
             )

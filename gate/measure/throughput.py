@@ -14,7 +14,6 @@ the last ones drain).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from gate.errors import MeasurementError
 from gate.evidence import ThroughputLevel, ThroughputRun
 from gate.measure.perf_analyzer import Pace, invocation, read_export, run_with_retries
 from gate.measure.server_stats import Watch
+from gate.threads import at_once
 
 if TYPE_CHECKING:
     from gate.tools import Tool
@@ -189,7 +189,6 @@ def measure_together(
     policies: Mapping[str, ThroughputPolicy],
     work_dir: Path,
     *,
-    index: int,
     pace: Pace | None = None,
     watch: Callable[[str], AbstractContextManager[Watch]] | None = None,
 ) -> dict[str, ThroughputLevel]:
@@ -238,7 +237,7 @@ def measure_together(
                 arm: stack.enter_context(watch(specs[arm].model) if watch else nullcontext(Watch()))
                 for arm in arms
             }
-            _at_once(one, arms)
+            at_once(one, arms, "gate-throughput")
         warmup = max(policies[arm].warmup_requests for arm in arms)
         try:
             wins, seconds = common_windows(
@@ -270,23 +269,3 @@ def measure_together(
 
 def _completions(total: int, export: Path) -> np.ndarray[Any, Any]:
     return read_export(export, total)[1]
-
-
-def _at_once(work: Callable[[str], None], arms: list[str]) -> None:
-    """``work(arm)`` for every arm, each in its own thread, started in ``arms``' order; the
-    first failure re-raised once all have ended."""
-    errors: list[BaseException] = []
-
-    def one(arm: str) -> None:
-        try:
-            work(arm)
-        except BaseException as e:  # re-raised below, in the caller's thread
-            errors.append(e)
-
-    threads = [threading.Thread(target=one, args=(a,), name=f"gate-throughput-{a}") for a in arms]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    if errors:
-        raise errors[0]
