@@ -328,19 +328,7 @@ class ServerSession:
     ) -> ThroughputRun:
         """Closed-loop inferences/s of ``model`` at the levels of ``policy`` (default: the
         run's policy)."""
-        cfg = self.cfg
-        spec = ThroughputSpec(
-            model=model,
-            version=cfg.model.version,
-            url=self.url[cfg.measure.protocol],
-            protocol=cfg.measure.protocol,
-            input_data=inputs.files.input_data,
-            batch_size=inputs.files.batch_size,
-            timeout_s=cfg.measure.timeout_s,
-            retries=cfg.measure.retries,
-            max_threads=cfg.measure.max_threads,
-            cpus=self.cpus.client or self.throughput_cpus.client,
-        )
+        spec = self._throughput_spec(model, inputs)
         pa = self.tools.perf_analyzer
         policy = policy or self.prep.policy.throughput
         pid = getattr(self.running, "pid", None)  # local and docker launchers have one
@@ -366,22 +354,7 @@ class ServerSession:
         """One closed-loop level of several models at the same moment, on one clock
         (``gate.measure.throughput.measure_together``): ``models`` and ``policies`` by arm,
         started in ``models``' order."""
-        cfg = self.cfg
-        specs = {
-            arm: ThroughputSpec(
-                model=model,
-                version=cfg.model.version,
-                url=self.url[cfg.measure.protocol],
-                protocol=cfg.measure.protocol,
-                input_data=inputs.files.input_data,
-                batch_size=inputs.files.batch_size,
-                timeout_s=cfg.measure.timeout_s,
-                retries=cfg.measure.retries,
-                max_threads=cfg.measure.max_threads,
-                cpus=self.cpus.client or self.throughput_cpus.client,
-            )
-            for arm, model in models.items()
-        }
+        specs = {arm: self._throughput_spec(model, inputs) for arm, model in models.items()}
         pid = getattr(self.running, "pid", None)
         pinned = pinned_tree(pid, self.throughput_cpus.server)
         with self._diagnosed("throughput measurement"), pinned:
@@ -393,6 +366,23 @@ class ServerSession:
                 pace=self._pace,
                 watch=self.server_stats,
             )
+
+    def _throughput_spec(self, model: str, inputs: ReplayInputs) -> ThroughputSpec:
+        """Where and with what a closed-loop run of ``model`` measures, its perf_analyzer on
+        the client's cores."""
+        cfg = self.cfg
+        return ThroughputSpec(
+            model=model,
+            version=cfg.model.version,
+            url=self.url[cfg.measure.protocol],
+            protocol=cfg.measure.protocol,
+            input_data=inputs.files.input_data,
+            batch_size=inputs.files.batch_size,
+            timeout_s=cfg.measure.timeout_s,
+            retries=cfg.measure.retries,
+            max_threads=cfg.measure.max_threads,
+            cpus=self.cpus.client or self.throughput_cpus.client,
+        )
 
     def server_stats(self, model: str) -> AbstractContextManager[Watch]:
         """Triton's per-model statistics of ``model`` over a ``with`` body: their change is

@@ -26,7 +26,13 @@ import numpy as np
 from gate.config.policy import ThroughputPolicy
 from gate.errors import MeasurementError
 from gate.evidence import ThroughputLevel, ThroughputRun
-from gate.measure.perf_analyzer import Pace, invocation, read_export, run_with_retries
+from gate.measure.perf_analyzer import (
+    Invocation,
+    Pace,
+    invocation,
+    read_export,
+    run_with_retries,
+)
 from gate.measure.server_stats import Watch
 from gate.threads import at_once
 
@@ -91,16 +97,7 @@ def measure_throughput(
     levels: list[ThroughputLevel] = []
     for concurrency in policy.concurrency:
         total, _ = plan(policy, concurrency)
-        job = invocation(
-            spec,
-            spec.input_data,
-            total,
-            batch_size=spec.batch_size,
-            # synchronous requests: one thread per request in flight
-            max_threads=max(spec.max_threads, concurrency),
-            concurrency=concurrency,
-            cpus=spec.cpus,
-        )
+        job = _job(spec, total, concurrency)
         with watch() if watch is not None else nullcontext(Watch()) as stats:
             got = run_with_retries(
                 pa,
@@ -128,6 +125,20 @@ def measure_throughput(
             )
         )
     return ThroughputRun(index=index, levels=levels)
+
+
+def _job(spec: ThroughputSpec, total: int, concurrency: int) -> Invocation:
+    """The closed-loop perf_analyzer job sending ``total`` requests at ``concurrency``."""
+    return invocation(
+        spec,
+        spec.input_data,
+        total,
+        batch_size=spec.batch_size,
+        # synchronous requests: one thread per request in flight
+        max_threads=max(spec.max_threads, concurrency),
+        concurrency=concurrency,
+        cpus=spec.cpus,
+    )
 
 
 def _windows(policy: ThroughputPolicy, total: int, export: Path) -> tuple[list[float], float]:
@@ -211,18 +222,9 @@ def measure_together(
 
         def one(arm: str, got: dict[str, Any] = got) -> None:
             spec, total = specs[arm], plans[arm][0]
-            job = invocation(
-                spec,
-                spec.input_data,
-                total,
-                batch_size=spec.batch_size,
-                max_threads=max(spec.max_threads, c),
-                concurrency=c,
-                cpus=spec.cpus,
-            )
             got[arm] = run_with_retries(
                 pa,
-                job,
+                _job(spec, total, c),
                 work_dir,
                 partial(_completions, total),
                 name=f"throughput-c{c}-{arm}",
