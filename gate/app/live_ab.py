@@ -192,7 +192,7 @@ class _Rounds:
         self.memory = ArmMemory(session, self.models, repo, info)
         self.position, self.pairs = 0, 0
         self.judgement = Judgement((), Verdict.INCONCLUSIVE)
-        self.window: dict[int | tuple[int, str], int] = {}
+        self.window: dict[tuple[int, str], int] = {}  # (level, arm): window requests
         self.round_seconds: list[float] = []
         self.budget = PartBudget(ab.max_duration_s, time.monotonic())
         self.out_of_budget = False
@@ -350,7 +350,8 @@ class _Rounds:
 
     def _throughput(self, k: int, c: int) -> str:
         tp = self.policy.throughput
-        req = self.window.get(c, tp.window_requests)
+        # one arm after the other: both arms' runs sized by the slower, to fit the poll
+        req = min(self.window.get((c, arm), tp.window_requests) for arm in "AB")
         level = tp.model_copy(update={"concurrency": (c,), "window_requests": req})
         inputs = self.session.inputs(
             "throughput", self.prep.traffic, warmup=0, max_batch_size=self.mbs
@@ -377,8 +378,6 @@ class _Rounds:
         for arm in "AB":
             fill = int(THROUGHPUT_RUN_S * float(np.mean(got[arm].windows)) / max(1, tp.windows))
             self.window[(c, arm)] = min(1_000_000, max(tp.window_requests, fill))
-        # one after the other: both arms' runs sized by the slower, to fit the poll
-        self.window[c] = min(self.window[(c, "A")], self.window[(c, "B")])
         return f"c={c}: A {np.mean(got['A'].windows):.0f}/s, B {np.mean(got['B'].windows):.0f}/s"
 
     # -- looks ------------------------------------------------------------------------
