@@ -18,6 +18,10 @@ Modes, each a fresh server, rotated so the machine's drifts fall on all alike:
 * ``common``: as ``together``, but each arm's run sized to its own speed and the windows cut
   on one clock from the span both ran in (``gate.measure.throughput.measure_together``), as
   live A/B does with ``baseline.ab_throughput_together``;
+* ``slots``: a "pair" is a round of interleaved time slots (``gate.app.ab_throughput``, as
+  live A/B measures the levels not measured together), its unit the mean over the round's
+  slot pairs; ``slots:R`` sets the slot length to R seconds (default
+  ``baseline.ab_throughput_slot_s``'s 0.25);
 * ``MODE:R`` (e.g. ``split:0.4``): each arm's run sized to R seconds;
 * ``together``: nothing pinned, and the arms' windows run at the same moment (a
   perf_analyzer process per arm, started together) instead of one after the other: the
@@ -46,6 +50,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from gate.app import ab_throughput
 from gate.app.ab_repository import ARM_SUFFIX, make_ab_repository
 from gate.app.live_ab import THROUGHPUT_RUN_S
 from gate.app.prepare import prepare
@@ -67,19 +72,20 @@ signatures:
   rules: [{{method: cosign-key, key: {root}/fixtures/keys/TEST-ONLY-cosign.pub}}]
 reports: {{dir: {work}/reports}}
 """
-MODES = ("unsplit", "split", "client", "together", "common")
+MODES = ("unsplit", "split", "client", "together", "common", "slots")
 
 
 def session(
     mode: str, work: Path, c: int, epochs: int, pairs: int, candidate: Path | None = None
-) -> tuple[list[list[float]], float]:
-    """One fresh server in ``mode``: per epoch, the units of its window pairs; and the
-    seconds the pairs took. ``mode:R`` sizes each arm's run to R seconds instead of
-    ``THROUGHPUT_RUN_S``."""
+) -> tuple[list[list[float]], float, list[dict[str, list[float]]]]:
+    """One fresh server in ``mode``: per epoch, the units of its window pairs; the
+    seconds the pairs took; and each pair's windows. ``mode:R`` sizes each arm's run to R
+    seconds instead of ``THROUGHPUT_RUN_S``."""
     mode, _, run_s = mode.partition(":")
-    fill_s = float(run_s) if run_s else THROUGHPUT_RUN_S
+    default_s = 0.25 if mode == "slots" else THROUGHPUT_RUN_S
+    fill_s = float(run_s) if run_s else default_s
     config = work / f"{mode}.yaml"
-    affinity = "auto" if mode == "split" else "off"
+    affinity = "auto" if mode in ("split", "slots") else "off"
     config.write_text(CONFIG.format(root=ROOT, work=work, affinity=affinity))
     cfg = load_config(config)
     run = new_run("benchmark", config, lambda _: None, work / "logs")
@@ -88,6 +94,7 @@ def session(
     prep = dataclasses.replace(prep, policy=prep.policy.model_copy(update={"throughput": level}))
     names = {arm: "demo" + ARM_SUFFIX[arm] for arm in "AB"}
     out: list[list[float]] = []
+    windows: list[dict[str, list[float]]] = []  # per pair, each arm's windows (inferences/s)
     with ServerSession(run, prep) as s:
         if mode == "client":
             s.cpus, s.throughput_cpus = CpuPlan(), CpuPlan(client=plan_cpus("on").client)
@@ -110,6 +117,7 @@ def session(
                     got: dict[str, float] = {}
 
                     ips: dict[str, float] = {}
+                    wins: dict[str, list[float]] = {}
                     lv = level.model_copy(update={"window_requests": window})
 
                     def one(
@@ -117,13 +125,34 @@ def session(
                         k: int = k,
                         got: dict[str, float] = got,
                         ips: dict[str, float] = ips,
+                        wins: dict[str, list[float]] = wins,
                         lv: Any = lv,
                     ) -> None:
                         level_run = s.throughput(names[arm], inputs, index=k, policy=lv).levels[0]
+                        wins[arm] = list(level_run.windows)
                         got[arm] = float(np.mean(np.log(level_run.windows)))
                         ips[arm] = float(np.mean(level_run.windows))
 
-                    if mode == "common":
+                    if mode == "slots":
+                        slot_us = round(fill_s * 1e6)
+                        plan = ab_throughput.SlotPlan(
+                            concurrency=c,
+                            slot_us=slot_us,
+                            requests={
+                                arm: per_arm.get(arm, ab_throughput.first_requests(c))
+                                for arm in "AB"
+                            },
+                            first_pair=k,
+                        )
+                        lvs = ab_throughput.measure_slots(
+                            s, names, plan, index=k, max_batch_size=mbs
+                        )
+                        for arm, lvl in lvs.items():
+                            wins[arm] = list(lvl.windows)
+                            got[arm] = float(np.mean(np.log(lvl.windows)))
+                            ips[arm] = float(np.mean(lvl.windows))
+                            per_arm[arm] = ab_throughput.next_requests(lvl.windows, slot_us, c)
+                    elif mode == "common":
                         order = (first, "B" if first == "A" else "A")
                         pol = {
                             arm: level.model_copy(
@@ -135,6 +164,7 @@ def session(
                             {arm: names[arm] for arm in order}, inputs, policies=pol
                         )
                         for arm, lvl in lvs.items():
+                            wins[arm] = list(lvl.windows)
                             got[arm] = float(np.mean(np.log(lvl.windows)))
                             ips[arm] = float(np.mean(lvl.windows))
                             per_arm[arm] = min(
@@ -147,12 +177,13 @@ def session(
                         for arm in (first, "B" if first == "A" else "A"):
                             one(arm)
                     units.append(got["B"] - got["A"])
+                    windows.append({"a": wins["A"], "b": wins["B"]})
                     # as live A/B sizes its windows: the run fills THROUGHPUT_RUN_S
                     fill = int(fill_s * min(ips.values()) / max(1, level.windows))
                     window = min(1_000_000, max(level.window_requests, fill))
                 out.append(units)
             seconds = time.monotonic() - t0
-    return out, seconds
+    return out, seconds, windows
 
 
 def summarise(epochs: list[list[float]], seconds: float) -> dict[str, float]:
@@ -190,10 +221,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gate-split-") as tmp:
         for k in range(args.sessions):
             for mode in modes[k % len(modes) :] + modes[: k % len(modes)]:
-                epochs, seconds = session(
+                epochs, seconds, windows = session(
                     mode, Path(tmp), args.concurrency, args.epochs, args.pairs, args.candidate
                 )
-                row = {"mode": mode, "session": k, "epochs": epochs, **summarise(epochs, seconds)}
+                row = {
+                    "mode": mode,
+                    "session": k,
+                    "epochs": epochs,
+                    "windows": windows,
+                    **summarise(epochs, seconds),
+                }
                 runs.append(row)
                 print(
                     f"{mode:8s} session {k}: epoch-mean SE {row['epoch_mean_se']:.3f}, "

@@ -192,9 +192,10 @@ class ABBlock(_Model):
 
 class ABThroughputPair(_Model):
     """One pair of closed-loop throughput windows at one concurrency level: both arms
-    measured back to back (``first`` went first; the order alternates between pairs), or at
+    measured back to back (``first`` went first; the order alternates between pairs), at
     the same moment on one clock (a level in ``ABInfo.throughput_together``; ``first`` was
-    started first)."""
+    started first), or in a round of interleaved time slots (``ABInfo.throughput_slot_s``:
+    each arm's windows are its slots, ``first`` had the round's first slot)."""
 
     concurrency: int
     round: int
@@ -247,6 +248,12 @@ class ABInfo(_Model):
         description="the concurrency levels whose window pairs were measured with both arms "
         "at the same moment, windows cut on one clock (baseline.ab_throughput_together); "
         "the others one arm after the other",
+    )
+    throughput_slot_s: float = Field(
+        0.0,
+        description="the other levels' pairs were measured in interleaved time slots of this "
+        "many seconds per arm (baseline.ab_throughput_slot_s; gate.app.ab_throughput); 0: "
+        "one closed-loop run per arm, one after the other",
     )
     blocks: list[ABBlock] = Field(default_factory=list)
     latencies_a_us: list[float] = Field(default_factory=list)

@@ -18,6 +18,7 @@ from scenario import gate_run, gate_yaml
 
 from gate import stats
 from gate.app.ab_repository import ab_schedule, make_ab_repository
+from gate.app.ab_throughput import PAIRS, next_requests
 from gate.app.live_ab import block_size, block_warmup
 from gate.config.policy import Policy, ShiftCheck
 from gate.errors import ConfigError
@@ -224,15 +225,24 @@ def test_live_ab_same_model_passes(tmp_path: Path, tools_ready: None) -> None:
     assert all(r.status[c] != "fail" for c in r.status)
     assert any("identical" in w for w in run["warnings"])
     # throughput at c=1 with both arms at the same moment, on one clock (the default); c=4
-    # one arm after the other
+    # in rounds of interleaved time slots, each arm's windows its slots
     assert ab["throughput_together"] == [1]
+    assert ab["throughput_slot_s"] == 0.25
     c1 = [p for p in ab["throughput"] if p["concurrency"] == 1]
     c4 = [p for p in ab["throughput"] if p["concurrency"] == 4]
     assert c1 and c4  # the first round measures every level
     for p in c1:
         assert len(p["a"]["windows"]) == len(p["b"]["windows"]) >= 1
         assert p["a"]["seconds"] == p["b"]["seconds"] > 0  # the same span of time
-    assert any(p["a"]["seconds"] != p["b"]["seconds"] for p in c4)
+    for k, p in enumerate(c4):
+        assert len(p["a"]["windows"]) == len(p["b"]["windows"]) == PAIRS
+        assert all(w > 0 for w in p["a"]["windows"] + p["b"]["windows"])
+        assert p["first"] == ("A" if k % 2 == 0 else "B")
+        # each arm's slots sized from its own slowest slot of the round before
+        if k:
+            for arm in "ab":
+                prev = c4[k - 1][arm]["windows"]
+                assert p[arm]["window_requests"] == next_requests(prev, 250_000, 4)
     assert r.checks["throughput c=1"]["details"]["together"] is True
     assert r.checks["throughput c=4"]["details"]["together"] is False
     assert not (tmp_path / "store").exists()  # nothing stored, nothing needed

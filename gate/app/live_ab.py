@@ -27,6 +27,7 @@ from typing import Literal
 
 import numpy as np
 
+from gate.app import ab_throughput
 from gate.app.ab_budget import PartBudget, run_parts
 from gate.app.ab_memory import ArmMemory
 from gate.app.ab_repository import ARM_SUFFIX, make_ab_repository
@@ -34,6 +35,7 @@ from gate.app.ab_rounds import (
     RoundSpec,
     block_round,
     median_gap,
+    order,
     slotted_round,
     together_round,
 )
@@ -131,6 +133,7 @@ def measure_ab(run: Run, prep: Prepared, baseline_dir: Path) -> LiveAB:
                 block_warmup=block_warmup(prep.cfg.baseline.ab_block_warmup, prep.traffic),
                 replay=_replay_kind(prep),
                 throughput_together=sorted(set(prep.cfg.baseline.ab_throughput_together)),
+                throughput_slot_s=prep.cfg.baseline.ab_throughput_slot_s,
             )
             rounds = _Rounds(run, session, info, arms, repo)
             rounds.evaluate()
@@ -349,6 +352,8 @@ class _Rounds:
         )
 
     def _throughput(self, k: int, c: int) -> str:
+        if c not in self.info.throughput_together and self.info.throughput_slot_s > 0:
+            return self._slots(k, c)
         tp = self.policy.throughput
         # one arm after the other: both arms' runs sized by the slower, to fit the poll
         req = min(self.window.get((c, arm), tp.window_requests) for arm in "AB")
@@ -357,7 +362,7 @@ class _Rounds:
             "throughput", self.prep.traffic, warmup=0, max_batch_size=self.mbs
         )
         first = "A" if (k + c) % 2 == 0 else "B"
-        order = (first, "B" if first == "A" else "A")
+        turn = (first, "B" if first == "A" else "A")
         got = {}
         if c in self.info.throughput_together:
             # each arm's run sized to its own speed, so that both end near the same moment
@@ -365,12 +370,12 @@ class _Rounds:
                 arm: level.model_copy(
                     update={"window_requests": self.window.get((c, arm), tp.window_requests)}
                 )
-                for arm in order
+                for arm in turn
             }
-            models = {arm: self.models[arm] for arm in order}
+            models = {arm: self.models[arm] for arm in turn}
             got = self.session.throughput_together(models, inputs, policies=policies)
         else:
-            for arm in order:
+            for arm in turn:
                 r = self.session.throughput(self.models[arm], inputs, index=k, policy=level)
                 got[arm] = r.levels[0]
         pair = ABThroughputPair(concurrency=c, round=k, first=first, a=got["A"], b=got["B"])
@@ -379,6 +384,29 @@ class _Rounds:
             fill = int(THROUGHPUT_RUN_S * float(np.mean(got[arm].windows)) / max(1, tp.windows))
             self.window[(c, arm)] = min(1_000_000, max(tp.window_requests, fill))
         return f"c={c}: A {np.mean(got['A'].windows):.0f}/s, B {np.mean(got['B'].windows):.0f}/s"
+
+    def _slots(self, k: int, c: int) -> str:
+        """A round of throughput slots at level ``c`` (``gate.app.ab_throughput``), each
+        arm's slots sized from its slowest slot of the last round."""
+        slot_us = round(self.info.throughput_slot_s * 1e6)
+        requests = {arm: self.window.get((c, arm), ab_throughput.first_requests(c)) for arm in "AB"}
+        # the round's first slot alternates between the arms from round to round
+        n = sum(1 for p in self.info.throughput if p.concurrency == c)
+        plan = ab_throughput.SlotPlan(
+            concurrency=c, slot_us=slot_us, requests=requests, first_pair=n
+        )
+        got = ab_throughput.measure_slots(
+            self.session, self.models, plan, index=k, max_batch_size=self.mbs
+        )
+        first = order(plan.first_pair)[0]
+        pair = ABThroughputPair(concurrency=c, round=k, first=first, a=got["A"], b=got["B"])
+        self.info = self.info.model_copy(update={"throughput": [*self.info.throughput, pair]})
+        for arm in "AB":
+            self.window[(c, arm)] = ab_throughput.next_requests(got[arm].windows, slot_us, c)
+        return (
+            f"c={c}: {plan.pairs} slot pairs, A {np.mean(got['A'].windows):.0f}/s, "
+            f"B {np.mean(got['B'].windows):.0f}/s"
+        )
 
     # -- looks ------------------------------------------------------------------------
 

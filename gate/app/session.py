@@ -19,8 +19,10 @@ caller can interleave models and measurements in whatever rounds it needs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import itertools
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,10 +42,12 @@ from gate.inputs.traffic import Traffic, validate_against_model
 from gate.measure.latency import ReplaySpec, replay
 from gate.measure.memory import MemoryRecorder, server_args
 from gate.measure.perf_analyzer import Pace, PerfAnalyzerInputs, write_perf_analyzer_inputs
+from gate.measure.perf_analyzer.inputs import START_GAP_US
 from gate.measure.server_stats import Watch, watch
 from gate.measure.throughput import ThroughputSpec, measure_throughput, measure_together
 from gate.servers import Launcher, open_server
 from gate.servers.affinity import CpuPlan, pinned_tree
+from gate.threads import at_once
 
 
 @dataclass(frozen=True)
@@ -317,6 +321,70 @@ class ServerSession:
             other = pool.submit(self.replay, models[1], inputs, index=index)
             first = self.replay(models[0], inputs, index=index)
             return first, other.result()
+
+    def closed_slots(
+        self,
+        models: Mapping[str, str],
+        sends_us: Mapping[str, Sequence[int]],
+        inputs: ReplayInputs,
+        *,
+        concurrency: int,
+        index: int,
+        cap_last: bool = True,
+    ) -> dict[str, LatencyRun]:
+        """Closed loops in time slots, one perf_analyzer per arm started together (in
+        ``models``' order; ``gate.app.ab_throughput`` plans the slots): each sends ``inputs``'
+        payloads, cycled, at its ``sends_us`` (µs after its first send, strictly ascending:
+        perf_analyzer takes positive gaps only) with at most
+        ``concurrency`` requests in flight (perf_analyzer's synchronous sending threads), so
+        a request due while all are busy goes out as soon as one answers. On the cores of a
+        throughput level (the server pinned as for one); the first error is raised once
+        every arm ended, with no retry (``cap_last=False``: the caller repeats the whole
+        round, so this attempt is bounded by its work)."""
+        cfg = self.cfg
+        specs = {}
+        for arm, model in models.items():
+            sends = list(sends_us[arm])
+            folder = self.work / "inputs" / f"slots-{index}-{arm}"
+            folder.mkdir(parents=True, exist_ok=True)
+            gaps = [START_GAP_US, *(b - a for a, b in itertools.pairwise(sends))]
+            if min(gaps) < 1:
+                raise ValueError("slot sends must be strictly ascending (perf_analyzer's gaps)")
+            (folder / "request_intervals.txt").write_text("\n".join(map(str, gaps)) + "\n")
+            files = dataclasses.replace(
+                inputs.files,
+                intervals=folder / "request_intervals.txt",
+                total_requests=len(sends),
+                warmup_requests=0,
+                intervals_us=tuple(gaps),
+            )
+            specs[arm] = ReplaySpec(
+                model=model,
+                version=cfg.model.version,
+                url=self.url[cfg.measure.protocol],
+                protocol=cfg.measure.protocol,
+                inputs=files,
+                timeout_s=cfg.measure.timeout_s,
+                retries=0,
+                max_threads=concurrency,
+                concurrency=concurrency,
+                cpus=self.cpus.client or self.throughput_cpus.client,
+                cap_last=cap_last,
+            )
+        got: dict[str, LatencyRun] = {}
+
+        def one(arm: str) -> None:
+            with self.server_stats(models[arm]) as stats:
+                lr = replay(self.tools.perf_analyzer, specs[arm], self.work / "pa", index=index)
+            lr.server_log = str(self._log_path)
+            lr.server_stats = stats.stats
+            got[arm] = lr
+
+        pid = getattr(self.running, "pid", None)
+        pinned = pinned_tree(pid, self.throughput_cpus.server)
+        with self._diagnosed("throughput measurement"), pinned:
+            at_once(one, list(models), "gate-slots")
+        return got
 
     def throughput(
         self,

@@ -356,6 +356,16 @@ class BaselineConfig(Strict):
         "Default: concurrency 1, where the arms do not saturate the server (measured on 2 "
         "cores: 5x less variance per second at c=1, 1.6x more at c=4); [] for none",
     )
+    ab_throughput_slot_s: float = Field(
+        0.25,
+        ge=0,
+        le=5,
+        description="the other throughput levels: each arm's closed loop in interleaved time "
+        "slots of this many seconds (one perf_analyzer per arm and round, both started "
+        "together), so a pair's two measurements are a fraction of a second apart instead of "
+        "one one-second run after the other (measured on 2 cores at c=4: about 2x less "
+        "variance per second); 0: one run per arm, one after the other",
+    )
 
 
 class AccuracyConfig(Strict):

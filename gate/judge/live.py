@@ -9,9 +9,10 @@ units that share their moment (``gate.evidence.ABInfo``):
 * **latency percentiles**: one unit per group of consecutive block pairs holding about ten
   requests beyond the percentile per arm (200 requests for p95), the log ratio of the group's
   percentiles: a percentile of a few dozen requests is mostly noise;
-* **throughput** at each concurrency: one unit per pair of closed-loop windows measured back
-  to back, or at the same moment on one clock (the levels of ``ABInfo.throughput_together``),
-  ``mean ln(inferences/s)`` of B minus A's;
+* **throughput** at each concurrency: one unit per round of interleaved time slots
+  (``ABInfo.throughput_slot_s``, ``gate.app.ab_throughput``), per pair of closed-loop windows
+  measured at the same moment on one clock (the levels of ``ABInfo.throughput_together``),
+  or per pair measured back to back (slots off): ``mean ln(inferences/s)`` of B minus A's;
 * **memory** per source: one unit per sample of both arms (B minus A, bytes): the resident
   memory of each arm's own processes, or the step of the server's memory when each arm was
   loaded (order alternated).
@@ -143,6 +144,7 @@ def _throughput_check(c: int, tp: ThroughputPolicy, ab: ABInfo, design: Design) 
     pairs = [p for p in ab.throughput if p.concurrency == c]
     # inferences/s beside the other arm's load: lower than either arm alone
     together = c in ab.throughput_together
+    slot_s = 0.0 if together else ab.throughput_slot_s
     la = np.array([float(np.mean(np.log(p.a.windows))) for p in pairs])
     lb = np.array([float(np.mean(np.log(p.b.windows))) for p in pairs])
     units = lb - la
@@ -158,10 +160,17 @@ def _throughput_check(c: int, tp: ThroughputPolicy, ab: ABInfo, design: Design) 
         "pairs": used,
         "pair_effects": [math.expm1(float(v)) for v in units[:200]],
         "windows_per_run": len(pairs[0].a.windows) if pairs else 0,
-        "test": "20%-trimmed t on window pairs "
-        + ("measured together, on one clock" if together else "interleaved")
+        "test": "20%-trimmed t on "
+        + (
+            "window pairs measured together, on one clock"
+            if together
+            else f"rounds of interleaved {slot_s:g} s slots"
+            if slot_s
+            else "window pairs, one arm after the other"
+        )
         + ": mean ln(inferences/s) of B minus A (sequential)",
         "together": together,
+        "slot_s": slot_s,
         "live_ab": True,
     }
     return sequential_check(

@@ -109,7 +109,13 @@ def absolute(check: CheckResult, result: RunResult) -> str | None:
         pair = (_num(d.get("baseline_ips")), _num(d.get("candidate_ips")))
         if pair[0] is not None and pair[1] is not None:
             # measured at the same moment, each arm beside the other's load
-            together = " (arms together)" if d.get("together") else ""
+            together = (
+                " (arms together)"
+                if d.get("together")
+                else f" (interleaved {d['slot_s']:g} s slots)"
+                if d.get("slot_s")
+                else ""
+            )
             return f"{pair[0]:,.0f} → {pair[1]:,.0f} inferences/s{together}"
     if family == "accuracy":
         b, c = _num(d.get("baseline_accuracy")), _num(d.get("candidate_accuracy"))
