@@ -20,9 +20,10 @@ past the loop's filling (``2c``) and before its draining (``c``), over the time 
 A slot holds ``FILL`` of what the arm's slowest slot of the last round would complete in
 it, so that it ends in its own time (the guard takes what a slower moment leaves over).
 
-measured here (``benchmarks/throughput_split.py``, A/A at c=4, the variance of a round's
-mean unit times the seconds it took, x1e4, lower decides sooner): one arm after the other
-521 and 852; slots of 0.25 s, 8 pairs a round, 199, 273 and 464 (see benchmarks/README.md).
+measured here (``benchmarks/throughput_split.py --modes split,slots``, A/A at c=4, two
+sessions each, a unit's variance times the seconds it took, x1e4, lower decides sooner): one
+arm after the other 559 and 485, slots of 0.25 s in rounds of six pairs 202 and 312 (see
+benchmarks/README.md).
 """
 
 from __future__ import annotations
