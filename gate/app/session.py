@@ -345,7 +345,7 @@ class ServerSession:
         specs = {}
         for arm, model in models.items():
             sends = list(sends_us[arm])
-            folder = self.work / "inputs" / f"slots-{index}-{arm}"
+            folder = self.work / "inputs" / f"slots-c{concurrency}-{index}-{arm}"
             folder.mkdir(parents=True, exist_ok=True)
             gaps = [START_GAP_US, *(b - a for a, b in itertools.pairwise(sends))]
             if min(gaps) < 1:
