@@ -21,7 +21,7 @@ Modes, each a fresh server, rotated so the machine's drifts fall on all alike:
 * ``slots``: a "pair" is a round of interleaved time slots (``gate.app.ab_throughput``, as
   live A/B measures the levels not measured together), its unit the mean over the round's
   slot pairs; ``slots:R`` sets the slot length to R seconds (default
-  ``baseline.ab_throughput_slot_s``'s 0.25);
+  ``baseline.ab_throughput_slot_s``'s 0.25), ``slots:R:P`` also the slot pairs a round;
 * ``MODE:R`` (e.g. ``split:0.4``): each arm's run sized to R seconds;
 * ``together``: nothing pinned, and the arms' windows run at the same moment (a
   perf_analyzer process per arm, started together) instead of one after the other: the
@@ -82,6 +82,7 @@ def session(
     seconds the pairs took; and each pair's windows. ``mode:R`` sizes each arm's run to R
     seconds instead of ``THROUGHPUT_RUN_S``."""
     mode, _, run_s = mode.partition(":")
+    run_s, _, slot_pairs = run_s.partition(":")  # slots:R:P: P slot pairs a round
     default_s = 0.25 if mode == "slots" else THROUGHPUT_RUN_S
     fill_s = float(run_s) if run_s else default_s
     config = work / f"{mode}.yaml"
@@ -143,6 +144,7 @@ def session(
                                 for arm in "AB"
                             },
                             first_pair=k,
+                            pairs=int(slot_pairs or ab_throughput.PAIRS),
                         )
                         lvs = ab_throughput.measure_slots(
                             s, names, plan, index=k, max_batch_size=mbs

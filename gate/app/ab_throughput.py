@@ -20,10 +20,10 @@ past the loop's filling (``2c``) and before its draining (``c``), over the time 
 A slot holds ``FILL`` of what the arm's slowest slot of the last round would complete in
 it, so that it ends in its own time (the guard takes what a slower moment leaves over).
 
-measured here (``benchmarks/throughput_split.py --modes split,slots``, A/A at c=4, two
-sessions each, a unit's variance times the seconds it took, x1e4, lower decides sooner): one
-arm after the other 559 and 485, slots of 0.25 s in rounds of six pairs 202 and 312 (see
-benchmarks/README.md).
+measured here (``benchmarks/throughput_split.py``, A/A at c=4, two sessions each, a unit's
+variance times the seconds it took, x1e4, lower decides sooner): one arm after the other
+559 and 485; slots of 0.25 s in rounds of six pairs 202 and 312, then 254 and 90, in rounds
+of three pairs 52 and 98 (``PAIRS``; see benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -45,8 +45,11 @@ FILL = 0.8
 FIRST_REQUESTS_PER_CONCURRENCY = 40
 #: Guard between two slots, at least (µs).
 GUARD_US = 30_000
-#: Slot pairs per round.
-PAIRS = 6
+#: Slot pairs per round. measured (benchmarks/throughput_split.py, A/A at c=4, two sessions,
+#: variance x seconds x1e4): 3 pairs of 0.25 s 52 and 98 at 2.1 s a round, 6 pairs 254 and 90
+#: at 4.2 s: a round's slots share part of their noise (more slots a round shrink it less than
+#: more rounds do), and a shorter round leaves more of the session to the other checks.
+PAIRS = 3
 
 
 @dataclass(frozen=True)

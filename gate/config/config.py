@@ -363,7 +363,7 @@ class BaselineConfig(Strict):
         description="the other throughput levels: each arm's closed loop in interleaved time "
         "slots of this many seconds (one perf_analyzer per arm and round, both started "
         "together), so a pair's two measurements are a fraction of a second apart instead of "
-        "one one-second run after the other (measured on 2 cores at c=4: about 2x less "
+        "one one-second run after the other (measured on 2 cores at c=4: 3-10x less "
         "variance per second); 0: one run per arm, one after the other",
     )
 
