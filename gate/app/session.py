@@ -284,13 +284,9 @@ class ServerSession:
         ``cap_last=False`` then bounds this attempt by its work, not ``measure.timeout_s``)."""
         cfg = self.cfg
         concurrency = replay_concurrency(cfg.load)
-        spec = ReplaySpec(
-            model=model,
-            version=cfg.model.version,
-            url=self.url[cfg.measure.protocol],
-            protocol=cfg.measure.protocol,
-            inputs=inputs.files,
-            timeout_s=cfg.measure.timeout_s,
+        spec = self._replay_spec(
+            model,
+            inputs.files,
             retries=cfg.measure.retries if retries is None else retries,
             max_threads=max(cfg.measure.max_threads, concurrency),
             concurrency=concurrency,
@@ -307,6 +303,33 @@ class ServerSession:
         lr.server_log = str(self._log_path)
         lr.server_stats = stats.stats
         return lr
+
+    def _replay_spec(
+        self,
+        model: str,
+        files: PerfAnalyzerInputs,
+        *,
+        retries: int,
+        max_threads: int,
+        concurrency: int,
+        cpus: tuple[int, ...],
+        cap_last: bool,
+    ) -> ReplaySpec:
+        """A scheduled or closed-loop replay of ``files`` to ``model`` on this server."""
+        cfg = self.cfg
+        return ReplaySpec(
+            model=model,
+            version=cfg.model.version,
+            url=self.url[cfg.measure.protocol],
+            protocol=cfg.measure.protocol,
+            inputs=files,
+            timeout_s=cfg.measure.timeout_s,
+            retries=retries,
+            max_threads=max_threads,
+            concurrency=concurrency,
+            cpus=cpus,
+            cap_last=cap_last,
+        )
 
     def replay_together(
         self, models: tuple[str, str], inputs: ReplayInputs, *, index: int
@@ -341,7 +364,6 @@ class ServerSession:
         throughput level (the server pinned as for one); the first error is raised once
         every arm ended, with no retry (``cap_last=False``: the caller repeats the whole
         round, so this attempt is bounded by its work)."""
-        cfg = self.cfg
         specs = {}
         for arm, model in models.items():
             sends = list(sends_us[arm])
@@ -358,13 +380,9 @@ class ServerSession:
                 warmup_requests=0,
                 intervals_us=tuple(gaps),
             )
-            specs[arm] = ReplaySpec(
-                model=model,
-                version=cfg.model.version,
-                url=self.url[cfg.measure.protocol],
-                protocol=cfg.measure.protocol,
-                inputs=files,
-                timeout_s=cfg.measure.timeout_s,
+            specs[arm] = self._replay_spec(
+                model,
+                files,
                 retries=0,
                 max_threads=concurrency,
                 concurrency=concurrency,
